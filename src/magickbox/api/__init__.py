@@ -1,0 +1,1 @@
+"""The HTTP edge: /healthz, the original's /code/php endpoints, /api/v1, /metrics."""

@@ -1,0 +1,34 @@
+"""`magickbox serve`."""
+
+from __future__ import annotations
+
+import argparse
+
+from magickbox.config import load_settings
+from magickbox.server import serve
+
+
+def add_settings_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--data", help="data folder (default ./magickbox-data)")
+
+
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = subparsers.add_parser("serve", help="start the box (DICOM receiver, processing, HTTP)")
+    add_settings_options(parser)
+    parser.add_argument("--host", help="address to listen on (default 0.0.0.0)")
+    parser.add_argument("--dicom-port", type=int, help="DICOM port (default 11113)")
+    parser.add_argument("--http-port", type=int, help="HTTP port (default 2813)")
+    parser.add_argument("--ae-title", help="the box's own AE title (default MAGICKBOX)")
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    settings = load_settings(
+        data=args.data,
+        host=args.host,
+        dicom_port=args.dicom_port,
+        http_port=args.http_port,
+        ae_title=args.ae_title,
+    )
+    serve(settings)
+    return 0

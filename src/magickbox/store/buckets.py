@@ -1,0 +1,91 @@
+"""The bucket catalog: `streams/<name>/info.json` read and validated, one bad bucket never hides others."""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+from pydantic import ValidationError
+
+from magickbox.models import BucketInfo
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Bucket:
+    folder: Path
+    info: BucketInfo
+    raw: dict[str, object]  # the file's JSON as written (getInstalledBuckets.php returns it)
+
+    @property
+    def name(self) -> str:
+        """The folder name: the bucket's identity in the store (jobs, sessions)."""
+        return self.folder.name
+
+    @property
+    def memory_dir(self) -> Path:
+        return self.folder / "memory"
+
+
+@dataclass(frozen=True)
+class InvalidBucket:
+    folder: Path
+    reason: str
+
+    @property
+    def name(self) -> str:
+        return self.folder.name
+
+
+@dataclass(frozen=True)
+class Catalog:
+    valid: list[Bucket]
+    invalid: list[InvalidBucket]
+
+    def for_called_aet(self, called_aet: str) -> Bucket | None:
+        """The first enabled bucket, in folder-name order, whose AETitle equals the called AE title."""
+        for bucket in self.valid:
+            if bucket.info.enabled and bucket.info.AETitle == called_aet:
+                return bucket
+        return None
+
+    def by_name(self, name: str) -> Bucket | None:
+        return next((b for b in self.valid if b.name == name), None)
+
+
+def load_bucket(folder: Path) -> Bucket:
+    """Read one bucket folder; raises ValueError with a readable reason when it is not usable."""
+    info_path = folder / "info.json"
+    try:
+        raw = json.loads(info_path.read_text(encoding="utf-8"))
+    except FileNotFoundError as exc:
+        raise ValueError("no info.json") from exc
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ValueError(f"info.json is not readable JSON: {exc}") from exc
+    if not isinstance(raw, dict):
+        raise ValueError("info.json must hold a JSON object")
+    try:
+        info = BucketInfo.model_validate(raw)
+    except ValidationError as exc:
+        reasons = "; ".join(
+            f"{'.'.join(str(p) for p in err['loc']) or 'info.json'}: {err['msg']}" for err in exc.errors()
+        )
+        raise ValueError(reasons) from exc
+    return Bucket(folder=folder, info=info, raw=raw)
+
+
+def load_catalog(streams_dir: Path) -> Catalog:
+    valid: list[Bucket] = []
+    invalid: list[InvalidBucket] = []
+    if not streams_dir.is_dir():
+        return Catalog(valid, invalid)
+    for folder in sorted(p for p in streams_dir.iterdir() if p.is_dir() and not p.name.startswith(".")):
+        try:
+            valid.append(load_bucket(folder))
+        except ValueError as exc:
+            log.warning("bucket %s is not offered: %s", folder.name, exc)
+            invalid.append(InvalidBucket(folder=folder, reason=str(exc)))
+    return Catalog(valid, invalid)

@@ -1,0 +1,84 @@
+"""The payload side of the store: session folders under `scratch/`, written atomically."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import secrets
+import shutil
+import string
+from pathlib import Path
+from typing import Any
+
+SCRATCHDIR_PATTERN = re.compile(r"^tmp\.[A-Za-z0-9]{10}$")
+_ALPHABET = string.ascii_letters + string.digits
+INCOMING = ".incoming"  # temporary files of instances being received; never inside INPUT/
+
+
+def is_scratchdir_name(name: str) -> bool:
+    """True for names the box itself makes (`tmp.` + 10 letters/digits). Guards every request path."""
+    return bool(SCRATCHDIR_PATTERN.fullmatch(name))
+
+
+def write_json_atomic(path: Path, value: Any) -> None:
+    """Write JSON so that readers see the old file or the new one, never a half-written one."""
+    tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
+    with tmp.open("w", encoding="utf-8") as handle:
+        json.dump(value, handle, indent=2)
+        handle.write("\n")
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(tmp, path)
+
+
+class ScratchLayout:
+    """Knows where each part of a session lives on disk."""
+
+    def __init__(self, scratch_root: Path) -> None:
+        self.root = scratch_root
+        self.root.mkdir(parents=True, exist_ok=True)
+
+    def session_dir(self, scratchdir: str) -> Path:
+        if not is_scratchdir_name(scratchdir):
+            raise ValueError(f"not a session folder name: {scratchdir!r}")
+        return self.root / scratchdir
+
+    def input_dir(self, scratchdir: str) -> Path:
+        return self.session_dir(scratchdir) / "INPUT"
+
+    def output_dir(self, scratchdir: str) -> Path:
+        return self.session_dir(scratchdir) / "OUTPUT"
+
+    def incoming_dir(self, scratchdir: str) -> Path:
+        return self.session_dir(scratchdir) / INCOMING
+
+    def log_path(self, scratchdir: str) -> Path:
+        return self.session_dir(scratchdir) / "processing.log"
+
+    def proc_path(self, scratchdir: str) -> Path:
+        return self.session_dir(scratchdir) / "proc.json"
+
+    def info_path(self, scratchdir: str) -> Path:
+        return self.session_dir(scratchdir) / "info.json"
+
+    def create_session_dir(self, info: dict[str, str]) -> str:
+        """Make a new `tmp.XXXXXXXXXX` with INPUT/, OUTPUT/ and info.json; return its name."""
+        while True:
+            name = "tmp." + "".join(secrets.choice(_ALPHABET) for _ in range(10))
+            try:
+                (self.root / name).mkdir()
+            except FileExistsError:
+                continue
+            break
+        self.input_dir(name).mkdir()
+        self.output_dir(name).mkdir()
+        write_json_atomic(self.info_path(name), info)
+        return name
+
+    def remove_session_dir(self, scratchdir: str) -> None:
+        shutil.rmtree(self.session_dir(scratchdir), ignore_errors=True)
+
+    def clear_incoming(self, scratchdir: str) -> None:
+        """Drop half-received instances (after an abort or a crash)."""
+        shutil.rmtree(self.incoming_dir(scratchdir), ignore_errors=True)

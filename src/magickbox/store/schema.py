@@ -1,0 +1,71 @@
+"""The SQLite schema. Each statement is idempotent, so opening an older store upgrades it."""
+
+from __future__ import annotations
+
+STATEMENTS: list[str] = [
+    """
+    CREATE TABLE IF NOT EXISTS sessions (
+        id INTEGER PRIMARY KEY,
+        scratchdir TEXT NOT NULL UNIQUE,
+        pid TEXT NOT NULL,
+        source TEXT NOT NULL,                 -- 'dicom' | 'upload'
+        calling_aet TEXT NOT NULL,
+        called_aet TEXT NOT NULL,
+        caller_ip TEXT NOT NULL,
+        study_uid TEXT,                       -- NULL when grouped by association instead
+        group_key TEXT,                       -- association-scoped key when study_uid is missing
+        bucket TEXT,                          -- bucket folder name chosen at creation
+        state TEXT NOT NULL,
+        reason TEXT NOT NULL DEFAULT '',
+        routing TEXT NOT NULL DEFAULT 'none', -- none | pending | routed | failed
+        open_associations INTEGER NOT NULL DEFAULT 0,
+        settle_until REAL,
+        received_at REAL NOT NULL,
+        sealed_at REAL,
+        started_at REAL,
+        ended_at REAL,
+        updated_at REAL NOT NULL,
+        instances INTEGER NOT NULL DEFAULT 0,
+        bytes INTEGER NOT NULL DEFAULT 0,
+        arguments TEXT NOT NULL DEFAULT '',
+        description TEXT NOT NULL DEFAULT ''
+    )
+    """,
+    "CREATE INDEX IF NOT EXISTS sessions_state ON sessions(state)",
+    "CREATE INDEX IF NOT EXISTS sessions_received ON sessions(received_at)",
+    "CREATE INDEX IF NOT EXISTS sessions_key ON sessions(calling_aet, called_aet, caller_ip, study_uid)",
+    """
+    CREATE TABLE IF NOT EXISTS session_events (
+        id INTEGER PRIMARY KEY,
+        session_id INTEGER NOT NULL,
+        at REAL NOT NULL,
+        state TEXT NOT NULL,
+        detail TEXT NOT NULL DEFAULT ''
+    )
+    """,
+    "CREATE INDEX IF NOT EXISTS session_events_session ON session_events(session_id)",
+    """
+    CREATE TABLE IF NOT EXISTS jobs (
+        id INTEGER PRIMARY KEY,
+        session_id INTEGER NOT NULL,
+        bucket TEXT NOT NULL,
+        state TEXT NOT NULL,                  -- queued | running | done | failed | cancelled
+        attempts INTEGER NOT NULL DEFAULT 0,
+        lease_owner TEXT,
+        lease_until REAL,
+        queued_at REAL NOT NULL,
+        started_at REAL,
+        ended_at REAL,
+        exit_code INTEGER,
+        reason TEXT NOT NULL DEFAULT ''
+    )
+    """,
+    "CREATE INDEX IF NOT EXISTS jobs_queue ON jobs(bucket, state, id)",
+    "CREATE INDEX IF NOT EXISTS jobs_session ON jobs(session_id)",
+    """
+    CREATE TABLE IF NOT EXISTS counters (
+        name TEXT PRIMARY KEY,
+        value INTEGER NOT NULL
+    )
+    """,
+]

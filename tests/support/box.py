@@ -1,0 +1,101 @@
+"""A real box: `magickbox serve` as a subprocess on free loopback ports with its own data folder."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from tests.support.net import free_port, wait_for_port, wait_until
+
+
+@dataclass
+class BoxProcess:
+    data: Path
+    ae_title: str = "MAGICKBOX"
+    settle_s: float = 0.3
+    env: dict[str, str] = field(default_factory=dict)
+    dicom_port: int = field(default_factory=free_port)
+    http_port: int = field(default_factory=free_port)
+    proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.http_port}"
+
+    def start(self, wait_dicom: bool = True) -> BoxProcess:
+        env = {
+            **os.environ,
+            "MAGICKBOX_SESSION_SETTLE_S": str(self.settle_s),
+            "MAGICKBOX_MIN_FREE_BYTES": "0",
+            **self.env,
+        }
+        log = (self.data.parent / f"{self.data.name}-serve.log").open("ab")
+        self.proc = subprocess.Popen(
+            [
+                sys.executable, "-m", "magickbox.cli.magickbox", "serve",
+                "--data", str(self.data), "--host", "127.0.0.1",
+                "--dicom-port", str(self.dicom_port), "--http-port", str(self.http_port),
+                "--ae-title", self.ae_title,
+            ],
+            env=env, stdout=log, stderr=subprocess.STDOUT,
+        )  # fmt: skip
+        wait_until(self._healthy, timeout=30, what=f"box on {self.url}")
+        if wait_dicom:
+            wait_for_port(self.dicom_port)
+        return self
+
+    def _healthy(self) -> bool:
+        assert self.proc is not None
+        if self.proc.poll() is not None:
+            raise RuntimeError(f"box exited with {self.proc.returncode}; see {self.server_log()}")
+        try:
+            return httpx.get(self.url + "/healthz", timeout=1).status_code == 200
+        except httpx.HTTPError:
+            return False
+
+    def server_log(self) -> str:
+        path = self.data.parent / f"{self.data.name}-serve.log"
+        return path.read_text(errors="replace")[-4000:] if path.exists() else ""
+
+    def stop(self, sig: int = signal.SIGTERM, timeout: float = 20) -> int:
+        assert self.proc is not None
+        if self.proc.poll() is None:
+            self.proc.send_signal(sig)
+            try:
+                self.proc.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        return self.proc.returncode
+
+    def kill(self) -> None:
+        self.stop(signal.SIGKILL)
+
+    def get_json(self, path: str, **params: Any) -> Any:
+        response = httpx.get(self.url + path, params=params, timeout=10)
+        response.raise_for_status()
+        return response.json()
+
+    def add_bucket(self, folder: str, info: dict[str, Any], script: str | None = None) -> Path:
+        """Write `streams/<folder>/` with info.json and an executable work.sh."""
+        bucket = self.data / "streams" / folder
+        bucket.mkdir(parents=True, exist_ok=True)
+        (bucket / "info.json").write_text(json.dumps(info))
+        if script is not None:
+            work = bucket / "work.sh"
+            work.write_text(script)
+            work.chmod(0o755)
+        return bucket
+
+
+def wait_seconds(seconds: float) -> None:
+    time.sleep(seconds)

@@ -1,0 +1,41 @@
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from magickbox.config import load_settings
+from magickbox.errors import SettingsError
+
+
+def test_precedence_cli_over_env_over_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    (tmp_path / "magickbox.toml").write_text('ae_title = "FROMFILE"\nhttp_port = 3000\ndicom_port = 4000\n')
+    monkeypatch.setenv("MAGICKBOX_HTTP_PORT", "3001")
+    settings = load_settings(data=str(tmp_path), dicom_port=4001)
+    assert settings.ae_title == "FROMFILE"
+    assert settings.http_port == 3001
+    assert settings.dicom_port == 4001
+
+
+def test_bad_setting_names_itself(tmp_path: Path) -> None:
+    (tmp_path / "magickbox.toml").write_text("dicom_port = 99999\n")
+    with pytest.raises(SettingsError, match="dicom_port"):
+        load_settings(data=str(tmp_path))
+
+
+def test_unknown_setting_is_refused(tmp_path: Path) -> None:
+    (tmp_path / "magickbox.toml").write_text("dicom_prot = 104\n")
+    with pytest.raises(SettingsError, match="dicom_prot"):
+        load_settings(data=str(tmp_path))
+
+
+def test_serve_refuses_to_start_with_a_bad_setting(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "magickbox.cli.magickbox", "serve", "--data", str(tmp_path),
+         "--ae-title", "THIS-TITLE-IS-FAR-TOO-LONG"],
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert result.returncode == 2
+    assert "ae_title" in result.stderr
