@@ -8,6 +8,7 @@ from __future__ import annotations
 from magickbox.config import Settings
 from magickbox.store.buckets import Catalog, load_catalog
 from magickbox.store.db import Database
+from magickbox.store.jobs import JobStore
 from magickbox.store.layout import ScratchLayout
 from magickbox.store.sessions import SessionStore
 
@@ -21,6 +22,7 @@ class Store:
         self.db = Database(settings.db_path)
         self.layout = ScratchLayout(settings.scratch_dir)
         self.sessions = SessionStore(self.db, self.layout)
+        self.jobs = JobStore(self.db)
 
     def catalog(self) -> Catalog:
         """The buckets as they are on disk now (cheap: a few small files)."""

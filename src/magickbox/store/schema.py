@@ -28,7 +28,8 @@ STATEMENTS: list[str] = [
         instances INTEGER NOT NULL DEFAULT 0,
         bytes INTEGER NOT NULL DEFAULT 0,
         arguments TEXT NOT NULL DEFAULT '',
-        description TEXT NOT NULL DEFAULT ''
+        description TEXT NOT NULL DEFAULT '',
+        route_checked_at REAL                 -- when the router last evaluated routing.json for it
     )
     """,
     "CREATE INDEX IF NOT EXISTS sessions_state ON sessions(state)",
@@ -57,7 +58,8 @@ STATEMENTS: list[str] = [
         started_at REAL,
         ended_at REAL,
         exit_code INTEGER,
-        reason TEXT NOT NULL DEFAULT ''
+        reason TEXT NOT NULL DEFAULT '',
+        cancel_requested INTEGER NOT NULL DEFAULT 0  -- set by the API; the worker stops the run
     )
     """,
     "CREATE INDEX IF NOT EXISTS jobs_queue ON jobs(bucket, state, id)",

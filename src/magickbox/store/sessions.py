@@ -66,6 +66,7 @@ class Session:
     bytes: int
     arguments: str
     description: str
+    route_checked_at: float | None
 
     @classmethod
     def from_row(cls, row: sqlite3.Row) -> Session:
