@@ -13,6 +13,7 @@ import uvicorn
 
 from magickbox.api.app import create_app
 from magickbox.config import Settings
+from magickbox.receive.stage import make_receiver
 from magickbox.store import Store
 
 log = logging.getLogger(__name__)
@@ -31,7 +32,7 @@ class Stage(Protocol):
 StageFactory = Callable[[Settings, Store], Stage]
 
 # Each stage module adds its factory here; the order is the start order (stop is reversed).
-STAGE_FACTORIES: list[StageFactory] = []
+STAGE_FACTORIES: list[StageFactory] = [make_receiver]
 
 
 def configure_logging(settings: Settings) -> None:
