@@ -13,6 +13,7 @@ import uvicorn
 
 from magickbox.api.app import create_app
 from magickbox.config import Settings
+from magickbox.route.stage import create_stage as create_router
 from magickbox.store import Store
 
 log = logging.getLogger(__name__)
@@ -32,6 +33,7 @@ StageFactory = Callable[[Settings, Store], Stage]
 
 # Each stage module adds its factory here; the order is the start order (stop is reversed).
 STAGE_FACTORIES: list[StageFactory] = []
+STAGE_FACTORIES.append(create_router)
 
 
 def configure_logging(settings: Settings) -> None:

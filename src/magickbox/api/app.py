@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import FastAPI
 
 from magickbox import __version__
+from magickbox.api.routing_endpoints import router as routing_router
 from magickbox.config import Settings
 from magickbox.store import Store
 
@@ -19,4 +20,5 @@ def create_app(settings: Settings, store: Store) -> FastAPI:
         store.db.query_one("SELECT 1")
         return {"status": "ok", "version": __version__, "ae_title": settings.ae_title}
 
+    app.include_router(routing_router)
     return app
