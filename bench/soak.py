@@ -49,6 +49,9 @@ SOURCES = [
     dicomdata.JPEG_BASELINE,
     dicomdata.RLE,
 ]
+# storescu proposes only uncompressed transfer syntaxes unless told; it would skip (and with -nh
+# silently) compressed files. These are the options a user types for such a study.
+PROPOSE = {dicomdata.JPEG_BASELINE: ["-xy"], dicomdata.RLE: ["-xr"]}
 BUCKET_AE = "ProcCopy"
 DEST_AE = "SOAKDEST"
 
@@ -60,6 +63,7 @@ class Study:
     uid: str
     sop_uids: set[str]
     abort: bool  # sent on purpose with an A-ABORT after a few instances
+    source: str = dicomdata.EXPLICIT_LE
     sends: list[int] = field(default_factory=list)  # storescu exit codes, in order
 
 
@@ -74,11 +78,12 @@ def make_corpus(root: Path, count: int, rng: random.Random, long_mode: bool) -> 
     for index in range(count):
         folder = root / f"study{index:04d}"
         size = rng.randint(5, 50) if long_mode else rng.randint(3, 8)
-        uid, files = dicomdata.write_study(folder, size, source=rng.choice(SOURCES))
+        source = rng.choice(SOURCES)
+        uid, files = dicomdata.write_study(folder, size, source=source)
         if index % 7 == 3:
             (folder / "README.txt").write_text("not DICOM: the sender skips it\n")
         sops = {_sop_uid(path) for path in files}
-        studies.append(Study(index, folder, uid, sops, abort=(index % 11 == 5)))
+        studies.append(Study(index, folder, uid, sops, abort=(index % 11 == 5), source=source))
     return studies
 
 
@@ -89,7 +94,7 @@ def _sop_uid(path: Path) -> str:
 
 
 def send_with_storescu(study: Study, box: BoxProcess, caller: str) -> int:
-    argv = ["storescu", "+sd", "+r", "-nh", "-aet", caller, "-aec", BUCKET_AE]
+    argv = ["storescu", "+sd", "+r", "-nh", *PROPOSE.get(study.source, []), "-aet", caller, "-aec", BUCKET_AE]
     argv += ["127.0.0.1", str(box.dicom_port), str(study.folder)]
     return subprocess.run(argv, capture_output=True, timeout=300).returncode
 
