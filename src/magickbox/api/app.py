@@ -7,6 +7,7 @@ from fastapi import FastAPI
 from magickbox import __version__
 from magickbox.config import Settings
 from magickbox.store import Store
+from magickbox.ui import pages as ui_pages
 
 
 def create_app(settings: Settings, store: Store) -> FastAPI:
@@ -18,5 +19,7 @@ def create_app(settings: Settings, store: Store) -> FastAPI:
     def healthz() -> dict[str, object]:
         store.db.query_one("SELECT 1")
         return {"status": "ok", "version": __version__, "ae_title": settings.ae_title}
+
+    app.include_router(ui_pages.router)
 
     return app
