@@ -7,9 +7,10 @@ from dataclasses import dataclass
 
 WIDTH = 640
 HEIGHT = 200
-LEFT = 44  # room for the y-axis labels
+LEFT = 52  # room for the y-axis labels
 BOTTOM = 24  # room for the x-axis labels
 TOP = 10
+RIGHT = 22  # room for the last x-axis label
 
 
 @dataclass(frozen=True)
@@ -39,24 +40,33 @@ class BarChart:
     empty: bool
 
 
-def nice_top(value: float) -> float:
-    """The smallest 1, 2 or 5 times a power of ten that is at least `value` (and at least 1)."""
-    if value <= 1:
+def nice_step(value: float, parts: int = 4) -> float:
+    """The smallest 1, 2 or 5 times a power of ten such that `parts` steps reach `value`."""
+    if value <= 0:
         return 1.0
-    power = 10 ** math.floor(math.log10(value))
+    wanted = value / parts
+    power = 10 ** math.floor(math.log10(wanted))
     for step in (1, 2, 5, 10):
-        if step * power >= value:
+        if step * power >= wanted:
             return float(step * power)
     return float(10 * power)  # pragma: no cover - the loop always returns
 
 
 def bar_chart(
-    values: list[float], titles: list[str], x_labels: dict[int, str], fmt: str = "{:.0f}"
+    values: list[float],
+    titles: list[str],
+    x_labels: dict[int, str],
+    fmt: str = "{:g}",
+    least: float = 4.0,
 ) -> BarChart:
-    """Bars for `values` in order; `x_labels` maps some bar indexes to axis labels."""
-    plot_width = WIDTH - LEFT - 4
+    """Bars for `values` in order; `x_labels` maps some bar indexes to axis labels.
+
+    The y axis reaches at least `least`, so a few tiny values do not fill the chart.
+    """
+    plot_width = WIDTH - LEFT - RIGHT
     plot_height = HEIGHT - BOTTOM - TOP
-    top = nice_top(max(values, default=0.0))
+    step = nice_step(max([*values, least]))
+    top = step * 4
     slot = plot_width / max(len(values), 1)
     gap = min(2.0, slot * 0.2)
     bars = []
@@ -72,7 +82,7 @@ def bar_chart(
             )
         )
     y_ticks = [
-        Tick(round(TOP + plot_height * (1 - part / 4), 2), fmt.format(top * part / 4)) for part in range(5)
+        Tick(round(TOP + plot_height * (1 - part / 4), 2), fmt.format(step * part)) for part in range(5)
     ]
     x_ticks = [Tick(round(LEFT + (i + 0.5) * slot, 2), label) for i, label in sorted(x_labels.items())]
     return BarChart(

@@ -237,17 +237,14 @@ def system_page(request: Request) -> Response:
     day_chart = charts.bar_chart(
         [float(n) for _, n in per_day],
         [f"{day.isoformat()}: {n} session(s)" for day, n in per_day],
-        {
-            i: day.strftime("%b %d")
-            for i, (day, _) in enumerate(per_day)
-            if i % 7 == 0 or i == len(per_day) - 1
-        },
+        {i: day.strftime("%b %d") for i, (day, _) in enumerate(per_day) if (len(per_day) - 1 - i) % 7 == 0},
     )
     time_chart = charts.bar_chart(
         [seconds for _, seconds in times],
         [f"{name}: {views.human_seconds(seconds)}" for name, seconds in times],
         {},
-        fmt="{:.0f} s",
+        fmt="{:g} s",
+        least=1.0,
     )
     return _page(
         request,

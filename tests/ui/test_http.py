@@ -1,0 +1,81 @@
+"""The pages over HTTP without a browser: headers, escaping, refusals."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from fastapi.testclient import TestClient
+
+from magickbox.api.app import create_app
+from magickbox.config import Settings
+from magickbox.store import Store
+from tests.ui import driving
+
+
+@pytest.fixture
+def client(settings: Settings, store: Store) -> Iterator[TestClient]:
+    with TestClient(create_app(settings, store)) as client:
+        yield client
+
+
+def test_every_page_renders_with_a_strict_policy(client: TestClient, store: Store) -> None:
+    session = driving.received(store, "A")
+    for path in ("/", "/ui/buckets", "/ui/routing", "/ui/system", f"/ui/sessions/{session.scratchdir}"):
+        response = client.get(path)
+        assert response.status_code == 200, path
+        assert "script-src 'self'" in response.headers["content-security-policy"]
+        assert response.headers["x-frame-options"] == "DENY"
+        assert "<script>" not in response.text.replace('<script src="/ui/static/app.js" defer></script>', "")
+
+
+def test_names_from_outside_are_escaped_in_html(client: TestClient, store: Store) -> None:
+    session = driving.received(store, "<b>&'\"x")
+    html = client.get("/").text
+    assert "&lt;b&gt;&amp;&#39;&#34;x" in html and "<b>&'" not in html
+    assert "&lt;b&gt;" in client.get(f"/ui/sessions/{session.scratchdir}").text
+
+
+def test_unknown_or_unsafe_session_names_are_404(client: TestClient) -> None:
+    for name in ("tmp.0000000000", "..", "archive", "tmp.x;id"):
+        assert client.get(f"/ui/sessions/{name}").status_code == 404
+        assert client.get(f"/ui/sessions/{name}/log").status_code == 404
+    assert client.get("/ui/static/..%2Fpages.py").status_code == 404
+
+
+def test_rows_poll_answers_304_until_something_changes(client: TestClient, store: Store) -> None:
+    first = client.get("/ui/sessions/rows")
+    etag = first.headers["etag"]
+    assert client.get("/ui/sessions/rows", headers={"If-None-Match": etag}).status_code == 304
+    driving.received(store, "NEW")
+    changed = client.get("/ui/sessions/rows", headers={"If-None-Match": etag})
+    assert changed.status_code == 200 and "NEW" in changed.text
+    assert changed.headers["x-total"] == "1"
+
+
+def test_live_log_endpoint_continues_at_offset(client: TestClient, store: Store) -> None:
+    session = driving.received(store, "L")
+    driving.start(store, session, "one\n")
+    first = client.get(f"/ui/sessions/{session.scratchdir}/log").json()
+    assert first == {"text": "one\n", "offset": 4, "size": 4, "state": "running"}
+    driving.append_log(store, session, "two\n")
+    second = client.get(f"/ui/sessions/{session.scratchdir}/log", params={"offset": 4}).json()
+    assert second["text"] == "two\n"
+
+
+def test_login_form_refuses_cross_site_posts(client: TestClient) -> None:
+    page = client.get("/ui/login")
+    csrf = page.cookies.get("mb_csrf") or client.cookies.get("mb_csrf")
+    assert csrf
+    forged = client.post("/ui/login", data={"token": "t", "csrf": "wrong"})
+    assert forged.status_code == 403
+    cross = client.post(
+        "/ui/login", data={"token": "t", "csrf": csrf}, headers={"Origin": "http://evil.example"}
+    )
+    assert cross.status_code == 403
+    assert client.post("/ui/logout", data={"csrf": "nope"}).status_code == 403
+
+
+def test_login_only_redirects_within_the_box(client: TestClient) -> None:
+    page = client.get("/ui/login", params={"next": "//evil.example/x"})
+    assert 'value="/"' in page.text
