@@ -29,8 +29,8 @@ def box(box_factory: type[BoxProcess], tmp_path: Path) -> BoxProcess:
 
 def _api_has(box: BoxProcess, method: str, path: str) -> bool:
     """Whether the merged API serves this endpoint yet (the page only calls the API)."""
-    response = httpx.request(method, box.url + path, timeout=5)
-    return response.status_code not in (404, 405)
+    paths = httpx.get(box.url + "/openapi.json", timeout=5).json()["paths"]
+    return method.lower() in paths.get(path, {})
 
 
 def test_a_session_appears_runs_and_finishes_without_reload(box: BoxProcess, page: Any) -> None:
@@ -105,7 +105,7 @@ def test_values_from_outside_are_shown_as_text(box: BoxProcess, page: Any) -> No
 
 
 def test_download_output_zip(box: BoxProcess, page: Any, tmp_path: Path) -> None:
-    if not _api_has(box, "GET", "/code/php/getOutputZip.php?folder=tmp.0000000000"):
+    if not _api_has(box, "GET", "/code/php/getOutputZip.php"):
         pytest.skip("the API's getOutputZip.php is not merged yet")
     store = driving.open_store(box.data)
     session = driving.received(store, "DOWNLOADER")
@@ -144,7 +144,7 @@ def test_delete_asks_first_and_removes_the_row(box: BoxProcess, page: Any) -> No
     assert messages and "Delete session" in messages[0]
     assert (box.data / "scratch" / session.scratchdir).exists()  # declined: nothing happened
 
-    if not _api_has(box, "DELETE", f"/api/v1/sessions/{session.scratchdir}x"):
+    if not _api_has(box, "DELETE", "/api/v1/sessions/{scratchdir}"):
         pytest.skip("the API's session delete is not merged yet")
     page.once("dialog", lambda dialog: dialog.accept())
     row.locator("button[data-action=delete]").click()
@@ -167,7 +167,7 @@ def test_buckets_page_shows_commands_and_invalid_buckets(box: BoxProcess, page: 
 
 
 def test_toggle_a_bucket(box: BoxProcess, page: Any) -> None:
-    if not _api_has(box, "POST", "/api/v1/buckets/ProcCopy/disable"):
+    if not _api_has(box, "POST", "/api/v1/buckets/{name}/disable"):
         pytest.skip("the API's bucket enable/disable is not merged yet")
     page.goto(box.url + "/ui/buckets")
     switch = page.locator("input[data-bucket-toggle=ProcCopy]")

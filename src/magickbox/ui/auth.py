@@ -10,45 +10,43 @@ from __future__ import annotations
 
 import hmac
 import secrets
-from collections.abc import Callable
 from dataclasses import dataclass
 
 from fastapi import Request
+
+from magickbox.store import Store
+from magickbox.store.tokens import TokenStore, scope_allows
 
 SESSION_COOKIE = "mb_ui"
 CSRF_COOKIE = "mb_csrf"
 CSRF_FIELD = "csrf"
 
-# (token, scope) -> allowed. Set by the API's token module (app.state.ui_token_check) when it
-# exists; without one the box has no tokens and is open, like the original.
-TokenCheck = Callable[[str, str], bool]
-
 
 @dataclass(frozen=True)
 class Access:
+    tokens: TokenStore
     tokens_enabled: bool
     reads_open: bool
-    token_check: TokenCheck | None
 
     def can_read(self, request: Request) -> bool:
-        if not self.tokens_enabled or self.reads_open or self.token_check is None:
+        if not self.tokens_enabled or self.reads_open:
             return True
-        token = request.cookies.get(SESSION_COOKIE, "")
-        return bool(token) and self.token_check(token, "read")
+        return self.valid(request.cookies.get(SESSION_COOKIE, ""))
 
     def valid(self, token: str) -> bool:
-        return self.token_check is not None and self.token_check(token, "read")
+        """A token the API would accept for reads (the page's buttons still send it for writes)."""
+        if not token:
+            return False
+        granted = self.tokens.check(token)
+        return granted is not None and scope_allows(granted, "read")
 
 
 def access(request: Request) -> Access:
-    state = request.app.state
-    check: TokenCheck | None = getattr(state, "ui_token_check", None)
-    enabled_probe: Callable[[], bool] | None = getattr(state, "ui_tokens_enabled", None)
-    enabled = bool(enabled_probe()) if enabled_probe is not None else False
+    store: Store = request.app.state.store
     return Access(
-        tokens_enabled=enabled,
-        reads_open=bool(getattr(state.settings, "open_reads", False)),
-        token_check=check,
+        tokens=store.tokens,
+        tokens_enabled=store.tokens.any_active(),
+        reads_open=bool(request.app.state.settings.open_reads),
     )
 
 
