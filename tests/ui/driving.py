@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import json
+import subprocess
 import uuid
 from pathlib import Path
 
 from magickbox.config import load_settings
 from magickbox.store import Store
 from magickbox.store.sessions import Session, SessionKey
+from tests.support.dicomdata import write_study
+from tests.support.net import wait_until
 
 
 def open_store(data: Path) -> Store:
@@ -41,3 +44,50 @@ def finish(store: Store, session: Session, outcome: str = "finished") -> None:
     proc = [{"success": "success" if outcome == "finished" else "failed", "message": ""}]
     store.layout.proc_path(session.scratchdir).write_text(json.dumps(proc))
     store.sessions.mark_ended(session.id, outcome)
+
+
+def receiving(store: Store, calling: str, called: str = "ProcCopy") -> Session:
+    """A session still receiving (an association open): no stage of a running box moves it on."""
+    key = SessionKey(calling, called, "127.0.0.1", "1.2.826.0.1." + str(uuid.uuid4().int)[:20])
+    return store.sessions.join_or_create(key, called, "scp_" + str(key.study_uid))
+
+
+def send(box_dicom_port: int, folder: Path, calling: str, called: str, count: int = 2) -> None:
+    """Send a new study with dcmtk's storescu, as a scanner would."""
+    write_study(folder, count)
+    subprocess.run(
+        [
+            "storescu",
+            "+sd",
+            "+r",
+            "-nh",
+            "-aet",
+            calling,
+            "-aec",
+            called,
+            "127.0.0.1",
+            str(box_dicom_port),
+            str(folder),
+        ],
+        check=True,
+        capture_output=True,
+        timeout=60,
+    )
+
+
+def session_of(store: Store, calling: str) -> Session | None:
+    return next((s for s in store.sessions.all() if s.calling_aet == calling), None)
+
+
+def wait_for_state(store: Store, calling: str, *states: str, timeout: float = 30) -> Session:
+    found: list[Session] = []
+
+    def reached() -> bool:
+        session = session_of(store, calling)
+        if session is not None and session.state in states:
+            found.append(session)
+            return True
+        return False
+
+    wait_until(reached, timeout=timeout, what=f"a session from {calling} in {states}")
+    return found[0]

@@ -2,18 +2,27 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 
 from tests.support.box import BoxProcess
 from tests.ui import driving
 from tests.ui.conftest import screenshot
 
-XSS_AET = "<b>x</b>'\"><img src=x onerror=window.__xss=1>"[:16]
-XSS_LINE = '<script>window.__xss=1</script><img src=x onerror="window.__xss=2">\n'
+XSS_AET = "<img src=x onerr"  # 16 characters: the longest calling AE title
+XSS_LINE = '<script>window.__xss=1</script><img src=x onerror="window.__xss=2">'
+
+# Waits for a file named "go" next to the data folder, so a test sees the session running.
+GATE_SCRIPT = """#!/bin/sh
+echo "started $MB_SCRATCHDIR"
+echo '{xss}'
+while [ ! -e "{gate}" ]; do sleep 0.05; done
+cp -r "$1"/. "$2"/
+echo "second line ✓"
+"""
 
 
 @pytest.fixture
@@ -24,41 +33,65 @@ def box(box_factory: type[BoxProcess], tmp_path: Path) -> BoxProcess:
         {"name": "Copy", "AETitle": "ProcCopy", "description": "copies INPUT to OUTPUT", "enabled": 1},
         '#!/bin/sh\ncp -r "$1"/. "$2"/\n',
     )
-    return box.start(wait_dicom=False)
+    box.add_bucket(
+        "ProcGate",
+        {"name": "Gate", "AETitle": "ProcGate", "description": "waits for the test", "enabled": 1},
+        GATE_SCRIPT.replace("{gate}", str(tmp_path / "go")).replace("{xss}", XSS_LINE),
+    )
+    box.add_bucket(
+        "ProcFail",
+        {"name": "Fail", "AETitle": "ProcFail", "description": "always fails", "enabled": 1},
+        "#!/bin/sh\necho 'no luck' >&2\nexit 3\n",
+    )
+    return box.start()
 
 
-def _api_has(box: BoxProcess, method: str, path: str) -> bool:
-    """Whether the merged API serves this endpoint yet (the page only calls the API)."""
-    paths = httpx.get(box.url + "/openapi.json", timeout=5).json()["paths"]
-    return method.lower() in paths.get(path, {})
+GOOD_ROUTING = {
+    "routing": [
+        {
+            "name": "Back to PACS",
+            "AETitleIn": "Proc.*",
+            "send": [
+                {"success": {"IP": "127.0.0.1", "PORT": 1, "AETitleSender": "BOX", "AETitleTo": "PACS"}}
+            ],
+        }
+    ]
+}
 
 
-def test_a_session_appears_runs_and_finishes_without_reload(box: BoxProcess, page: Any) -> None:
+def _send(box: BoxProcess, tmp_path: Path, calling: str, called: str = "ProcCopy") -> None:
+    driving.send(box.dicom_port, tmp_path / f"study-{calling}", calling, called)
+
+
+def test_a_sent_study_appears_runs_and_finishes_without_reload(
+    box: BoxProcess, page: Any, tmp_path: Path
+) -> None:
     store = driving.open_store(box.data)
     page.goto(box.url + "/")
     page.evaluate("window.__sameDocument = 42")
     assert "No sessions yet" in page.inner_text("#session-rows")
 
-    session = driving.received(store, "SCANNER1")
+    _send(box, tmp_path, "SCANNER1", "ProcGate")
+    session = driving.wait_for_state(store, "SCANNER1", "running")
     row = page.locator(f"tr[data-scratchdir='{session.scratchdir}']")
-    row.locator(".badge.state-queued").wait_for()
-    driving.start(store, session, "step 1\n")
     row.locator(".badge.state-running").wait_for()
-    driving.finish(store, session)
+    screenshot(page, "sessions-running")
+    (tmp_path / "go").touch()
     row.locator(".badge.state-finished").wait_for()
 
     assert page.evaluate("window.__sameDocument") == 42  # the page was never reloaded
     text = row.inner_text()
-    assert "SCANNER1" in text and "ProcCopy" in text and "127.0.0.1" in text
+    assert "SCANNER1" in text and "ProcGate" in text and "127.0.0.1" in text
     assert page.inner_text("#session-count") == "1"
     screenshot(page, "sessions")
 
 
-def test_filters_narrow_the_table(box: BoxProcess, page: Any) -> None:
+def test_filters_narrow_the_table(box: BoxProcess, page: Any, tmp_path: Path) -> None:
     store = driving.open_store(box.data)
-    first = driving.received(store, "ALPHA")
-    second = driving.received(store, "BETA")
-    driving.start(store, second)
+    _send(box, tmp_path, "ALPHA")
+    _send(box, tmp_path, "BETA", "ProcGate")
+    first = driving.wait_for_state(store, "ALPHA", "finished")
+    second = driving.wait_for_state(store, "BETA", "running")
     page.goto(box.url + "/")
     page.fill("input[name=q]", "alpha")
     page.locator(f"tr[data-scratchdir='{second.scratchdir}']").wait_for(state="detached")
@@ -69,32 +102,35 @@ def test_filters_narrow_the_table(box: BoxProcess, page: Any) -> None:
     page.select_option("select[name=state]", "running")
     page.locator(f"tr[data-scratchdir='{first.scratchdir}']").wait_for(state="detached")
     assert page.locator(f"tr[data-scratchdir='{second.scratchdir}']").count() == 1
+    page.select_option("select[name=state]", "")
+    page.select_option("select[name=bucket]", "ProcCopy")
+    page.locator(f"tr[data-scratchdir='{second.scratchdir}']").wait_for(state="detached")
+    (tmp_path / "go").touch()
 
 
-def test_session_page_follows_the_log_live_and_escapes_it(box: BoxProcess, page: Any) -> None:
+def test_session_page_follows_the_log_live_and_escapes_it(box: BoxProcess, page: Any, tmp_path: Path) -> None:
     store = driving.open_store(box.data)
-    session = driving.received(store, "LOGGER")
-    driving.start(store, session, "first line\n")
-    page.goto(box.url + f"/ui/sessions/{session.scratchdir}")
-    page.locator("#live-log", has_text="first line").wait_for()
-
-    driving.append_log(store, session, XSS_LINE + "second line ✓\n")
-    page.locator("#live-log", has_text="second line ✓").wait_for()
-    assert XSS_LINE.strip() in page.inner_text("#live-log")
+    _send(box, tmp_path, "LOGGER", "ProcGate")
+    session = driving.wait_for_state(store, "LOGGER", "running")
+    page.goto(box.url + "/")
+    page.locator(f"tr[data-scratchdir='{session.scratchdir}'] a", has_text="Log").click()
+    page.locator("#live-log", has_text="started").wait_for()
+    assert XSS_LINE in page.inner_text("#live-log")
     assert page.evaluate("window.__xss") is None
     screenshot(page, "session-running")
 
-    driving.finish(store, session)
+    (tmp_path / "go").touch()
     page.locator("#session-state .state-finished").wait_for()  # the page refreshes once it ended
-    assert "result.txt" in page.inner_text("main")
-    assert '"success": "success"' in page.inner_text("main")
+    assert "second line ✓" in page.inner_text("#live-log")
+    main = page.inner_text("main")
+    assert "OUTPUT 2 file(s)" in main and '"success": "success"' in main
+    assert page.evaluate("window.__xss") is None
     screenshot(page, "session-finished")
 
 
 def test_values_from_outside_are_shown_as_text(box: BoxProcess, page: Any) -> None:
     store = driving.open_store(box.data)
-    session = driving.received(store, XSS_AET)
-    driving.start(store, session, XSS_LINE)
+    session = driving.receiving(store, XSS_AET)
     for path in ("/", f"/ui/sessions/{session.scratchdir}", "/ui/system"):
         page.goto(box.url + path)
         page.wait_for_load_state("networkidle")
@@ -105,12 +141,9 @@ def test_values_from_outside_are_shown_as_text(box: BoxProcess, page: Any) -> No
 
 
 def test_download_output_zip(box: BoxProcess, page: Any, tmp_path: Path) -> None:
-    if not _api_has(box, "GET", "/code/php/getOutputZip.php"):
-        pytest.skip("the API's getOutputZip.php is not merged yet")
     store = driving.open_store(box.data)
-    session = driving.received(store, "DOWNLOADER")
-    driving.start(store, session)
-    driving.finish(store, session)
+    _send(box, tmp_path, "DOWNLOADER")
+    session = driving.wait_for_state(store, "DOWNLOADER", "finished")
     page.goto(box.url + "/")
     row = page.locator(f"tr[data-scratchdir='{session.scratchdir}']")
     with page.expect_download() as info:
@@ -122,14 +155,15 @@ def test_download_output_zip(box: BoxProcess, page: Any, tmp_path: Path) -> None
     import zipfile
 
     with zipfile.ZipFile(target) as archive:
-        assert f"{session.scratchdir}/OUTPUT/result.txt" in archive.namelist()
+        names = archive.namelist()
+    assert len(names) == 2
+    assert all(n.startswith(f"{session.scratchdir}/OUTPUT/") and n.endswith(".dcm") for n in names)
 
 
-def test_delete_asks_first_and_removes_the_row(box: BoxProcess, page: Any) -> None:
+def test_delete_asks_first_and_removes_the_row(box: BoxProcess, page: Any, tmp_path: Path) -> None:
     store = driving.open_store(box.data)
-    session = driving.received(store, "DELETER")
-    driving.start(store, session)
-    driving.finish(store, session)
+    _send(box, tmp_path, "DELETER")
+    session = driving.wait_for_state(store, "DELETER", "finished")
     page.goto(box.url + "/")
     row = page.locator(f"tr[data-scratchdir='{session.scratchdir}']")
     messages: list[str] = []
@@ -144,8 +178,6 @@ def test_delete_asks_first_and_removes_the_row(box: BoxProcess, page: Any) -> No
     assert messages and "Delete session" in messages[0]
     assert (box.data / "scratch" / session.scratchdir).exists()  # declined: nothing happened
 
-    if not _api_has(box, "DELETE", "/api/v1/sessions/{scratchdir}"):
-        pytest.skip("the API's session delete is not merged yet")
     page.once("dialog", lambda dialog: dialog.accept())
     row.locator("button[data-action=delete]").click()
     row.wait_for(state="detached")
@@ -161,14 +193,12 @@ def test_buckets_page_shows_commands_and_invalid_buckets(box: BoxProcess, page: 
     assert f"storescu +sd +r -nh -aet MySelf -aec ProcCopy 127.0.0.1 {box.dicom_port} <dir>" in text
     assert "mb push ProcCopy <dir>" in text
     assert "Broken" in text and "not readable JSON" in text
-    page.locator("button[data-copy^='storescu']").click()
+    page.locator("button[data-copy^='storescu']").first.click()
     page.locator("#notice").wait_for()
     screenshot(page, "buckets")
 
 
 def test_toggle_a_bucket(box: BoxProcess, page: Any) -> None:
-    if not _api_has(box, "POST", "/api/v1/buckets/{name}/disable"):
-        pytest.skip("the API's bucket enable/disable is not merged yet")
     page.goto(box.url + "/ui/buckets")
     switch = page.locator("input[data-bucket-toggle=ProcCopy]")
     assert switch.is_checked()
@@ -176,6 +206,10 @@ def test_toggle_a_bucket(box: BoxProcess, page: Any) -> None:
     page.locator("#notice", has_text="ProcCopy disabled").wait_for()
     page.reload()
     assert not page.locator("input[data-bucket-toggle=ProcCopy]").is_checked()
+    assert json.loads((box.data / "streams" / "ProcCopy" / "info.json").read_text())["enabled"] == 0
+    page.locator("input[data-bucket-toggle=ProcCopy]").click()
+    page.locator("#notice", has_text="ProcCopy enabled").wait_for()
+    assert json.loads((box.data / "streams" / "ProcCopy" / "info.json").read_text())["enabled"] == 1
 
 
 def test_routing_editor_refuses_invalid_json(box: BoxProcess, page: Any) -> None:
@@ -189,23 +223,31 @@ def test_routing_editor_refuses_invalid_json(box: BoxProcess, page: Any) -> None
     screenshot(page, "routing-error")
 
 
-def test_routing_editor_shows_the_validators_errors(box: BoxProcess, page: Any) -> None:
-    if not _api_has(box, "POST", "/api/v1/routing/validate"):
-        pytest.skip("the routing validation endpoint is not merged yet")
+def test_routing_editor_shows_the_validators_errors_then_saves(box: BoxProcess, page: Any) -> None:
     page.goto(box.url + "/ui/routing")
     page.fill("#routing-text", '{"routing": [{"name": "r", "send": [{".*": {"IP": "x"}}]}]}')
     page.click("button[data-routing=save]")
     page.locator("#routing-errors li").first.wait_for()
     assert page.inner_text("#routing-result") == "Not saved."
+    assert "PORT" in page.inner_text("#routing-errors")
     assert not (box.data / "routing.json").exists()
+    screenshot(page, "routing-invalid")
+
+    page.fill("#routing-text", json.dumps(GOOD_ROUTING))
+    page.click("button[data-routing=validate]")
+    page.locator("#routing-result", has_text="Valid").wait_for()
+    assert not (box.data / "routing.json").exists()  # checking writes nothing
+    page.click("button[data-routing=save]")
+    page.locator("table.rules", has_text="Back to PACS").wait_for()  # saved, then reloaded
+    assert json.loads((box.data / "routing.json").read_text()) == GOOD_ROUTING
+    screenshot(page, "routing")
 
 
-def test_system_page_charts_and_counts(box: BoxProcess, page: Any) -> None:
+def test_system_page_charts_and_counts(box: BoxProcess, page: Any, tmp_path: Path) -> None:
     store = driving.open_store(box.data)
-    for name in ("S1", "S2", "S3"):
-        session = driving.received(store, name)
-        driving.start(store, session)
-        driving.finish(store, session, "finished" if name != "S3" else "failed")
+    for name, bucket in (("S1", "ProcCopy"), ("S2", "ProcCopy"), ("S3", "ProcFail")):
+        _send(box, tmp_path, name, bucket)
+        driving.wait_for_state(store, name, "finished", "failed")
     page.goto(box.url + "/ui/system")
     assert page.locator("svg.chart").count() == 2
     assert page.locator("svg.chart rect.bar").count() >= 30 + 3
@@ -217,7 +259,7 @@ def test_system_page_charts_and_counts(box: BoxProcess, page: Any) -> None:
 
 def test_pages_are_readable_on_a_phone(box: BoxProcess, browser: Any) -> None:
     store = driving.open_store(box.data)
-    driving.received(store, "PHONE")
+    driving.receiving(store, "PHONE")
     context = browser.new_context(viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True)
     page = context.new_page()
     try:

@@ -18,9 +18,10 @@ from magickbox.errors import NotFound
 from magickbox.store import Store
 from magickbox.store.layout import is_scratchdir_name
 from magickbox.store.sessions import STATES, Session
-from magickbox.ui import auth, charts, routing_view, views
+from magickbox.ui import actions, auth, charts, routing_view, views
 
-router = APIRouter(include_in_schema=False)
+router = APIRouter()
+router.include_router(actions.router)
 
 _env = Environment(
     loader=PackageLoader("magickbox.ui", "templates"),
@@ -40,7 +41,7 @@ ENDPOINTS: dict[str, str] = {
     "rerun": "POST /api/v1/sessions/{scratchdir}/rerun",
     "bucket_enable": "POST /api/v1/buckets/{bucket}/enable",
     "bucket_disable": "POST /api/v1/buckets/{bucket}/disable",
-    "routing_validate": "POST /api/v1/routing/validate",
+    "routing_validate": "POST /ui/routing/check",
     "routing_save": "PUT /api/v1/routing",
     "delivery_retry": "POST /api/v1/deliveries/{delivery}/retry",
 }
@@ -111,7 +112,7 @@ def _filter(text: str, bucket: str, state: str) -> views.SessionFilter:
 TextQ = Annotated[str, Query(max_length=200)]
 
 
-@router.get("/", response_class=HTMLResponse)
+@router.get("/", response_class=HTMLResponse, include_in_schema=False)
 def sessions_page(request: Request, q: TextQ = "", bucket: TextQ = "", state: TextQ = "") -> Response:
     wanted = _filter(q, bucket, state)
     store = _store(request)
@@ -129,7 +130,7 @@ def sessions_page(request: Request, q: TextQ = "", bucket: TextQ = "", state: Te
     )
 
 
-@router.get("/ui/sessions/rows", response_class=HTMLResponse)
+@router.get("/ui/sessions/rows", response_class=HTMLResponse, include_in_schema=False)
 def session_rows(request: Request, q: TextQ = "", bucket: TextQ = "", state: TextQ = "") -> Response:
     """The table body alone, for the page's poll. 304 while nothing changed."""
     if not auth.access(request).can_read(request):
@@ -148,7 +149,7 @@ def session_rows(request: Request, q: TextQ = "", bucket: TextQ = "", state: Tex
     return response
 
 
-@router.get("/ui/sessions/{scratchdir}", response_class=HTMLResponse)
+@router.get("/ui/sessions/{scratchdir}", response_class=HTMLResponse, include_in_schema=False)
 def session_page(request: Request, scratchdir: str) -> Response:
     session = _session(request, scratchdir)
     if session is None:
@@ -178,7 +179,7 @@ def session_page(request: Request, scratchdir: str) -> Response:
     )
 
 
-@router.get("/ui/sessions/{scratchdir}/log")
+@router.get("/ui/sessions/{scratchdir}/log", include_in_schema=False)
 def session_log(request: Request, scratchdir: str, offset: Annotated[int, Query(ge=0)] = 0) -> Response:
     """The log from `offset` on and the session's state, for the live view (shown with textContent)."""
     if not auth.access(request).can_read(request):
@@ -194,7 +195,7 @@ def session_log(request: Request, scratchdir: str, offset: Annotated[int, Query(
 
 
 # ---- buckets, routing, system --------------------------------------------------------------------
-@router.get("/ui/buckets", response_class=HTMLResponse)
+@router.get("/ui/buckets", response_class=HTMLResponse, include_in_schema=False)
 def buckets_page(request: Request) -> Response:
     store = _store(request)
     settings = _settings(request)
@@ -207,13 +208,13 @@ def buckets_page(request: Request) -> Response:
             "nav": "buckets",
             "catalog": store.catalog(),
             "loads": views.bucket_loads(store),
-            "no_load": views.BucketLoad(0, 0, "", 0),
+            "no_load": views.NO_LOAD,
             "host": host,
         },
     )
 
 
-@router.get("/ui/routing", response_class=HTMLResponse)
+@router.get("/ui/routing", response_class=HTMLResponse, include_in_schema=False)
 def routing_page(request: Request) -> Response:
     settings = _settings(request)
     return _page(
@@ -228,7 +229,7 @@ def routing_page(request: Request) -> Response:
     )
 
 
-@router.get("/ui/system", response_class=HTMLResponse)
+@router.get("/ui/system", response_class=HTMLResponse, include_in_schema=False)
 def system_page(request: Request) -> Response:
     store = _store(request)
     settings = _settings(request)
@@ -262,7 +263,7 @@ def system_page(request: Request) -> Response:
 
 
 # ---- login (only when the box has tokens) ---------------------------------------------------------
-@router.get("/ui/login", response_class=HTMLResponse)
+@router.get("/ui/login", response_class=HTMLResponse, include_in_schema=False)
 def login_page(request: Request, next: TextQ = "/") -> Response:
     csrf = auth.csrf_token(request)
     response = templates.TemplateResponse(
@@ -281,7 +282,7 @@ def login_page(request: Request, next: TextQ = "/") -> Response:
     return response
 
 
-@router.post("/ui/login")
+@router.post("/ui/login", include_in_schema=False)
 def login(
     request: Request,
     token: Annotated[str, Form(max_length=512)],
@@ -310,7 +311,7 @@ def login(
     return response
 
 
-@router.post("/ui/logout")
+@router.post("/ui/logout", include_in_schema=False)
 def logout(request: Request, csrf: Annotated[str, Form(max_length=100)]) -> Response:
     if not auth.csrf_ok(request, csrf):
         return JSONResponse({"error": "forbidden", "detail": "cross-site form refused"}, status_code=403)
@@ -327,7 +328,7 @@ def _safe_next(target: str) -> str:
 
 
 # ---- static assets (shipped in the package; no CDN) -----------------------------------------------
-@router.get("/ui/static/{name}")
+@router.get("/ui/static/{name}", include_in_schema=False)
 def static(name: str) -> Response:
     media = STATIC_FILES.get(name)
     if media is None:

@@ -4,15 +4,13 @@ from __future__ import annotations
 
 import json
 import shutil
-import sqlite3
 import time
-from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from pathlib import Path
-from typing import Any
 
-from magickbox.store import Store
+from magickbox.store import Store, queries
+from magickbox.store.deliveries import delivery_store
 from magickbox.store.sessions import ENDED, STATES, Session
 
 PAGE_ROWS = 200  # the sessions table shows at most this many matching rows
@@ -215,17 +213,38 @@ def _whole_utf8(data: bytes) -> int:
     return len(data)
 
 
-def table_exists(db_conn_rows: Iterable[sqlite3.Row], name: str) -> bool:
-    return any(r["name"] == name for r in db_conn_rows)
+@dataclass(frozen=True)
+class DeliveryRow:
+    id: int
+    destination: str
+    folder: str
+    rule: str
+    state: str
+    attempts: int
+    last_error: str
+    when: str  # next try while pending, else when it ended
+    files: str
 
 
-def deliveries(store: Store, session_id: int) -> list[dict[str, Any]]:
-    """The session's routed sends, as the routing stage stores them (none before it exists)."""
-    tables = store.db.query("SELECT name FROM sqlite_master WHERE type = 'table'")
-    if not table_exists(tables, "deliveries"):
-        return []
-    rows = store.db.query("SELECT * FROM deliveries WHERE session_id = ? ORDER BY id", (session_id,))
-    return [dict(r) for r in rows]
+def deliveries(store: Store, session_id: int) -> list[DeliveryRow]:
+    """The session's routed sends, as the routing stage stores them."""
+    rows = []
+    for d in delivery_store(store.db, store.settings).for_session(session_id):
+        when = f"next try {local_time(d.next_try_at)}" if d.state == "pending" else local_time(d.finished_at)
+        rows.append(
+            DeliveryRow(
+                id=d.id,
+                destination=f"{d.called_aet}@{d.ip}:{d.port} (as {d.calling_aet})",
+                folder=d.folder,
+                rule=d.rule_name,
+                state=d.state,
+                attempts=d.attempts,
+                last_error=d.last_error,
+                when=when,
+                files=f"{d.files_sent} sent, {d.files_failed} failed, {d.files_skipped} skipped",
+            )
+        )
+    return rows
 
 
 # ---- buckets -------------------------------------------------------------------------------------
@@ -237,29 +256,19 @@ class BucketLoad:
     runs: int
 
 
+NO_LOAD = BucketLoad(0, 0, "", 0)
+
+
 def bucket_loads(store: Store) -> dict[str, BucketLoad]:
-    counts = store.db.query(
-        "SELECT bucket, SUM(state = 'queued') AS queued, SUM(state = 'running') AS running,"
-        " AVG(CASE WHEN state = 'done' THEN ended_at - started_at END) AS average,"
-        " SUM(state = 'done') AS runs FROM jobs GROUP BY bucket"
-    )
     return {
-        r["bucket"]: BucketLoad(
-            int(r["queued"] or 0),
-            int(r["running"] or 0),
-            human_seconds(r["average"]) if r["average"] is not None else "",
-            int(r["runs"] or 0),
-        )
-        for r in counts
+        name: BucketLoad(s.queued, s.running, human_seconds(s.avg_run_s), s.done)
+        for name, s in queries.bucket_stats(store.db).items()
     }
 
 
 # ---- system --------------------------------------------------------------------------------------
 def state_counts(store: Store) -> dict[str, int]:
-    counts = dict.fromkeys(STATES, 0)
-    for row in store.db.query("SELECT state, COUNT(*) AS n FROM sessions GROUP BY state"):
-        counts[row["state"]] = int(row["n"])
-    return counts
+    return {**dict.fromkeys(STATES, 0), **queries.count_by_state(store.db)}
 
 
 def sessions_per_day(store: Store, days: int = 30, today: date | None = None) -> list[tuple[date, int]]:

@@ -336,16 +336,17 @@
       showRoutingErrors(["not valid JSON: " + e.message]);
       return;
     }
+    // Check with the routing stage's own validator; then save through the API (which checks again).
     const check = endpoint("routing_validate");
-    let response = await callApi(check.method, check.url, text);
+    let response = await callApi(check.method, check.url, text, "text/plain");
     if (response.ok && what === "save") {
       const save = endpoint("routing_save");
-      response = await callApi(save.method, save.url, text);
+      response = await callApi(save.method, save.url, text, "application/json");
     }
     if (response.ok) {
       showRoutingErrors([]);
       result.className = "ok";
-      result.textContent = what === "save" ? "Saved." : "Valid.";
+      result.textContent = what === "save" ? "Saved." : "Valid: the box would accept this file.";
       if (what === "save") { setTimeout(function () { window.location.reload(); }, 700); }
       return;
     }
