@@ -57,7 +57,7 @@ def test_live_log_endpoint_continues_at_offset(client: TestClient, store: Store)
     session = driving.received(store, "L")
     driving.start(store, session, "one\n")
     first = client.get(f"/ui/sessions/{session.scratchdir}/log").json()
-    assert first == {"text": "one\n", "offset": 4, "size": 4, "state": "running"}
+    assert first == {"text": "one\n", "offset": 4, "size": 4, "state": "running", "routing": "none"}
     driving.append_log(store, session, "two\n")
     second = client.get(f"/ui/sessions/{session.scratchdir}/log", params={"offset": 4}).json()
     assert second["text"] == "two\n"
@@ -79,3 +79,59 @@ def test_login_form_refuses_cross_site_posts(client: TestClient) -> None:
 def test_login_only_redirects_within_the_box(client: TestClient) -> None:
     page = client.get("/ui/login", params={"next": "//evil.example/x"})
     assert 'value="/"' in page.text
+
+
+def test_opaque_or_cross_site_origins_are_refused(client: TestClient) -> None:
+    client.get("/ui/login")
+    csrf = client.cookies.get("mb_csrf")
+    for headers in (
+        {"Origin": "null", "Sec-Fetch-Site": "cross-site"},
+        {"Origin": "null"},
+        {"Sec-Fetch-Site": "same-site"},
+    ):
+        response = client.post("/ui/login", data={"token": "t", "csrf": csrf}, headers=headers)
+        assert response.status_code == 403, headers
+
+
+def test_with_tokens_pages_need_a_login_and_the_cookie_opens_them(client: TestClient, store: Store) -> None:
+    _info, token = store.tokens.create("read", "viewer")
+    assert client.get("/", follow_redirects=False).headers["location"] == "/ui/login?next=%2F"
+    assert client.get("/ui/sessions/rows").status_code == 401
+    client.get("/ui/login")
+    csrf = client.cookies.get("mb_csrf")
+    wrong = client.post("/ui/login", data={"token": "mbx_nope", "csrf": csrf})
+    assert wrong.status_code == 401 and "not valid" in wrong.text
+    login = client.post(
+        "/ui/login", data={"token": token, "csrf": csrf, "next": "/ui/system"}, follow_redirects=False
+    )
+    assert login.status_code == 303 and login.headers["location"] == "/ui/system"
+    assert "httponly" in login.headers["set-cookie"].lower()
+    assert "samesite=strict" in login.headers["set-cookie"].lower()
+    assert client.get("/ui/system").status_code == 200
+
+
+def test_bucket_switch_needs_an_admin_token_once_tokens_exist(
+    client: TestClient, store: Store, settings: Settings
+) -> None:
+    folder = settings.streams_dir / "ProcX"
+    folder.mkdir(parents=True)
+    (folder / "info.json").write_text('{"name": "X", "AETitle": "ProcX", "enabled": 1, "extra": "kept"}')
+    assert client.post("/api/v1/buckets/ProcX/disable").json() == {"bucket": "ProcX", "enabled": False}
+    assert '"extra": "kept"' in (folder / "info.json").read_text()
+    assert client.post("/api/v1/buckets/Nope/enable").status_code == 404
+    _info, write = store.tokens.create("write")
+    _info, admin = store.tokens.create("admin")
+    assert client.post("/api/v1/buckets/ProcX/enable").status_code == 401
+    denied = client.post("/api/v1/buckets/ProcX/enable", headers={"Authorization": f"Bearer {write}"})
+    assert denied.status_code == 403
+    allowed = client.post("/api/v1/buckets/ProcX/enable", headers={"Authorization": f"Bearer {admin}"})
+    assert allowed.status_code == 200 and store.catalog().valid[0].info.enabled
+
+
+def test_routing_check_reports_the_validators_reasons(client: TestClient, settings: Settings) -> None:
+    bad = client.post("/ui/routing/check", content='{"routing": [{"name": "r", "send": [{".*": {}}]}]}')
+    assert bad.status_code == 422
+    assert any("IP" in reason for reason in bad.json()["detail"])
+    good = client.post("/ui/routing/check", content='{"routing": []}')
+    assert good.status_code == 200 and good.json() == {"rules": 0}
+    assert not settings.routing_path.exists()

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import json
+import subprocess
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
 from tests.support.box import BoxProcess
+from tests.support.net import free_port, wait_for_port, wait_until
 from tests.ui import driving
 from tests.ui.conftest import screenshot
 
@@ -271,3 +274,92 @@ def test_pages_are_readable_on_a_phone(box: BoxProcess, browser: Any) -> None:
             screenshot(page, name)
     finally:
         context.close()
+
+
+def _delivery_errors(store: Any, session_id: int) -> list[str]:
+    rows = store.db.query("SELECT last_error FROM deliveries WHERE session_id = ?", (session_id,))
+    return [r["last_error"] for r in rows if r["last_error"]]
+
+
+def test_deliveries_show_their_state_and_send_again(box: BoxProcess, page: Any, tmp_path: Path) -> None:
+    port = free_port()
+    routing = json.loads(json.dumps(GOOD_ROUTING))
+    routing["routing"][0]["send"][0]["success"]["PORT"] = port
+    (box.data / "routing.json").write_text(json.dumps(routing))
+    store = driving.open_store(box.data)
+    _send(box, tmp_path, "ROUTED")
+    session = driving.wait_for_state(store, "ROUTED", "finished")
+    # The router tries once, fails (nobody listens) and waits to retry.
+    wait_until(lambda: _delivery_errors(store, session.id), timeout=30, what="a failed first attempt")
+    page.goto(box.url + f"/ui/sessions/{session.scratchdir}")
+    row = page.locator("table.deliveries tbody tr").first
+    assert _delivery_errors(store, session.id)[0] in row.inner_text()
+    assert f"PACS@127.0.0.1:{port}" in row.inner_text()
+    screenshot(page, "session-delivery-failed")
+
+    received = tmp_path / "pacs"
+    received.mkdir()
+    with subprocess.Popen(["storescp", "-od", str(received), str(port)]) as pacs:
+        try:
+            wait_for_port(port)
+            row.locator("button", has_text="Send again").click()
+            page.locator("#notice", has_text="sent again").wait_for()
+            page.locator("table.deliveries .badge.state-done").wait_for(timeout=30_000)
+        finally:
+            pacs.terminate()
+    assert len(list(received.iterdir())) == 2
+    screenshot(page, "session-delivered")
+
+
+def test_with_tokens_the_page_asks_for_one_and_sends_it_to_the_api(
+    box: BoxProcess, page: Any, tmp_path: Path
+) -> None:
+    store = driving.open_store(box.data)
+    _info, token = store.tokens.create("admin", "browser")
+    _send(box, tmp_path, "TOKENS")
+    session = driving.wait_for_state(store, "TOKENS", "finished")
+
+    page.goto(box.url + "/ui/buckets")
+    assert "/ui/login" in page.url
+    page.fill("input[name=token]", "mbx_wrong")
+    page.click("button[type=submit]")
+    page.locator(".dialog-error", has_text="not valid").wait_for()
+    page.fill("input[name=token]", token)
+    page.click("button[type=submit]")
+    page.wait_for_url(box.url + "/ui/buckets")
+    screenshot(page, "buckets-logged-in")
+
+    # The cookie that opens the pages does not authorize changes: a forged cross-site request
+    # carries the cookie but cannot add the Authorization header the API needs.
+    cookie = {c["name"]: c["value"] for c in page.context.cookies()}["mb_ui"]
+    forged = httpx.post(
+        box.url + f"/api/v1/sessions/{session.scratchdir}/rerun",
+        cookies={"mb_ui": cookie},
+        headers={"Origin": "http://evil.example"},
+    )
+    assert forged.status_code == 401
+
+    page.goto(box.url + "/")
+    row = page.locator(f"tr[data-scratchdir='{session.scratchdir}']")
+    with page.expect_download() as info:
+        row.locator("a", has_text="Output").click()
+    assert info.value.suggested_filename == f"{session.scratchdir}.zip"
+    page.once("dialog", lambda dialog: dialog.accept())
+    row.locator("button[data-action=delete]").click()
+    row.wait_for(state="detached")
+    assert not (box.data / "scratch" / session.scratchdir).exists()
+
+
+def test_an_action_without_a_stored_token_asks_for_one(box: BoxProcess, page: Any) -> None:
+    store = driving.open_store(box.data)
+    _info, token = store.tokens.create("admin", "browser")
+    page.goto(box.url + "/ui/login")
+    page.fill("input[name=token]", token)
+    page.click("button[type=submit]")
+    page.wait_for_url(box.url + "/")
+    page.goto(box.url + "/ui/buckets")
+    page.evaluate("sessionStorage.clear()")  # e.g. a new tab: the page cookie only
+    page.locator("input[data-bucket-toggle=ProcFail]").click()
+    page.locator("#token-dialog input[name=token]").fill(token)
+    page.locator("#token-dialog button[value=ok]").click()
+    page.locator("#notice", has_text="ProcFail disabled").wait_for()

@@ -56,15 +56,16 @@ def csrf_token(request: Request) -> str:
 
 
 def same_origin(request: Request) -> bool:
-    """Refuse a POST that a browser says came from another site."""
+    """Refuse a POST that a browser says came from another site (Fetch metadata, then Origin)."""
     fetch_site = request.headers.get("sec-fetch-site")
     if fetch_site is not None and fetch_site not in ("same-origin", "none"):
         return False
     origin = request.headers.get("origin")
-    if origin is None or origin == "null":
-        return origin is None
-    host = request.headers.get("host", "")
-    return origin.split("://", 1)[-1] == host
+    if origin is None:
+        return True
+    if origin == "null":  # an opaque origin: trust it only when fetch metadata says same-origin
+        return fetch_site == "same-origin"
+    return origin.split("://", 1)[-1] == request.headers.get("host", "")
 
 
 def csrf_ok(request: Request, submitted: str) -> bool:

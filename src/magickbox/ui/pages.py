@@ -54,7 +54,7 @@ SECURITY_HEADERS = {
         " object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'"
     ),
     "X-Content-Type-Options": "nosniff",
-    "Referrer-Policy": "no-referrer",
+    "Referrer-Policy": "same-origin",
     "X-Frame-Options": "DENY",
 }
 
@@ -189,7 +189,13 @@ def session_log(request: Request, scratchdir: str, offset: Annotated[int, Query(
         return JSONResponse({"error": "not_found", "detail": f"no session {scratchdir}"}, status_code=404)
     chunk = views.read_log(_store(request).layout.log_path(scratchdir), offset)
     return JSONResponse(
-        {"text": chunk.text, "offset": chunk.offset, "size": chunk.size, "state": session.state},
+        {
+            "text": chunk.text,
+            "offset": chunk.offset,
+            "size": chunk.size,
+            "state": session.state,
+            "routing": session.routing,
+        },
         headers={"Cache-Control": "no-store"},
     )
 

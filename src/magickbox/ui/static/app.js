@@ -246,7 +246,9 @@
   if (log) {
     let offset = 0;
     let live = log.dataset.live === "1";
-    const initialState = document.getElementById("session-state").dataset.state;
+    const stateBadge = document.getElementById("session-state");
+    const initialState = stateBadge.dataset.state;
+    const initialRouting = stateBadge.dataset.routing;
     const status = document.getElementById("log-status");
     const poll = async function () {
       let response;
@@ -263,8 +265,8 @@
       offset = data.offset;
       if (atBottom) { log.scrollTop = log.scrollHeight; }
       if (data.offset < data.size) { setTimeout(poll, 0); return; } // more than one chunk waiting
-      const stillLive = ["receiving", "queued", "running"].indexOf(data.state) >= 0;
-      if (data.state !== initialState) {
+      const stillLive = ["receiving", "queued", "running"].indexOf(data.state) >= 0 || data.routing === "pending";
+      if (data.state !== initialState || data.routing !== initialRouting) {
         // The session moved on (e.g. finished): show its new state, proc.json and files.
         if (status) { status.textContent = "Session is " + data.state + "; refreshing…"; }
         setTimeout(function () { window.location.reload(); }, 600);
