@@ -39,11 +39,11 @@ def main() -> None:
             times.append(time.perf_counter() - begin)
         median, p95 = statistics.median(times) * 1000, percentile(times, 0.95) * 1000
         print(
-            f"getScratch.php, {args.sessions} sessions, {size / 1e6:.1f} MB JSON, {args.requests} requests (curl):"
+            f"getScratch.php, {args.sessions} sessions, {size / 1e6:.1f} MB JSON, {args.requests} requests:"
         )
-        print(
-            f"  median {median:.1f} ms, p95 {p95:.1f} ms  (goal: median < 50 ms: {'met' if median < 50 else 'NOT met'})"
-        )
+        print(f"  first request {first * 1000:.0f} ms (renders every entry once)")
+        verdict = "met" if median < 50 else "NOT met"
+        print(f"  median {median:.1f} ms, p95 {p95:.1f} ms  (goal: median < 50 ms: {verdict})")
     finally:
         box.stop()
         store.db.close()
