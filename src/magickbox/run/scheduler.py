@@ -83,14 +83,17 @@ class Scheduler:
             log.warning("job %d: stopped %d process(es) left from the interrupted run", job.id, len(killed))
 
     def _loop(self) -> None:
-        while not self._stopping.is_set():
-            try:
-                self.tick()
-            except Exception:
-                log.exception("scheduler tick failed; trying again")
-                self._stopping.wait(1.0)
-            self._wake.wait(self.settings.scheduler_poll_s)
-            self._wake.clear()
+        try:
+            while not self._stopping.is_set():
+                try:
+                    self.tick()
+                except Exception:
+                    log.exception("scheduler tick failed; trying again")
+                    self._stopping.wait(1.0)
+                self._wake.wait(self.settings.scheduler_poll_s)
+                self._wake.clear()
+        finally:
+            self.store.db.close()  # this thread's connection
 
     def tick(self) -> None:
         """One round: recover stale leases now and then, fail unrunnable jobs, start what fits."""

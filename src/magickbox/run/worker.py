@@ -73,6 +73,7 @@ class Worker(threading.Thread):
             log.exception("job %d (%s) broke", self.job.id, self.bucket.name)
             self.store.jobs.finish(self.job.id, self.owner, J.FAILED, f"internal error: {exc}")
         finally:
+            self.store.db.close()  # this thread's connection
             self.on_done(self)
 
     def _run(self) -> None:
