@@ -63,6 +63,7 @@ def main() -> int:
     )
     parser.add_argument("--sessions", type=int, default=200)
     parser.add_argument("--poll", type=float, default=None, help="MAGICKBOX_SCHEDULER_POLL_S for the box")
+    parser.add_argument("--gap", type=float, default=0.0, help="seconds to wait between two sends")
     parser.add_argument("--keep", action="store_true", help="keep the data folder")
     args = parser.parse_args()
     if shutil.which("storescu") is None:
@@ -77,7 +78,7 @@ def main() -> int:
     box.start()
     store = Store(load_settings(data=str(data)))
     try:
-        released = send_all(box, work, args.sessions)
+        released = send_all(box, work, args.sessions, args.gap)
         wait_until(
             lambda: sum(s.state == "finished" for s in store.sessions.all()) >= args.sessions,
             timeout=120,
@@ -98,7 +99,7 @@ def main() -> int:
     return 0
 
 
-def send_all(box: BoxProcess, work: Path, count: int) -> dict[str, float]:
+def send_all(box: BoxProcess, work: Path, count: int, gap: float) -> dict[str, float]:
     """Send `count` one-instance studies; returns Study Instance UID -> time storescu finished."""
     released: dict[str, float] = {}
     for index in range(count):
@@ -108,6 +109,7 @@ def send_all(box: BoxProcess, work: Path, count: int) -> dict[str, float]:
         command = ["storescu", "-aet", "BENCH", "-aec", BUCKET, *peer, str(files[0])]
         subprocess.run(command, check=True, capture_output=True)
         released[study_uid] = time.time()
+        time.sleep(gap)
     return released
 
 

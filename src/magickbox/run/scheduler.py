@@ -12,6 +12,7 @@ import threading
 import time
 
 from magickbox.config import Settings
+from magickbox.errors import NotFound
 from magickbox.run import orphans
 from magickbox.run.shipped import install_shipped
 from magickbox.run.worker import Worker
@@ -116,7 +117,11 @@ class Scheduler:
                 return
             chosen = catalog.by_name(job.bucket)
             assert chosen is not None  # claim only picks buckets in `limits`
-            worker = Worker(self.settings, self.store, job, chosen, self.owner, self._done)
+            try:
+                session = self.store.sessions.get(job.session_id)
+            except NotFound:
+                continue  # deleted right after the claim (delete removes its jobs too)
+            worker = Worker(self.settings, self.store, job, session, chosen, self.owner, self._done)
             with self._lock:
                 self.workers[job.id] = worker
             worker.start()
