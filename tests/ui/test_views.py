@@ -63,3 +63,10 @@ def test_human_units() -> None:
     assert views.human_seconds(125) == "2 min 05 s"
     assert views.human_seconds(7300) == "2 h 01 min"
     assert views.human_seconds(None) == ""
+
+
+def test_filter_text_is_literal_not_a_pattern(store: Store) -> None:
+    driving.received(store, "A_B")
+    driving.received(store, "AXB")
+    assert views.session_table(store, views.SessionFilter(text="a_b")).matching == 1
+    assert views.session_table(store, views.SessionFilter(text="%")).matching == 0

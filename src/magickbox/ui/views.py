@@ -74,31 +74,41 @@ def session_row(session: Session, now: float | None = None) -> SessionRow:
     )
 
 
+TEXT_COLUMNS = (
+    "scratchdir",
+    "pid",
+    "calling_aet",
+    "called_aet",
+    "caller_ip",
+    "bucket",
+    "state",
+    "description",
+)
+
+
 @dataclass(frozen=True)
 class SessionFilter:
     text: str = ""
     bucket: str = ""
     state: str = ""
 
-    def matches(self, session: Session) -> bool:
-        if self.bucket and session.bucket != self.bucket:
-            return False
-        if self.state and session.state != self.state:
-            return False
-        if not self.text:
-            return True
-        needle = self.text.casefold()
-        haystack = (
-            session.scratchdir,
-            session.pid,
-            session.calling_aet,
-            session.called_aet,
-            session.caller_ip,
-            session.bucket or "",
-            session.state,
-            session.description,
-        )
-        return any(needle in value.casefold() for value in haystack)
+    def where(self) -> tuple[str, list[object]]:
+        """An SQL condition and its parameters; the text matches any column, case-insensitively."""
+        clauses: list[str] = []
+        params: list[object] = []
+        if self.bucket:
+            clauses.append("bucket = ?")
+            params.append(self.bucket)
+        if self.state:
+            clauses.append("state = ?")
+            params.append(self.state)
+        if self.text:
+            pattern = "%" + self.text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+            clauses.append(
+                "(" + " OR ".join(f"IFNULL({c}, '') LIKE ? ESCAPE '\\'" for c in TEXT_COLUMNS) + ")"
+            )
+            params.extend([pattern] * len(TEXT_COLUMNS))
+        return (" WHERE " + " AND ".join(clauses) if clauses else ""), params
 
 
 @dataclass(frozen=True)
@@ -117,14 +127,19 @@ def table_version(store: Store) -> str:
 
 
 def session_table(store: Store, wanted: SessionFilter) -> SessionTable:
+    """The newest PAGE_ROWS sessions that match, filtered and counted by SQLite (fast with many)."""
     version = table_version(store)
-    sessions = store.sessions.all()
-    matching = [s for s in sessions if wanted.matches(s)]
+    where, params = wanted.where()
+    rows = store.db.query(
+        f"SELECT * FROM sessions{where} ORDER BY received_at DESC, id DESC LIMIT ?", (*params, PAGE_ROWS)
+    )
+    matching = store.db.query_one(f"SELECT COUNT(*) AS n FROM sessions{where}", tuple(params))
+    total = store.db.query_one("SELECT COUNT(*) AS n FROM sessions")
     now = time.time()
     return SessionTable(
-        rows=[session_row(s, now) for s in matching[:PAGE_ROWS]],
-        matching=len(matching),
-        total=len(sessions),
+        rows=[session_row(Session.from_row(r), now) for r in rows],
+        matching=int(matching["n"]) if matching else 0,
+        total=int(total["n"]) if total else 0,
         version=version,
     )
 
