@@ -363,3 +363,19 @@ def test_an_action_without_a_stored_token_asks_for_one(box: BoxProcess, page: An
     page.locator("#token-dialog input[name=token]").fill(token)
     page.locator("#token-dialog button[value=ok]").click()
     page.locator("#notice", has_text="ProcFail disabled").wait_for()
+
+
+def test_cancel_a_running_session_then_run_it_again(box: BoxProcess, page: Any, tmp_path: Path) -> None:
+    store = driving.open_store(box.data)
+    _send(box, tmp_path, "CANCELLER", "ProcGate")
+    session = driving.wait_for_state(store, "CANCELLER", "running")
+    page.goto(box.url + "/")
+    row = page.locator(f"tr[data-scratchdir='{session.scratchdir}']")
+    page.once("dialog", lambda dialog: dialog.accept())
+    row.locator("button[data-action=cancel]").click()
+    row.locator(".badge.state-cancelled").wait_for()
+
+    (tmp_path / "go").touch()
+    row.locator("button[data-action=rerun]").click()
+    row.locator(".badge.state-finished").wait_for()
+    assert len(list((box.data / "scratch" / session.scratchdir / "OUTPUT").iterdir())) == 2
