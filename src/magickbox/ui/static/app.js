@@ -191,6 +191,7 @@
     } catch (e) {
       return; // the box is restarting: try again at the next tick
     }
+    if (response.status === 401) { window.location.assign("/ui/login?next=" + encodeURIComponent(window.location.pathname)); return; }
     if (response.status === 304 || !response.ok) { return; }
     etag = response.headers.get("ETag") || "";
     const before = new Map(Array.from(rows.querySelectorAll("tr[data-scratchdir]"))
