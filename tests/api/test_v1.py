@@ -88,11 +88,23 @@ def test_zips_under_v1(served: Served) -> None:
 def test_cancel_rerun_and_conflicts(served: Served) -> None:
     queued = served.make_session(end=None)
     response = httpx.post(f"{served.url}/api/v1/sessions/{queued.scratchdir}/cancel")
-    assert response.status_code == 202 and response.json()["action"] == "cancel"
-    row = served.store.jobs.active_for_session(queued.id)
-    assert row is not None and row["cancel_requested"] == 1
-    rerun_queued = httpx.post(f"{served.url}/api/v1/sessions/{queued.scratchdir}/rerun")
+    # A queued job ends at once (the store cancels job and session together).
+    assert response.status_code == 202 and response.json() == {
+        "scratchdir": queued.scratchdir,
+        "action": "cancel",
+        "status": "cancelled",
+    }
+    assert served.store.jobs.active_for_session(queued.id) is None
+    assert httpx.post(f"{served.url}/api/v1/sessions/{queued.scratchdir}/cancel").status_code == 409
+
+    waiting = served.make_session(end=None)
+    rerun_queued = httpx.post(f"{served.url}/api/v1/sessions/{waiting.scratchdir}/rerun")
     assert rerun_queued.status_code == 409 and set(rerun_queued.json()) == {"error", "detail"}
+    running = served.make_session(end="running")
+    flagged = httpx.post(f"{served.url}/api/v1/sessions/{running.scratchdir}/cancel")
+    assert flagged.status_code == 202 and flagged.json()["status"] == "running"
+    row = served.store.jobs.active_for_session(running.id)
+    assert row is not None and row["cancel_requested"] == 1
 
     done = served.make_session()
     assert httpx.post(f"{served.url}/api/v1/sessions/{done.scratchdir}/cancel").status_code == 409

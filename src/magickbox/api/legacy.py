@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request
@@ -18,10 +19,21 @@ from magickbox.api.zipstream import session_files, stream_zip
 from magickbox.store import Store
 from magickbox.store.queries import bucket_stats, sessions_with_pid
 
+log = logging.getLogger(__name__)
 router = APIRouter(tags=["original endpoints"])
 _scratch = ScratchRenderer()
 
 StoreDep = Annotated[Store, Depends(get_store)]
+
+
+def warm_up(store: Store) -> None:
+    """Render getScratch once (at start, in the background) so the first request is fast too."""
+    try:
+        _scratch.render(store.db, store.layout)
+    except Exception:  # only a cache; the first request will try again
+        log.exception("could not prepare the session list")
+    finally:
+        store.db.close()  # this thread's connection
 
 
 def json_response(value: object) -> Response:
