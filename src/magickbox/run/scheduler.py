@@ -10,6 +10,7 @@ import logging
 import secrets
 import threading
 import time
+from pathlib import Path
 
 from magickbox.config import Settings
 from magickbox.errors import NotFound
@@ -18,7 +19,7 @@ from magickbox.run.process import run_stop_command
 from magickbox.run.shipped import install_shipped
 from magickbox.run.worker import Worker
 from magickbox.store import Store
-from magickbox.store.buckets import Catalog
+from magickbox.store.buckets import Catalog, load_catalog
 from magickbox.store.jobs import Job
 
 log = logging.getLogger(__name__)
@@ -37,6 +38,40 @@ def unrunnable_reason(bucket: str, catalog: Catalog) -> str | None:
     return f"bucket '{bucket}' does not exist (it was removed)"
 
 
+class CatalogCache:
+    """The bucket catalog, re-read only when a bucket folder or info.json changed.
+
+    The scheduler looks at it every poll while jobs wait; re-reading (and re-logging invalid
+    buckets) each time would be wasted work and log noise.
+    """
+
+    def __init__(self, streams_dir: Path) -> None:
+        self.streams_dir = streams_dir
+        self._key: tuple[object, ...] | None = None
+        self._catalog = Catalog([], [])
+
+    def _fingerprint(self) -> tuple[object, ...]:
+        parts: list[object] = []
+        try:
+            parts.append(self.streams_dir.stat().st_mtime_ns)
+            for folder in sorted(self.streams_dir.iterdir()):
+                try:
+                    info = (folder / "info.json").stat()
+                    parts.append((folder.name, info.st_mtime_ns, info.st_size))
+                except OSError:
+                    parts.append((folder.name, None))
+        except OSError:
+            parts.append(None)
+        return tuple(parts)
+
+    def get(self) -> Catalog:
+        key = self._fingerprint()
+        if key != self._key:
+            self._catalog = load_catalog(self.streams_dir)
+            self._key = key
+        return self._catalog
+
+
 class Scheduler:
     name = "scheduler"
 
@@ -50,6 +85,7 @@ class Scheduler:
         self._wake = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="scheduler", daemon=True)
         self._next_recover = 0.0
+        self._catalog = CatalogCache(settings.streams_dir)
 
     # ---- stage -------------------------------------------------------------------------------
     def start(self) -> None:
@@ -110,7 +146,7 @@ class Scheduler:
             self.recover()
         if not self.store.jobs.has_queued():
             return
-        catalog = self.store.catalog()
+        catalog = self._catalog.get()
         for bucket in self.store.jobs.queued_buckets():
             reason = unrunnable_reason(bucket, catalog)
             if reason is not None:
