@@ -35,8 +35,7 @@ StageFactory = Callable[[Settings, Store], Stage]
 
 # Each stage module adds its factory here; the order is the start order (stop is reversed).
 # The scheduler starts first: it installs the shipped buckets before the receiver looks for them.
-STAGE_FACTORIES: list[StageFactory] = [create_scheduler, make_receiver]
-STAGE_FACTORIES.append(create_router)
+STAGE_FACTORIES: list[StageFactory] = [create_scheduler, make_receiver, create_router]
 
 
 def configure_logging(settings: Settings) -> None:
