@@ -57,10 +57,25 @@ def test_live_log_endpoint_continues_at_offset(client: TestClient, store: Store)
     session = driving.received(store, "L")
     driving.start(store, session, "one\n")
     first = client.get(f"/ui/sessions/{session.scratchdir}/log").json()
-    assert first == {"text": "one\n", "offset": 4, "size": 4, "state": "running", "routing": "none"}
+    assert first == {
+        "text": "one\n",
+        "start": 0,
+        "offset": 4,
+        "size": 4,
+        "state": "running",
+        "routing": "none",
+    }
     driving.append_log(store, session, "two\n")
     second = client.get(f"/ui/sessions/{session.scratchdir}/log", params={"offset": 4}).json()
     assert second["text"] == "two\n"
+
+
+def test_a_long_log_is_first_shown_from_its_end(client: TestClient, store: Store) -> None:
+    session = driving.received(store, "LONG")
+    driving.start(store, session, "".join(f"line {i:07d}\n" for i in range(100_000)))  # 1.3 MB
+    data = client.get(f"/ui/sessions/{session.scratchdir}/log", params={"tail": "true"}).json()
+    assert data["start"] > 0 and data["offset"] == data["size"]
+    assert data["text"].startswith("line ") and data["text"].endswith("line 0099999\n")
 
 
 def test_login_form_refuses_cross_site_posts(client: TestClient) -> None:

@@ -324,6 +324,7 @@ def test_with_tokens_the_page_asks_for_one_and_sends_it_to_the_api(
     page.fill("input[name=token]", "mbx_wrong")
     page.click("button[type=submit]")
     page.locator(".dialog-error", has_text="not valid").wait_for()
+    screenshot(page, "login-refused")
     page.fill("input[name=token]", token)
     page.click("button[type=submit]")
     page.wait_for_url(box.url + "/ui/buckets")

@@ -180,17 +180,26 @@ def session_page(request: Request, scratchdir: str) -> Response:
 
 
 @router.get("/ui/sessions/{scratchdir}/log", include_in_schema=False)
-def session_log(request: Request, scratchdir: str, offset: Annotated[int, Query(ge=0)] = 0) -> Response:
+def session_log(
+    request: Request,
+    scratchdir: str,
+    offset: Annotated[int, Query(ge=0)] = 0,
+    tail: Annotated[bool, Query()] = False,
+) -> Response:
     """The log from `offset` on and the session's state, for the live view (shown with textContent)."""
     if not auth.access(request).can_read(request):
         return JSONResponse({"error": "unauthorized", "detail": "log in first"}, status_code=401)
     session = _session(request, scratchdir)
     if session is None:
         return JSONResponse({"error": "not_found", "detail": f"no session {scratchdir}"}, status_code=404)
-    chunk = views.read_log(_store(request).layout.log_path(scratchdir), offset)
+    path = _store(request).layout.log_path(scratchdir)
+    if tail:  # the first read of a long log: only its end (the whole file is the "raw" link)
+        offset = views.tail_offset(path)
+    chunk = views.read_log(path, offset)
     return JSONResponse(
         {
             "text": chunk.text,
+            "start": offset,
             "offset": chunk.offset,
             "size": chunk.size,
             "state": session.state,

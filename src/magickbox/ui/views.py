@@ -215,6 +215,21 @@ def read_log(path: Path, offset: int) -> LogChunk:
     return LogChunk(data[:keep].decode("utf-8", errors="replace"), offset + keep, size)
 
 
+def tail_offset(path: Path) -> int:
+    """Where to start showing a log so that at most LOG_CHUNK bytes are shown, at a line start."""
+    try:
+        size = path.stat().st_size
+    except OSError:
+        return 0
+    if size <= LOG_CHUNK:
+        return 0
+    with path.open("rb") as handle:
+        handle.seek(size - LOG_CHUNK)
+        head = handle.read(LOG_CHUNK)
+    newline = head.find(b"\n")
+    return size - LOG_CHUNK + (newline + 1 if newline >= 0 else 0)
+
+
 def _whole_utf8(data: bytes) -> int:
     """How many leading bytes to send now: a UTF-8 character cut by the read waits for the next poll."""
     for cut in range(min(4, len(data))):

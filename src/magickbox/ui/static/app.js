@@ -246,6 +246,7 @@
   const log = document.getElementById("live-log");
   if (log) {
     let offset = 0;
+    let first = true;
     let live = log.dataset.live === "1";
     const stateBadge = document.getElementById("session-state");
     const initialState = stateBadge.dataset.state;
@@ -254,13 +255,18 @@
     const poll = async function () {
       let response;
       try {
-        response = await fetch(log.dataset.url + "?offset=" + offset, { cache: "no-store" });
+        const query = first ? "?tail=1" : "?offset=" + offset;
+        response = await fetch(log.dataset.url + query, { cache: "no-store" });
       } catch (e) {
         return;
       }
       if (!response.ok) { if (status) { status.textContent = "The log is not available (" + response.status + ")."; } return; }
       const data = await response.json();
       const atBottom = log.scrollTop + log.clientHeight >= log.scrollHeight - 8;
+      if (first && data.start > 0) {
+        log.textContent = "… the first " + data.start + " bytes are not shown here: see the raw log.\n";
+      }
+      first = false;
       if (data.offset < offset) { log.textContent = ""; }
       if (data.text) { log.append(document.createTextNode(data.text)); }
       offset = data.offset;
