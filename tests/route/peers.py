@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pydicom
 from pydicom.dataset import Dataset
+from pydicom.uid import generate_uid
 
+from magickbox.config import load_settings
+from magickbox.store import Store
+from magickbox.store.layout import write_json_atomic
+from magickbox.store.sessions import SessionKey
 from tests.support.net import free_port, wait_for_port
 
 
@@ -71,3 +77,41 @@ def assert_same_datasets(sent: list[Path], received: list[Path]) -> None:
         assert [e.tag for e in ds] == [e.tag for e in other], uid
         for element in ds:
             assert other[element.tag].value == element.value, (uid, element.tag)
+
+
+def make_finished_session(
+    data: Path,
+    output: list[Path] | None = None,
+    input_: list[Path] | None = None,
+    outcome: str | None = "success",
+    called: str = "ProcX",
+    calling: str = "CT1",
+    state: str = "finished",
+) -> str:
+    """A session as the scheduler leaves it at the end of a bucket run, made through the store.
+
+    `output`/`input_` files are copied into OUTPUT/ and INPUT/; `outcome` None writes no proc.json.
+    Returns the scratchdir.
+    """
+    settings = load_settings(data=str(data))
+    store = Store(settings)
+    try:
+        key = SessionKey(calling, called, "127.0.0.1", generate_uid())
+        session = store.sessions.create_upload(key, "", "test", "", "")
+        for files, folder in ((output or [], "OUTPUT"), (input_ or [], "INPUT")):
+            target = store.layout.session_dir(session.scratchdir) / folder
+            for index, path in enumerate(files):
+                shutil.copyfile(path, target / f"{index:03d}_{path.name}")
+        if outcome is not None:
+            write_json_atomic(
+                store.layout.proc_path(session.scratchdir), [{"success": outcome, "message": ""}]
+            )
+        store.sessions.seal(session.id)
+        # Stand in for the scheduler: its job is taken, so a real scheduler leaves it alone.
+        with store.db.transaction() as conn:
+            conn.execute("UPDATE jobs SET state = 'done' WHERE session_id = ?", (session.id,))
+        store.sessions.mark_running(session.id)
+        store.sessions.mark_ended(session.id, state)
+        return session.scratchdir
+    finally:
+        store.db.close()

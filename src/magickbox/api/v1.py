@@ -291,7 +291,7 @@ def session_log(
     path = store.layout.log_path(s.scratchdir)
     if not path.is_file():
         raise ApiError(404, "no log yet", f"{s.scratchdir} has not started processing")
-    return Response(_read_from(path, offset, limit=1 << 62), media_type="text/plain; charset=utf-8")
+    return Response(_read_from(path, offset, limit=-1), media_type="text/plain; charset=utf-8")
 
 
 ZIP_RESPONSES: dict[int | str, dict[str, Any]] = {**ERRORS, 200: {"content": {"application/zip": {}}}}
@@ -329,10 +329,10 @@ def delete(store: StoreDep, scratchdir: str) -> ActionOut:
     "/sessions/{scratchdir}/cancel", status_code=202, dependencies=[Depends(require_write)], responses=ERRORS
 )
 def cancel(store: StoreDep, scratchdir: str) -> ActionOut:
-    """Ask the scheduler to stop the session's queued or running job."""
+    """Cancel the session's job: a queued one at once, a running one is stopped by its worker."""
     s = find_session(store, scratchdir)
     cancel_session(store, s)
-    return ActionOut(scratchdir=s.scratchdir, action="cancel", status=s.state)
+    return ActionOut(scratchdir=s.scratchdir, action="cancel", status=store.sessions.get(s.id).state)
 
 
 @router.post(
