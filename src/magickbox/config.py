@@ -52,6 +52,9 @@ class Settings(BaseSettings):
     # Access
     open_reads: bool = False
 
+    # Other boxes this one tells `mb queryMachines` about ("host:port" of their HTTP API)
+    peers: list[str] = Field(default_factory=list)
+
     # Routing placeholders "$me" and "$port" (the original's PARENTIP / PARENTPORT)
     route_me: str = "127.0.0.1"
     route_port: int = Field(default=11112, ge=1, le=65535)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import FastAPI
 
 from magickbox import __version__
+from magickbox.api import machines
 from magickbox.config import Settings
 from magickbox.store import Store
 
@@ -13,6 +14,7 @@ def create_app(settings: Settings, store: Store) -> FastAPI:
     app = FastAPI(title="MagickBox", version=__version__)
     app.state.settings = settings
     app.state.store = store
+    app.include_router(machines.router)
 
     @app.get("/healthz")
     def healthz() -> dict[str, object]:
