@@ -13,6 +13,7 @@ import uvicorn
 
 from magickbox.api.app import create_app
 from magickbox.config import Settings
+from magickbox.run.scheduler import create_scheduler
 from magickbox.store import Store
 
 log = logging.getLogger(__name__)
@@ -31,7 +32,9 @@ class Stage(Protocol):
 StageFactory = Callable[[Settings, Store], Stage]
 
 # Each stage module adds its factory here; the order is the start order (stop is reversed).
-STAGE_FACTORIES: list[StageFactory] = []
+STAGE_FACTORIES: list[StageFactory] = [
+    create_scheduler,
+]
 
 
 def configure_logging(settings: Settings) -> None:
