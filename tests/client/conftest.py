@@ -52,49 +52,58 @@ def mb_json(home: Path, *args: str, expect: int = 0) -> Any:
     return json.loads(result.stdout)
 
 
+# The test bucket: copies INPUT to OUTPUT; a file `hold` in the input keeps it running until the test
+# creates `release` in the session folder; a file `fail` makes it fail.
+WORK_SH = """#!/bin/sh
+echo "ProcX processing $MB_SCRATCHDIR for $MB_AETITLE_CALLER args=[$MB_ARGUMENTS]"
+if [ -e "$1/hold" ]; then
+  n=0
+  while [ ! -e "$MB_SCRATCHDIR/release" ] && [ $n -lt 1200 ]; do sleep 0.05; n=$((n+1)); done
+fi
+if [ -e "$1/fail" ]; then echo "failing as asked"; exit 3; fi
+cp -R "$1"/. "$2"/
+echo "ProcX done"
+"""
+
+
 @dataclass
 class Box:
-    """A served box and its store, seen from the test process."""
+    """A served box (with the real scheduler) and its store, seen from the test process."""
 
     process: BoxProcess
     store: Store
-    label: str = ""
 
     @property
     def port(self) -> str:
         return str(self.process.http_port)
 
+    @property
+    def label(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
     def machine(self) -> dict[str, Any]:
         return {"Machine": "127.0.0.1", "Port": self.port, "Sender": "", "Status": None}
 
-    def make_session(
-        self, caller: str, end: str | None = None, output: dict[str, bytes] | None = None, log: str = ""
-    ) -> Session:
-        """A DICOM-like session from `caller` for ProcX, left queued (end=None), running or ended."""
+    def make_session(self, caller: str, files: dict[str, bytes] | None = None) -> Session:
+        """A DICOM-like session from `caller` for ProcX, sealed at once; the scheduler runs it."""
         sessions = self.store.sessions
         key = SessionKey(caller, AET, "127.0.0.1", "1.2.826.0.1." + str(secrets.randbelow(10**12)))
         session = sessions.join_or_create(key, BUCKET, f"scp_{key.study_uid}")
         folder = self.store.layout.session_dir(session.scratchdir)
-        (folder / "INPUT" / "img0001.dcm").write_bytes(b"\0" * 128 + b"DICM" + b"input of " + caller.encode())
+        for name, data in (files or {"img0001.dcm": b"input of " + caller.encode()}).items():
+            (folder / "INPUT" / name).write_bytes(data)
         sessions.release(session.id, 0)  # settle 0: sealed (queued) at once
-        for name, data in (output or {}).items():
-            path = folder / "OUTPUT" / name
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_bytes(data)
-        if log:
-            (folder / "processing.log").write_text(log)
-        if end is not None:
-            self.drive(session.scratchdir, end)
         return sessions.get(session.id)
 
-    def drive(self, scratchdir: str, end: str) -> None:
-        """Play the scheduler: queued -> running (-> end)."""
-        sessions = self.store.sessions
-        session = sessions.by_scratchdir(scratchdir)
-        if session.state in ("queued", "receiving"):
-            sessions.mark_running(session.id)
-        if end != "running":
-            sessions.mark_ended(session.id, end)
+    def state(self, scratchdir: str) -> str:
+        return self.store.sessions.by_scratchdir(scratchdir).state
+
+    def wait_state(self, scratchdir: str, *states: str, timeout: float = 30) -> None:
+        wait_for(lambda: self.state(scratchdir) in states, timeout)
+
+    def release(self, scratchdir: str) -> None:
+        """Let a held ProcX run go on."""
+        (self.store.layout.session_dir(scratchdir) / "release").write_text("go")
 
     def scratchdirs(self) -> set[str]:
         return {s.scratchdir for s in self.store.sessions.all()}
@@ -103,7 +112,14 @@ class Box:
 def start_box(data: Path, buckets: tuple[str, ...] = (AET,), env: dict[str, str] | None = None) -> Box:
     process = BoxProcess(data=data, env=env or {})
     for aet in buckets:
-        process.add_bucket(f"bucket{aet}", {"name": aet.lower(), "AETitle": aet, "enabled": 1, "version": "1.0"})
+        info = {
+            "name": aet.lower(),
+            "AETitle": aet,
+            "enabled": 1,
+            "version": "1.0",
+            "description": f"{aet} test",
+        }
+        process.add_bucket(f"bucket{aet}", info, WORK_SH)
     process.start(wait_dicom=False)
     return Box(process, Store(load_settings(data=str(data))))
 
@@ -144,12 +160,14 @@ def fleet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fleet]:
 
 
 @pytest.fixture
-def home(fleet: Fleet) -> Iterator[Path]:
-    """The fleet's MB_HOME, restored after a test that rewrites it."""
+def sender(fleet: Fleet) -> Iterator[str]:
+    """A sender (AETitleCaller) of this test only, written to the fleet's `.mb`; both files restored after."""
+    name = unique("s")
     fleet.write_machines()
-    yield fleet.home
+    make_home(fleet.home, sender=name)
+    yield name
     fleet.write_machines()
-    (fleet.home / ".mb").write_text(json.dumps({"Sender": "tester", "Timeout": 5_000_000_000}))
+    make_home(fleet.home)
 
 
 def unique(prefix: str = "c") -> str:

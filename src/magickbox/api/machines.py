@@ -8,20 +8,22 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Depends, Request
+
+from magickbox.api.deps import require_read
 
 router = APIRouter()
 
 
 def split_peer(peer: str) -> tuple[str, str]:
-    """"host:port", "[v6]:port" or "host" (port 2813)."""
+    """ "host:port", "[v6]:port" or "host" (port 2813)."""
     host, sep, port = peer.rpartition(":")
     if not sep or not port.isdigit() or (host.count(":") and not host.startswith("[")):
         return peer.strip("[]"), "2813"
     return host.strip("[]"), port
 
 
-@router.get("/api/v1/machines", tags=["machines"])
+@router.get("/api/v1/machines", tags=["machines"], dependencies=[Depends(require_read)])
 def list_machines(request: Request) -> list[dict[str, Any]]:
     """This box first (as the caller reached it), then its configured peers, in the `~/.magickbox` format."""
     settings = request.app.state.settings

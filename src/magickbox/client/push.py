@@ -26,6 +26,7 @@ DESCRIPTION = "Send by MagickBox"  # the original client's words, kept for boxes
 class Candidate:
     client: BoxClient
     load: float  # queued + running jobs on the box; inf when its status is unknown
+    ours: bool = False  # a box of ours: /api/v1/uploads answers with the new session
     pushed: int = 0  # folders this run already sent there
 
     @property
@@ -73,13 +74,13 @@ def choose_candidates(context: Context, aetitle: str, dicom_fallback: bool) -> l
             silent.append(answer.client)
         elif any(bucket.get("AETitle") == aetitle for bucket in answer.value or []):
             candidates.append(answer.client)
-    loads = fan_out(candidates, lambda client: client.status(), context.timeout_s * 11)
+    loads = fan_out(candidates, lambda client: (client.status(), client.has_api_v1()), context.timeout_s * 11)
     ranked = []
     for status in loads:
         if status.error is not None:
             warn(f"{status.error}; it gets a push only if no other box can take it")
-        load = box_load(status.value) if status.value is not None else math.inf
-        ranked.append(Candidate(status.client, load))
+        rows, ours = status.value if status.value is not None else (None, False)
+        ranked.append(Candidate(status.client, box_load(rows) if rows is not None else math.inf, ours))
     if dicom_fallback:  # DICOM may be open where HTTP is not: such boxes come last, load unknown
         ranked += [Candidate(client, math.inf) for client in silent if client.machine.dicom_port]
     if not ranked:
@@ -142,7 +143,7 @@ class HttpPush:
         timeout = httpx.Timeout(300.0, connect=self.context.timeout_s, read=3600.0)
         try:
             response = client.http.post(
-                "/code/php/processZip.php",
+                "/api/v1/uploads" if candidate.ours else "/code/php/processZip.php",
                 content=_counted(form.chunks(), task),
                 headers={"Content-Type": form.content_type, "Content-Length": str(form.length)},
                 timeout=timeout,
