@@ -14,6 +14,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -148,10 +149,14 @@ def make_home(folder: Path, sender: str = "tester", timeout_ns: int = 5_000_000_
     return folder
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def fleet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fleet]:
+    """Shared by all client tests: each test uses its own sender/caller, so they do not see each other."""
     root = tmp_path_factory.mktemp("fleet")
-    boxes = [start_box(root / "a"), start_box(root / "b", buckets=(AET, "ProcY"))]
+    with ThreadPoolExecutor(2) as pool:  # both boxes start at the same time
+        boxes = list(
+            pool.map(lambda args: start_box(*args), [(root / "a", (AET,)), (root / "b", (AET, "ProcY"))])
+        )
     fleet = Fleet(boxes, make_home(root / "home"))
     fleet.write_machines()
     yield fleet

@@ -34,7 +34,8 @@ def test_list_across_boxes_adds_machine_and_port_sorted_keys(fleet: Fleet, sende
         assert entry["AETitleCaller"] == caller
         assert list(entry) == sorted(entry)  # keys sorted, as the Go client printed them
     assert result.stdout.startswith("[\n  {\n    ")  # pretty, 2 spaces
-    assert run_mb(fleet.home, "l", caller).stdout == result.stdout  # the short alias
+    by_alias = json.loads(run_mb(fleet.home, "l", caller).stdout)  # the short alias
+    assert sorted(e["scratchdir"] for e in by_alias) == sorted(e["scratchdir"] for e in entries)
 
 
 def test_list_prints_null_when_nothing_matches(fleet: Fleet, sender: str) -> None:
@@ -231,3 +232,22 @@ def test_unknown_command_and_help(tmp_path: Path) -> None:
     helped = run_mb(home, "help", "push")
     assert helped.returncode == 0 and "aetitle" in helped.stdout
     assert run_mb(home, "--version").stdout.startswith("mb version ")
+
+
+def test_a_per_machine_token_is_sent_as_bearer(tmp_path: Path) -> None:
+    box = start_box(tmp_path / "locked")
+    try:
+        _, secret = box.store.tokens.create("write", "mb test")
+        home = make_home(tmp_path / "home")
+        (home / ".magickbox").write_text(json.dumps([box.machine()]))
+        refused = run_mb(home, "list")
+        assert refused.returncode == 3
+        assert "refused (401" in refused.stderr and "--token" in refused.stderr
+        mb_json(home, "activeMachines", "add", "127.0.0.1", box.port, "--token", secret)
+        caller = unique("tok")
+        session = box.make_session(caller)
+        assert [e["scratchdir"] for e in mb_json(home, "list", caller)] == [session.scratchdir]
+        box.wait_state(session.scratchdir, "finished")
+        assert len(mb_json(home, "remove", caller)) == 1  # a write, with the same token
+    finally:
+        stop_box(box)
