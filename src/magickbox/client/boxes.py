@@ -6,8 +6,7 @@ import json
 import queue
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
@@ -37,11 +36,11 @@ def describe_http_error(exc: httpx.HTTPError, timeout_s: float) -> str:
     return f"request failed: {exc.__class__.__name__}: {exc}"
 
 
-def _error_detail(response: httpx.Response) -> str:
-    """The box's JSON error (`{"error", "detail"}`) or the start of the body."""
+def error_detail(content: bytes) -> str:
+    """The box's JSON error (`{"error", "detail"}`), or nothing."""
     try:
-        body = response.json()
-    except (json.JSONDecodeError, UnicodeDecodeError, httpx.ResponseNotRead):
+        body = json.loads(content)
+    except (json.JSONDecodeError, UnicodeDecodeError):
         return ""
     if isinstance(body, dict):
         parts = [str(body[key]) for key in ("error", "detail") if body.get(key)]
@@ -79,12 +78,14 @@ class BoxClient:
         """Raise a named error for a non-2xx answer (the original saved error pages as zips)."""
         if response.is_success:
             return response
-        code = response.status_code
-        detail = _error_detail(response)
+        raise self.status_error(response.status_code, response.content, what)
+
+    def status_error(self, code: int, content: bytes, what: str) -> BoxError:
+        detail = error_detail(content)
         if code in (401, 403):
             hint = "the box needs an API token: `mb activeMachines add <host> <port> --token <token>`"
-            raise self.fail(f"{what}: refused ({code}{': ' + detail if detail else ''}); {hint}")
-        raise self.fail(f"{what}: HTTP {code}{': ' + detail if detail else ''}")
+            return self.fail(f"{what}: refused ({code}{': ' + detail if detail else ''}); {hint}")
+        return self.fail(f"{what}: HTTP {code}{': ' + detail if detail else ''}")
 
     def request(self, method: str, path: str, what: str, **kwargs: Any) -> httpx.Response:
         try:
@@ -133,27 +134,6 @@ class BoxClient:
             "GET", "/code/php/deleteStudy.php", f"removing {scratchdir}", params={"scratchdir": scratchdir}
         )
         return response.text
-
-    @contextmanager
-    def stream_zip(self, scratchdir: str, kind: str, offset: int) -> Iterator[httpx.Response]:
-        """GET the output (or input) zip; asks for the bytes from `offset` on when resuming."""
-        params = {"folder": scratchdir}
-        if kind == "input":
-            params["type"] = "input"
-        headers = {"Range": f"bytes={offset}-"} if offset else {}
-        # No overall limit: a large zip takes as long as it takes; a stalled one fails after 120 s.
-        timeout = httpx.Timeout(max(120.0, 10 * self.timeout_s), connect=self.timeout_s)
-        try:
-            with self.http.stream(
-                "GET", "/code/php/getOutputZip.php", params=params, headers=headers, timeout=timeout
-            ) as response:
-                if response.status_code != 416:
-                    if not response.is_success:
-                        response.read()
-                    self.check(response, f"downloading {scratchdir}")
-                yield response
-        except httpx.HTTPError as exc:
-            raise self.fail(describe_http_error(exc, self.timeout_s)) from exc
 
     # ---- ours ---------------------------------------------------------------------------------
     def machines(self) -> list[dict[str, Any]] | None:

@@ -14,10 +14,8 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
-import httpx
-
-from magickbox.client.boxes import describe_http_error
 from magickbox.client.context import Context, Found
+from magickbox.client.download import open_zip
 from magickbox.client.errors import EXIT_FAILED, BoxError, MbError
 from magickbox.client.output import warn
 from magickbox.client.progress import Reporter, Task, human_bytes, reporter
@@ -84,33 +82,28 @@ class Download:
         raise MbError(f"{self.target.name}: {last}")
 
     def _fetch(self, task: Task) -> None:
-        client, scratchdir = self.found.client, self.found.scratchdir
         offset = self.part.stat().st_size if self.part.exists() else 0
-        with client.stream_zip(scratchdir, self.kind, offset) as response:
-            if response.status_code == 416:
+        with open_zip(self.found.client, self.found.scratchdir, self.kind, offset) as answer:
+            if answer.status == 416:
                 return  # the part file is complete already; check_zip decides
-            resumed = response.status_code == 206 and _range_start(response) == offset
+            resumed = answer.status == 206 and _range_start(answer.header("Content-Range")) == offset
             if not resumed:
                 offset = 0
-            task.restart(_total_length(response, offset))
+            task.restart(_total_length(answer.header("Content-Length"), offset))
             task.advance(offset)
-            try:
-                with self.part.open("ab" if resumed else "wb") as handle:
-                    for chunk in response.iter_raw(1 << 20):
-                        handle.write(chunk)
-                        task.advance(len(chunk))
-            except httpx.HTTPError as exc:
-                raise client.fail(describe_http_error(exc, client.timeout_s)) from exc
+            with self.part.open("ab" if resumed else "wb") as handle:
+                for chunk in answer.chunks():
+                    handle.write(chunk)
+                    task.advance(len(chunk))
 
 
-def _range_start(response: httpx.Response) -> int | None:
-    match = re.match(r"bytes (\d+)-", response.headers.get("Content-Range", ""))
+def _range_start(content_range: str) -> int | None:
+    match = re.match(r"bytes (\d+)-", content_range)
     return int(match.group(1)) if match else None
 
 
-def _total_length(response: httpx.Response, offset: int) -> int | None:
-    length = response.headers.get("Content-Length")
-    return int(length) + offset if length and length.isdigit() else None
+def _total_length(length: str, offset: int) -> int | None:
+    return int(length) + offset if length.isdigit() else None
 
 
 def pull(context: Context, regex: re.Pattern[str], kind: str, jobs: int, folder: Path) -> int:
