@@ -207,3 +207,18 @@ def test_installed_buckets_and_status(served: Served) -> None:
     row = next(r for r in rows if r[0] == BUCKET)
     assert len(row) == 4 and int(row[1]) >= 2 and int(row[2]) >= 1 and row[3] == "1"
     assert json.dumps(rows).count("bucketOff") == 0
+
+
+def test_get_scratch_follows_changes_between_requests(served: Served) -> None:
+    s = served.make_session("changes", end="running", log="a\n")
+    assert entry(served, s.scratchdir)["processingLogSize"] == 2
+    with served.store.layout.log_path(s.scratchdir).open("a") as handle:
+        handle.write("bb\n")
+    assert entry(served, s.scratchdir)["processingLogSize"] == 5
+    served.store.sessions.mark_ended(s.id, "failed", "exit 1")
+    changed = entry(served, s.scratchdir)
+    assert changed["status"] == "failed" and changed["processingTime"] != "0"
+    served.store.sessions.set_routing(s.id, "routed")
+    assert entry(served, s.scratchdir)["routing"] == "routed"
+    served.store.sessions.delete(s.id)
+    assert all(e["scratchdir"] != s.scratchdir for e in scratch(served))

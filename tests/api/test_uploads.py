@@ -162,3 +162,21 @@ def test_upload_without_file_is_refused(small: Served) -> None:
 )
 def test_pid_is_never_empty_and_safe(jobname: str, pid: str) -> None:
     assert pid_for(jobname) == pid
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b"garbage",
+        b"--abc\r\nbroken header\r\n\r\nx\r\n--abc--\r\n",
+        b'--abc\r\nContent-Disposition: form-data; name="aetitle"\r\n\r\nProcTest',
+        b'--abc\r\nContent-Disposition: form-data; name="theFile"; filename="x"\r\n\r\nPK',
+    ],
+    ids=["garbage", "bad-header", "no-closing-boundary", "cut-in-file"],
+)
+def test_malformed_multipart_is_a_400(small: Served, body: bytes) -> None:
+    before = state_of(small)
+    headers = {"content-type": "multipart/form-data; boundary=abc"}
+    response = httpx.post(small.url + "/code/php/processZip.php", content=body, headers=headers)
+    assert response.status_code == 400 and set(response.json()) == {"error", "detail"}
+    assert state_of(small) == before

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import time
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request
@@ -14,13 +13,13 @@ from magickbox.api.actions import delete_session, find_session
 from magickbox.api.deps import get_store, require_read, require_write
 from magickbox.api.errors import ApiError
 from magickbox.api.uploads import create_session, receive_form
-from magickbox.api.views import MeasuresCache, scratch_entry
+from magickbox.api.views import ScratchRenderer
 from magickbox.api.zipstream import session_files, stream_zip
 from magickbox.store import Store
-from magickbox.store.queries import all_sessions, bucket_stats, sessions_with_pid
+from magickbox.store.queries import bucket_stats, sessions_with_pid
 
 router = APIRouter(tags=["original endpoints"])
-_measures = MeasuresCache()
+_scratch = ScratchRenderer()
 
 StoreDep = Annotated[Store, Depends(get_store)]
 
@@ -32,9 +31,7 @@ def json_response(value: object) -> Response:
 @router.get("/code/php/getScratch.php", dependencies=[Depends(require_read)])
 def get_scratch(store: StoreDep) -> Response:
     """Every session, newest first, in the original's shape (plus `status` and `routing`)."""
-    now = time.time()
-    entries = [scratch_entry(s, store.layout, _measures, now) for s in all_sessions(store.db)]
-    return json_response(entries)
+    return Response(_scratch.render(store.db, store.layout), media_type="application/json")
 
 
 def zip_response(store: Store, scratchdir: str | None, area: str) -> StreamingResponse:

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import BinaryIO
 
+from python_multipart.exceptions import FormParserError
 from python_multipart.multipart import MultipartParser, parse_options_header
 from starlette.requests import Request
 
@@ -51,6 +52,7 @@ class _FormCollector:
         self.spool = spool
         self.max_bytes = max_bytes
         self.parts = 0
+        self.complete = False
         self._header_name = b""
         self._header_value = b""
         self._headers: dict[bytes, bytes] = {}
@@ -68,7 +70,11 @@ class _FormCollector:
             "on_headers_finished": self.headers_finished,
             "on_part_data": self.part_data,
             "on_part_end": self.part_end,
+            "on_end": self.end,
         }
+
+    def end(self) -> None:
+        self.complete = True
 
     def part_begin(self) -> None:
         self.parts += 1
@@ -150,6 +156,12 @@ async def receive_form(request: Request, settings: Settings) -> UploadForm:
         async for chunk in request.stream():
             parser.write(chunk)
         parser.finalize()
+        if not collector.complete:
+            raise ApiError(400, "bad upload", "the multipart body ended before its closing boundary")
+    except FormParserError as exc:
+        collector.close()
+        spool.unlink(missing_ok=True)
+        raise ApiError(400, "bad upload", f"not a readable multipart body: {exc}") from None
     except BaseException:
         collector.close()
         spool.unlink(missing_ok=True)

@@ -291,7 +291,7 @@ def session_log(
     path = store.layout.log_path(s.scratchdir)
     if not path.is_file():
         raise ApiError(404, "no log yet", f"{s.scratchdir} has not started processing")
-    return Response(_read_from(path, offset, limit=1 << 62), media_type="text/plain; charset=utf-8")
+    return Response(_read_from(path, offset, limit=-1), media_type="text/plain; charset=utf-8")
 
 
 ZIP_RESPONSES: dict[int | str, dict[str, Any]] = {**ERRORS, 200: {"content": {"application/zip": {}}}}

@@ -12,6 +12,7 @@ import threading
 import time
 
 from magickbox.config import Settings
+from magickbox.errors import NotFound
 from magickbox.run import orphans
 from magickbox.run.shipped import install_shipped
 from magickbox.run.worker import Worker
@@ -83,14 +84,17 @@ class Scheduler:
             log.warning("job %d: stopped %d process(es) left from the interrupted run", job.id, len(killed))
 
     def _loop(self) -> None:
-        while not self._stopping.is_set():
-            try:
-                self.tick()
-            except Exception:
-                log.exception("scheduler tick failed; trying again")
-                self._stopping.wait(1.0)
-            self._wake.wait(self.settings.scheduler_poll_s)
-            self._wake.clear()
+        try:
+            while not self._stopping.is_set():
+                try:
+                    self.tick()
+                except Exception:
+                    log.exception("scheduler tick failed; trying again")
+                    self._stopping.wait(1.0)
+                self._wake.wait(self.settings.scheduler_poll_s)
+                self._wake.clear()
+        finally:
+            self.store.db.close()  # this thread's connection
 
     def tick(self) -> None:
         """One round: recover stale leases now and then, fail unrunnable jobs, start what fits."""
@@ -113,7 +117,11 @@ class Scheduler:
                 return
             chosen = catalog.by_name(job.bucket)
             assert chosen is not None  # claim only picks buckets in `limits`
-            worker = Worker(self.settings, self.store, job, chosen, self.owner, self._done)
+            try:
+                session = self.store.sessions.get(job.session_id)
+            except NotFound:
+                continue  # deleted right after the claim (delete removes its jobs too)
+            worker = Worker(self.settings, self.store, job, session, chosen, self.owner, self._done)
             with self._lock:
                 self.workers[job.id] = worker
             worker.start()

@@ -64,6 +64,8 @@ STATEMENTS: list[str] = [
     """,
     "CREATE INDEX IF NOT EXISTS jobs_queue ON jobs(bucket, state, id)",
     "CREATE INDEX IF NOT EXISTS jobs_session ON jobs(session_id)",
+    # The scheduler asks "anything queued?" every few milliseconds; keep that an index lookup.
+    "CREATE INDEX IF NOT EXISTS jobs_state ON jobs(state, id)",
     """
     CREATE TABLE IF NOT EXISTS counters (
         name TEXT PRIMARY KEY,
