@@ -13,7 +13,8 @@ import time
 
 from magickbox.config import Settings
 from magickbox.errors import NotFound
-from magickbox.run import orphans
+from magickbox.run import container, orphans
+from magickbox.run.process import run_stop_command
 from magickbox.run.shipped import install_shipped
 from magickbox.run.worker import Worker
 from magickbox.store import Store
@@ -75,13 +76,18 @@ class Scheduler:
             log.warning("session %d: %s", done.session_id, done.reason)
 
     def _stop_leftovers(self, job: Job) -> None:
+        """Stop what a dead box left running for this job: its processes, and its container."""
         try:
             scratchdir = self.store.sessions.get(job.session_id).scratchdir
-        except Exception:
+        except NotFound:
             return
         killed = orphans.kill_session_processes(self.store.layout.session_dir(scratchdir))
         if killed:
             log.warning("job %d: stopped %d process(es) left from the interrupted run", job.id, len(killed))
+        bucket = self.store.catalog().by_name(job.bucket)
+        if bucket is not None and bucket.info.container is not None:
+            name = container.container_name(scratchdir, job.id)
+            run_stop_command(container.stop_argv(bucket.info.container.runtime, name))
 
     def _loop(self) -> None:
         try:
