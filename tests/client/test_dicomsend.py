@@ -77,3 +77,23 @@ def test_push_via_dicom_to_a_closed_port_fails_clearly(fleet: Fleet, sender: str
     )
     assert result.returncode == 1
     assert "DICOM" in result.stderr and "could not be reached" in result.stderr
+
+
+def test_push_via_dicom_to_a_box_makes_one_session_per_folder(
+    fleet: Fleet, sender: str, tmp_path: Path
+) -> None:
+    """The box's DICOM port comes from its /api/v1/machines; the box's receiver makes the sessions."""
+    for box in fleet.boxes:
+        wait_for_port(box.process.dicom_port)
+    uid_one, _ = write_study(tmp_path / "sub-01", 2)
+    uid_two, _ = write_study(tmp_path / "sub-02", 3)
+    result = run_mb(
+        fleet.home, "push", AET, str(tmp_path / "sub-01"), str(tmp_path / "sub-02"), "--via", "dicom"
+    )
+    assert result.returncode == 0, result.stderr
+    waited = run_mb(fleet.home, "wait", sender, "--interval", "0.2", "--timeout", "60")
+    assert waited.returncode == 0, waited.stderr
+    sessions = json.loads(waited.stdout)
+    assert sorted(s["pid"] for s in sessions) == sorted([f"scp_{uid_one}", f"scp_{uid_two}"])
+    assert {s["AETitleCalled"] for s in sessions} == {AET}
+    assert {s["status"] for s in sessions} == {"finished"}

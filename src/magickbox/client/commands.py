@@ -24,8 +24,10 @@ def cmd_list(context: Context, regex: re.Pattern[str]) -> int:
 
 
 def _with_log(item: Found) -> Found:
+    # lastChangedTime "0" means the box found no processing.log: no request needed.
+    has_log = bool(item.scratchdir) and item.entry.get("lastChangedTime") != "0"
     try:
-        text = item.client.log(item.scratchdir) if item.scratchdir else ""
+        text = item.client.log(item.scratchdir) if has_log else ""
     except BoxError as exc:
         warn(str(exc))
         text = ""
