@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import select
 import subprocess
 import sys
 from pathlib import Path
@@ -136,3 +137,29 @@ def test_large_push_keeps_memory_flat(fleet: Fleet, sender: str, tmp_path: Path)
     assert stored.stat().st_size == 10 << 20
     assert stored.read_bytes()[: 1 << 20] == block
     box.wait_state(pushed[0]["scratchdir"], "finished", timeout=60)
+
+
+def test_push_on_a_terminal_shows_a_progress_bar(fleet: Fleet, sender: str, tmp_path: Path) -> None:
+    folder = _folder(tmp_path, "tty", {f"f{i}.bin": os.urandom(1 << 20) for i in range(8)})
+    master, slave = os.openpty()
+    env = {**os.environ, "MB_HOME": str(fleet.home), "TERM": "xterm", "COLUMNS": "120"}
+    proc = subprocess.Popen(
+        [str(MB), "push", AET, str(folder)], env=env, stdout=subprocess.PIPE, stderr=slave
+    )
+    os.close(slave)
+    seen = b""
+    try:
+        while proc.poll() is None or select.select([master], [], [], 0.2)[0]:
+            if select.select([master], [], [], 0.2)[0]:
+                try:
+                    seen += os.read(master, 65536)
+                except OSError:
+                    break
+        out = proc.communicate(timeout=60)[0]
+    finally:
+        os.close(master)
+    assert proc.returncode == 0, seen.decode(errors="replace")
+    assert json.loads(out)[0]["files"] == 8
+    terminal = seen.decode(errors="replace")
+    assert "\x1b[" in terminal  # drawn with control codes, not plain lines
+    assert "MB/s" in terminal and "sent" in terminal

@@ -10,14 +10,17 @@ import argparse
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from magickbox import __version__
 from magickbox.client import commands
 from magickbox.client.context import Context
-from magickbox.client.errors import EXIT_USAGE, MbError, UsageError
+from magickbox.client.errors import MbError, UsageError
 from magickbox.client.match import compile_regex
 
 Handler = Callable[[Context, argparse.Namespace], int]
+if TYPE_CHECKING:
+    SubParsers = argparse._SubParsersAction[argparse.ArgumentParser]
 
 
 def _regex(args: argparse.Namespace, default: str | None = ".*") -> str:
@@ -98,7 +101,7 @@ def _add_regex(parser: argparse.ArgumentParser, required: bool) -> None:
 
 
 def _command(
-    sub: argparse._SubParsersAction[argparse.ArgumentParser],
+    sub: SubParsers,
     name: str,
     aliases: list[str],
     help_text: str,
@@ -124,7 +127,14 @@ def build_parser() -> argparse.ArgumentParser:
         help="set the sender (or show it without a value)",
     )
     sub = parser.add_subparsers(dest="command", metavar="<command>")
+    _session_commands(sub)
+    _config_commands(sub)
+    helper = sub.add_parser("help", aliases=["h"], help="show help for a command")
+    helper.add_argument("topic", nargs="?")
+    return parser
 
+
+def _session_commands(sub: SubParsers) -> None:
     _add_regex(_command(sub, "list", ["l"], "list the sessions of all active boxes", _list), False)
     _add_regex(_command(sub, "log", [], "list sessions with their processing.log", _log), False)
     for name, alias, what in (("pull", "g", "output"), ("pull-input", "pi", "input")):
@@ -151,6 +161,9 @@ def build_parser() -> argparse.ArgumentParser:
     _add_regex(wait, False)
     wait.add_argument("--interval", type=float, default=2.0, help="seconds between polls (default 2)")
     wait.add_argument("--timeout", type=float, help="give up after this many seconds")
+
+
+def _config_commands(sub: SubParsers) -> None:
     _add_regex(
         _command(sub, "computeModules", ["c"], "list the buckets of all active boxes", _compute_modules),
         False,
@@ -172,9 +185,6 @@ def build_parser() -> argparse.ArgumentParser:
         sub, "queryMachines", ["q"], "list the boxes that the active boxes know", _query_machines
     )
     query.add_argument("words", nargs="*", help="'with status' adds each box's queue status")
-    helper = sub.add_parser("help", aliases=["h"], help="show help for a command")
-    helper.add_argument("topic", nargs="?")
-    return parser
 
 
 def _help(parser: argparse.ArgumentParser, topic: str | None) -> int:
@@ -199,12 +209,6 @@ def run(argv: Sequence[str] | None = None) -> int:
             return 0
         context = Context.load()
         return commands.cmd_set_sender(context, args.config_sender or None)
-    if (
-        "regex" in args
-        and args.regex is None
-        and args.command in ("pull", "g", "pull-input", "pi", "remove", "r", "wait")
-    ):
-        _regex(args, None)
     handler: Handler = args.handler
     return handler(Context.load(), args)
 
@@ -224,6 +228,3 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 if __name__ == "__main__":
     sys.exit(main())
-
-
-__all__ = ["EXIT_USAGE", "build_parser", "main"]

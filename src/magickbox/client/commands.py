@@ -8,7 +8,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from magickbox.client.boxes import BoxClient, fan_out
-from magickbox.client.context import NO_MACHINES, Context, Found
+from magickbox.client.context import Context, Found
 from magickbox.client.errors import EXIT_OK, BoxError, UsageError
 from magickbox.client.home import Machine, format_duration, parse_duration
 from magickbox.client.match import matches
@@ -184,15 +184,3 @@ def cmd_set_setting(context: Context, name: str | None, value: str | None) -> in
     else:
         print(f'{{"Timeout": "{format_duration(settings.timeout_ns)}"}}')
     return EXIT_OK
-
-
-__all__ = [
-    "NO_MACHINES",
-    "cmd_active_machines",
-    "cmd_compute_modules",
-    "cmd_list",
-    "cmd_log",
-    "cmd_query_machines",
-    "cmd_set_sender",
-    "cmd_set_setting",
-]
