@@ -43,6 +43,9 @@ class Reporter(Protocol):
     def line(self, message: str) -> None: ...
 
 
+UNKNOWN_TOTAL_EVERY_S = 5.0
+
+
 class _PlainTask:
     """Prints a line at every 10 % step: scripts and CI logs get progress without control codes."""
 
@@ -52,6 +55,7 @@ class _PlainTask:
 
     def restart(self, total: int | None) -> None:
         self.total, self.count, self.started, self.next_step = total, 0, time.monotonic(), 10
+        self.last_line = self.started
 
     def _rate(self) -> str:
         elapsed = max(time.monotonic() - self.started, 1e-6)
@@ -59,7 +63,11 @@ class _PlainTask:
 
     def advance(self, count: int) -> None:
         self.count += count
-        if not self.total:
+        if not self.total:  # size unknown (a zip built while it is sent): a line every few seconds
+            now = time.monotonic()
+            if now - self.last_line >= UNKNOWN_TOTAL_EVERY_S:
+                self.last_line = now
+                self.reporter.line(f"{self.label}: {human_bytes(self.count)} ({self._rate()})")
             return
         percent = self.count * 100 // self.total
         if percent >= self.next_step and percent < 100:
