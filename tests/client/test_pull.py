@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
 import shutil
+import socket
+import threading
 import zipfile
 from pathlib import Path
 
@@ -98,3 +102,72 @@ def test_pull_of_a_session_without_output_writes_a_valid_empty_zip(
     assert result.returncode == 0, result.stderr
     assert _entries(tmp_path / f"{session.pid}_{session.scratchdir}.zip") == {}
     assert "(0 files" in result.stdout
+
+
+class CuttingProxy:
+    """A TCP relay in front of a real box that cuts the first zip download after `cut` bytes."""
+
+    def __init__(self, target_port: int, cut: int) -> None:
+        self.target_port, self.cut, self.cuts = target_port, cut, 0
+        self.server = socket.create_server(("127.0.0.1", 0))
+        self.port = self.server.getsockname()[1]
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                client, _ = self.server.accept()
+            except OSError:
+                return
+            threading.Thread(target=self._relay, args=(client,), daemon=True).start()
+
+    def _relay(self, client: socket.socket) -> None:
+        upstream = socket.create_connection(("127.0.0.1", self.target_port))
+        request = client.recv(65536)
+        cutting = b"getOutputZip" in request and self.cuts == 0
+        self.cuts += int(cutting)
+        upstream.sendall(request)
+        threading.Thread(target=self._pipe, args=(client, upstream, None), daemon=True).start()
+        self._pipe(upstream, client, self.cut if cutting else None)
+
+    @staticmethod
+    def _pipe(source: socket.socket, sink: socket.socket, limit: int | None) -> None:
+        sent = 0
+        try:
+            while data := source.recv(65536):
+                if limit is not None and sent + len(data) > limit:
+                    sink.sendall(data[: limit - sent])
+                    break
+                sink.sendall(data)
+                sent += len(data)
+        except OSError:
+            pass
+        for sock in (source, sink):
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
+            sock.close()
+
+    def close(self) -> None:
+        self.server.close()
+
+
+def test_a_download_broken_midway_is_done_again_and_checked(
+    fleet: Fleet, sender: str, tmp_path: Path
+) -> None:
+    box = fleet.boxes[0]
+    caller = unique("cut")
+    payload = os.urandom(3 << 20)
+    session = box.make_session(caller, {"scan.dcm": payload})
+    box.wait_state(session.scratchdir, "finished")
+    proxy = CuttingProxy(box.process.http_port, cut=1 << 20)
+    try:
+        fleet.write_machines([{"Machine": "127.0.0.1", "Port": str(proxy.port)}])
+        result = run_mb(fleet.home, "pull", caller, "--into", str(tmp_path))
+    finally:
+        proxy.close()
+    assert result.returncode == 0, result.stderr
+    assert proxy.cuts == 1
+    assert "trying again" in result.stderr, result.stderr
+    assert _entries(tmp_path / f"{session.pid}_{session.scratchdir}.zip") == {
+        f"{session.scratchdir}/OUTPUT/scan.dcm": payload
+    }

@@ -26,7 +26,7 @@ def describe_os_error(exc: BaseException, timeout_s: float) -> str:
     if isinstance(exc, TimeoutError | socket.timeout):
         return f"did not answer within {timeout_s:g}s"
     if isinstance(exc, http.client.IncompleteRead):
-        return f"broke the connection after {len(exc.partial)} bytes of a chunk"
+        return "the connection broke off in the middle of the download"
     return f"broke the connection: {exc.__class__.__name__}: {exc}"
 
 

@@ -76,7 +76,7 @@ class Download:
                     break
                 continue
             self.part.replace(self.target)
-            task.done(f"wrote {self.target.name} ({count} files)")
+            task.done(f"wrote {self.target.name} ({count} file{'' if count == 1 else 's'})")
             return count
         self.part.unlink(missing_ok=True)
         raise MbError(f"{self.target.name}: {last}")
@@ -130,7 +130,8 @@ def pull(context: Context, regex: re.Pattern[str], kind: str, jobs: int, folder:
                     progress.line(f"mb: error: {download.found.client.label}: {outcome}")
                 else:
                     size = human_bytes(download.target.stat().st_size)
-                    print(f"wrote {download.target} ({outcome} files, {size})", flush=True)
+                    files = f"{outcome} file{'' if outcome == 1 else 's'}"
+                    print(f"wrote {download.target} ({files}, {size})", flush=True)
     if not found:
         warn(f"no session matches {regex.pattern!r}")
     if failures:
