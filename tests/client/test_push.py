@@ -163,3 +163,22 @@ def test_push_on_a_terminal_shows_a_progress_bar(fleet: Fleet, sender: str, tmp_
     terminal = seen.decode(errors="replace")
     assert "\x1b[" in terminal  # drawn with control codes, not plain lines
     assert "MB/s" in terminal and "sent" in terminal
+
+
+def test_push_through_the_original_upload_endpoint(fleet: Fleet, sender: str, tmp_path: Path) -> None:
+    """What an original box offers: processZip.php, whose answer names no session."""
+    folder = _folder(tmp_path, "legacy-subject", {"a/b.dcm": b"b"})
+    env_result = subprocess.run(
+        [str(MB), "push", AET, str(folder)],
+        env={**os.environ, "MB_HOME": str(fleet.home), "MB_ORIGINAL_ENDPOINTS": "1"},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert env_result.returncode == 0, env_result.stderr
+    pushed = json.loads(env_result.stdout)[0]
+    assert "scratchdir" not in pushed
+    box = next(b for b in fleet.boxes if b.port == pushed["Port"])
+    mine = [s for s in box.store.sessions.all() if s.calling_aet == sender]
+    assert len(mine) == 1
+    assert (box.store.layout.input_dir(mine[0].scratchdir) / "a" / "b.dcm").read_bytes() == b"b"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import queue
 import threading
 import time
@@ -150,7 +151,12 @@ class BoxClient:
         return [entry for entry in data if isinstance(entry, dict)]
 
     def has_api_v1(self) -> bool:
-        """Whether this is one of our boxes (so `/api/v1` exists), not an original MagickBox."""
+        """Whether this is one of our boxes (so `/api/v1` exists), not an original MagickBox.
+
+        `MB_ORIGINAL_ENDPOINTS=1` answers no: mb then uses only what an original box offers.
+        """
+        if os.environ.get("MB_ORIGINAL_ENDPOINTS", "") not in ("", "0"):
+            return False
         try:
             response = self.http.get("/healthz")
         except httpx.HTTPError:
