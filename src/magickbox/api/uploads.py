@@ -14,6 +14,7 @@ import os
 import re
 import secrets
 import stat
+import time
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
@@ -138,6 +139,23 @@ def spool_dir(settings: Settings) -> Path:
     folder = settings.data / ".uploads"
     folder.mkdir(parents=True, exist_ok=True)
     return folder
+
+
+def clean_spool(settings: Settings, older_than_s: float = 3600.0) -> int:
+    """Remove spooled uploads left by a server that stopped mid-upload. Returns how many."""
+    folder = settings.data / ".uploads"
+    if not folder.is_dir():
+        return 0
+    limit = time.time() - older_than_s
+    removed = 0
+    for path in folder.glob("upload-*.zip"):
+        try:
+            if path.stat().st_mtime < limit:
+                path.unlink()
+                removed += 1
+        except OSError:
+            continue
+    return removed
 
 
 async def receive_form(request: Request, settings: Settings) -> UploadForm:

@@ -17,7 +17,7 @@ from starlette.concurrency import run_in_threadpool
 from magickbox.api.actions import cancel_session, delete_session, find_session, rerun_session
 from magickbox.api.deps import get_store, require_read, require_write
 from magickbox.api.errors import ApiError
-from magickbox.api.legacy import zip_response
+from magickbox.api.legacy import log_response, zip_response
 from magickbox.api.uploads import create_session, receive_form
 from magickbox.api.views import processing_seconds
 from magickbox.store import Store
@@ -288,10 +288,7 @@ def session_log(
     s = find_session(store, scratchdir)
     if follow:
         return StreamingResponse(_follow(store, s, offset), media_type="text/plain; charset=utf-8")
-    path = store.layout.log_path(s.scratchdir)
-    if not path.is_file():
-        raise ApiError(404, "no log yet", f"{s.scratchdir} has not started processing")
-    return Response(_read_from(path, offset, limit=-1), media_type="text/plain; charset=utf-8")
+    return log_response(store.layout.log_path(s.scratchdir), offset)
 
 
 ZIP_RESPONSES: dict[int | str, dict[str, Any]] = {**ERRORS, 200: {"content": {"application/zip": {}}}}
