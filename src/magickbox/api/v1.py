@@ -263,6 +263,20 @@ async def _follow(store: Store, session: Session, offset: int) -> AsyncIterator[
             await asyncio.sleep(0.5)
 
 
+async def _as_events(chunks: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
+    """Server-sent events: one `data:` line per log line (an EventSource gets each line as a
+    message), then `event: end` when the session has ended."""
+    pending = b""
+    async for chunk in chunks:
+        pending += chunk
+        *lines, pending = pending.split(b"\n")
+        if lines:
+            yield b"".join(b"data: " + line.rstrip(b"\r") + b"\n\n" for line in lines)
+    if pending:
+        yield b"data: " + pending + b"\n\n"
+    yield b"event: end\ndata: \n\n"
+
+
 def _read_from(path: os.PathLike[str], position: int, limit: int = 1 << 20) -> bytes:
     try:
         with open(path, "rb") as handle:
@@ -279,14 +293,18 @@ def _read_from(path: os.PathLike[str], position: int, limit: int = 1 << 20) -> b
     response_class=Response,
 )
 def session_log(
+    request: Request,
     store: StoreDep,
     scratchdir: str,
     follow: bool = False,
     offset: Annotated[int, Query(ge=0, le=1 << 50)] = 0,
 ) -> Response:
-    """processing.log; with `follow=true` the answer streams (chunked) until the session has ended."""
+    """processing.log; with `follow=true` the answer streams (chunked) until the session has ended,
+    as server-sent events when the request accepts `text/event-stream`."""
     s = find_session(store, scratchdir)
     if follow:
+        if "text/event-stream" in request.headers.get("accept", ""):
+            return StreamingResponse(_as_events(_follow(store, s, offset)), media_type="text/event-stream")
         return StreamingResponse(_follow(store, s, offset), media_type="text/plain; charset=utf-8")
     return log_response(store.layout.log_path(s.scratchdir), offset)
 
