@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import io
 import json
 import os
@@ -14,7 +15,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from magickbox.api.uploads import clean_spool, pid_for, spool_dir
+from magickbox.api.errors import ApiError
+from magickbox.api.uploads import clean_spool, disk_error, pid_for, spool_dir
 from magickbox.config import load_settings
 from tests.api.conftest import BUCKET, BUCKET_AET, Served, start_served
 
@@ -193,3 +195,10 @@ def test_stale_spooled_uploads_are_removed(tmp_path: Path) -> None:
     os.utime(old, (0, 0))
     assert clean_spool(settings) == 1
     assert not old.exists() and fresh.exists()
+
+
+def test_a_full_disk_is_a_507() -> None:
+    full = disk_error(OSError(errno.ENOSPC, "No space left on device"))
+    assert isinstance(full, ApiError) and full.status == 507
+    other = OSError(errno.EIO, "I/O error")
+    assert disk_error(other) is other
