@@ -14,6 +14,7 @@ import uvicorn
 from magickbox.api.app import create_app
 from magickbox.config import Settings
 from magickbox.receive.stage import make_receiver
+from magickbox.route.stage import create_stage as create_router
 from magickbox.run.scheduler import create_scheduler
 from magickbox.store import Store
 
@@ -34,7 +35,7 @@ StageFactory = Callable[[Settings, Store], Stage]
 
 # Each stage module adds its factory here; the order is the start order (stop is reversed).
 # The scheduler starts first: it installs the shipped buckets before the receiver looks for them.
-STAGE_FACTORIES: list[StageFactory] = [create_scheduler, make_receiver]
+STAGE_FACTORIES: list[StageFactory] = [create_scheduler, make_receiver, create_router]
 
 
 def configure_logging(settings: Settings) -> None:

@@ -11,6 +11,7 @@ from fastapi import FastAPI
 from magickbox import __version__
 from magickbox.api import legacy, metrics, v1
 from magickbox.api.errors import install_error_handlers
+from magickbox.api.routing_endpoints import router as routing_router
 from magickbox.config import Settings
 from magickbox.store import Store
 
@@ -57,5 +58,5 @@ def create_app(settings: Settings, store: Store) -> FastAPI:
     app.include_router(v1.router)
     app.include_router(metrics.router)
     # Other helpers' routers (routing endpoints, web pages) are included below, one line each.
-
+    app.include_router(routing_router)
     return app

@@ -100,3 +100,47 @@ STATEMENTS.append(
     END
     """
 )
+
+# Routing: one row per (session, destination) planned by the router; sent by its worker threads.
+STATEMENTS += [
+    """
+    CREATE TABLE IF NOT EXISTS deliveries (
+        id INTEGER PRIMARY KEY,
+        session_id INTEGER NOT NULL,
+        planned_at REAL NOT NULL,             -- = sessions.route_checked_at of the evaluation
+        rule_index INTEGER NOT NULL,
+        rule_name TEXT NOT NULL,
+        send_key TEXT NOT NULL,
+        ip TEXT NOT NULL,
+        port INTEGER NOT NULL,
+        calling_aet TEXT NOT NULL,
+        called_aet TEXT NOT NULL,
+        folder TEXT NOT NULL,                 -- OUTPUT | INPUT
+        which TEXT,                           -- JSON of the `which` filter, NULL = all files
+        state TEXT NOT NULL,                  -- pending | sending | done | failed | superseded | cancelled
+        attempts INTEGER NOT NULL DEFAULT 0,
+        next_try_at REAL NOT NULL,
+        give_up_at REAL NOT NULL,             -- failing after this moment means giving up
+        last_try_at REAL,
+        last_error TEXT NOT NULL DEFAULT '',
+        finished_at REAL,
+        lease_until REAL,
+        files_sent INTEGER NOT NULL DEFAULT 0,
+        files_failed INTEGER NOT NULL DEFAULT 0,
+        files_skipped INTEGER NOT NULL DEFAULT 0
+    )
+    """,
+    "CREATE INDEX IF NOT EXISTS deliveries_due ON deliveries(state, next_try_at)",
+    "CREATE INDEX IF NOT EXISTS deliveries_session ON deliveries(session_id)",
+    """
+    CREATE TABLE IF NOT EXISTS delivery_files (
+        delivery_id INTEGER NOT NULL,
+        path TEXT NOT NULL,                   -- relative to the routed folder
+        outcome TEXT NOT NULL,                -- sent | failed | skipped
+        status INTEGER,                       -- DICOM status of the C-STORE, NULL if none
+        detail TEXT NOT NULL DEFAULT '',
+        at REAL NOT NULL,
+        PRIMARY KEY (delivery_id, path)
+    )
+    """,
+]
