@@ -32,7 +32,7 @@ from magickbox.config import load_settings
 from magickbox.store import Store
 from tests.support.box import BoxProcess
 from tests.support.dicomdata import write_study
-from tests.support.net import wait_until
+from tests.support.net import free_port, wait_for_port, wait_until
 
 BUCKET = "Latency"
 WORK_SH = """#!/bin/bash
@@ -65,6 +65,9 @@ def main() -> int:
     parser.add_argument("--poll", type=float, default=None, help="MAGICKBOX_SCHEDULER_POLL_S for the box")
     parser.add_argument("--gap", type=float, default=0.0, help="seconds to wait between two sends")
     parser.add_argument("--keep", action="store_true", help="keep the data folder")
+    parser.add_argument(
+        "--reference-sessions", type=int, default=20, help="studies sent to the storescp reference (0: skip)"
+    )
     args = parser.parse_args()
     if shutil.which("storescu") is None:
         print("storescu (dcmtk) is needed", file=sys.stderr)
@@ -85,6 +88,9 @@ def main() -> int:
             what="all sessions finished",
         )
         rows = measure(store, released)
+        if args.reference_sessions:
+            reference = reference_storescp(work, args.reference_sessions)
+            rows.append(summary("reference: storescp -xcs -tos 1, command start - A-RELEASE", reference))
     finally:
         box.stop()
         store.db.close()
@@ -96,6 +102,10 @@ def main() -> int:
     print("|---|---|---|---|")
     for row in rows:
         print(f"| {row['measure']} | {row['median_ms']} | {row['p95_ms']} | {row['max_ms']} |")
+    if args.reference_sessions:
+        box_ms, ref_ms = float(rows[1]["median_ms"]), float(rows[-1]["median_ms"])
+        print(f"\nA-RELEASE -> process start, median: box {box_ms} ms, storescp reference {ref_ms} ms"
+              f" ({ref_ms / box_ms:.0f}x faster)")  # fmt: skip
     return 0
 
 
@@ -111,6 +121,48 @@ def send_all(box: BoxProcess, work: Path, count: int, gap: float) -> dict[str, f
         released[study_uid] = time.time()
         time.sleep(gap)
     return released
+
+
+REFERENCE_SH = """#!/bin/bash
+echo "$EPOCHREALTIME" >> "$1"
+"""
+
+
+def reference_storescp(work: Path, count: int) -> list[float]:
+    """dcmtk's own receiver starting a command at end of study (`-xcs`, 1 s quiet time, its minimum).
+
+    The same kind of trigger the original box used (with 15 s); the fastest dcmtk offers.
+    """
+    script, starts, received = work / "ref.sh", work / "ref-starts.txt", work / "ref-received"
+    script.write_text(REFERENCE_SH)
+    script.chmod(0o755)
+    received.mkdir()
+    port = free_port()
+    scp = subprocess.Popen(
+        ["storescp", "-aet", "REF", "-od", str(received), "--sort-on-study-uid", "st",
+         "-xcs", f"{script} {starts}", "-tos", "1", str(port)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    delays = []
+    try:
+        wait_for_port(port)
+        for index in range(count):
+            _, files = write_study(work / "ref-send" / str(index), 1)
+            subprocess.run(
+                ["storescu", "-aet", "BENCH", "-aec", "REF", "127.0.0.1", str(port), str(files[0])],
+                check=True, capture_output=True,
+            )  # fmt: skip
+            released = time.time()
+            wait_until(lambda n=index: _lines(starts) > n, timeout=30, interval=0.005, what="the command")
+            delays.append(float(starts.read_text().split()[index]) - released)
+    finally:
+        scp.terminate()
+        scp.wait()
+    return delays
+
+
+def _lines(path: Path) -> int:
+    return len(path.read_text().split()) if path.exists() else 0
 
 
 def measure(store: Store, released: dict[str, float]) -> list[dict[str, float | str]]:
