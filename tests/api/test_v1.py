@@ -88,11 +88,23 @@ def test_zips_under_v1(served: Served) -> None:
 def test_cancel_rerun_and_conflicts(served: Served) -> None:
     queued = served.make_session(end=None)
     response = httpx.post(f"{served.url}/api/v1/sessions/{queued.scratchdir}/cancel")
-    assert response.status_code == 202 and response.json()["action"] == "cancel"
-    row = served.store.jobs.active_for_session(queued.id)
-    assert row is not None and row["cancel_requested"] == 1
-    rerun_queued = httpx.post(f"{served.url}/api/v1/sessions/{queued.scratchdir}/rerun")
+    # A queued job ends at once (the store cancels job and session together).
+    assert response.status_code == 202 and response.json() == {
+        "scratchdir": queued.scratchdir,
+        "action": "cancel",
+        "status": "cancelled",
+    }
+    assert served.store.jobs.active_for_session(queued.id) is None
+    assert httpx.post(f"{served.url}/api/v1/sessions/{queued.scratchdir}/cancel").status_code == 409
+
+    waiting = served.make_session(end=None)
+    rerun_queued = httpx.post(f"{served.url}/api/v1/sessions/{waiting.scratchdir}/rerun")
     assert rerun_queued.status_code == 409 and set(rerun_queued.json()) == {"error", "detail"}
+    running = served.make_session(end="running")
+    flagged = httpx.post(f"{served.url}/api/v1/sessions/{running.scratchdir}/cancel")
+    assert flagged.status_code == 202 and flagged.json()["status"] == "running"
+    row = served.store.jobs.active_for_session(running.id)
+    assert row is not None and row["cancel_requested"] == 1
 
     done = served.make_session()
     assert httpx.post(f"{served.url}/api/v1/sessions/{done.scratchdir}/cancel").status_code == 409
@@ -172,3 +184,12 @@ def test_openapi_and_docs_are_served(served: Served) -> None:
     assert httpx.get(served.url + "/docs").status_code == 200
     unknown = httpx.get(served.url + "/api/v1/nothing-here")
     assert unknown.status_code == 404 and set(unknown.json()) == {"error", "detail"}
+
+
+def test_followed_log_as_server_sent_events(served: Served) -> None:
+    s = served.make_session(end="running", log="one\ntwo\n")
+    served.store.sessions.mark_ended(s.id, "finished")
+    url = f"{served.url}/api/v1/sessions/{s.scratchdir}/log?follow=true"
+    response = httpx.get(url, headers={"Accept": "text/event-stream"}, timeout=30)
+    assert response.headers["content-type"].startswith("text/event-stream")
+    assert response.text == "data: one\n\ndata: two\n\nevent: end\ndata: \n\n"

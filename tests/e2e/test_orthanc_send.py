@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pydicom
 import pytest
 from pydicom.uid import generate_uid
 
@@ -73,9 +74,12 @@ def test_orthanc_sends_a_mixed_study_as_one_session_bit_for_bit(box_factory: Any
     study_uid = generate_uid()
     files: list[Path] = []
     for source, count in MIXED:
-        files += dicomdata.write_study(
-            tmp_path / "study" / source, count, source=source, study_uid=study_uid
-        )[1]
+        folder = tmp_path / "study" / source.removesuffix(".dcm")
+        files += dicomdata.write_study(folder, count, source=source, study_uid=study_uid)[1]
+    for path in files:  # one patient, so Orthanc sees one study
+        ds = pydicom.dcmread(path)
+        ds.PatientID = "MB-TEST-1"
+        ds.save_as(path)
     normalise_like_storescu(tmp_path / "study")
     proc, url = start_orthanc(tmp_path, box.dicom_port)
     try:

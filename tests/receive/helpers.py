@@ -32,7 +32,7 @@ def storescu_seed(box: BoxProcess, folder: Path, *extra: str) -> subprocess.Comp
 def normalise_like_storescu(folder: Path) -> None:
     """Rewrite files the way storescu sends them (explicit lengths, no group lengths, no padding),
     so "what storescu sent" equals the file's data set bytes."""
-    for path in sorted(folder.rglob("*.dcm")):
+    for path in sorted(p for p in folder.rglob("*.dcm") if p.is_file()):
         subprocess.run(["dcmconv", "+e", "-g", "-p", str(path), str(path)], check=True, capture_output=True)
 
 

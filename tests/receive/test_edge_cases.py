@@ -175,3 +175,19 @@ def test_kill_inside_the_settle_window_then_restart_queues_the_session(
     [session] = sessions(box)
     assert session["state"] == "queued"
     assert_identical(files, input_files(box, session))
+
+
+def test_stop_aborts_open_associations_and_marks_their_sessions_incomplete(
+    box_factory: Any, tmp_path: Path
+) -> None:
+    box = make_box(box_factory, tmp_path).start()
+    _, files = dicomdata.write_study(tmp_path / "send", 2)
+    assoc = pynetdicom_association(box, [context_of(files[0])])
+    assert int(assoc.send_c_store(files[0]).Status) == 0
+
+    assert box.stop(signal.SIGTERM) == 0
+
+    assert not assoc.is_established
+    [session] = sessions(box)
+    assert session["state"] == "incomplete"
+    assert not list(box.data.rglob("*.part"))

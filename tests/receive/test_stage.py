@@ -207,3 +207,27 @@ def test_storescu_compressed_transfer_syntaxes_arrive_as_sent(
     sent_syntax = pydicom.dcmread(files[0], stop_before_pixels=True).file_meta.TransferSyntaxUID
     for path in received.values():
         assert pydicom.dcmread(path, stop_before_pixels=True).file_meta.TransferSyntaxUID == sent_syntax
+
+
+def test_calling_ae_title_allow_list_rejects_others(box_factory: Any, tmp_path: Path) -> None:
+    box = make_box(box_factory, tmp_path, env={"MAGICKBOX_ALLOWED_CALLING_AETS": '["TRUSTED"]'}).start()
+    dicomdata.write_study(tmp_path / "send", 1)
+
+    refused = storescu_seed(box, tmp_path / "send")
+    argv = ["storescu", "-aet", "TRUSTED", "-aec", "ProcBucket", "127.0.0.1", str(box.dicom_port)]
+    trusted = subprocess.run([*argv, str(tmp_path / "send" / "img0000.dcm")], capture_output=True, text=True)
+
+    assert "Calling AE Title Not Recognized" in refused.stderr
+    assert trusted.returncode == 0, trusted.stderr
+    wait_until(lambda: all_settled(box), timeout=20, what="the session to be sealed")
+    assert [s["calling_aet"] for s in sessions(box)] == ["TRUSTED"]
+
+
+def test_network_allow_list_refuses_other_callers(box_factory: Any, tmp_path: Path) -> None:
+    box = make_box(box_factory, tmp_path, env={"MAGICKBOX_ALLOWED_NETWORKS": '["10.0.0.0/8"]'}).start()
+    dicomdata.write_study(tmp_path / "send", 1)
+
+    result = storescu_seed(box, tmp_path / "send")
+
+    assert result.returncode != 0
+    assert sessions(box) == []

@@ -110,7 +110,7 @@ def test_cancelling_a_container_run_removes_the_container(
     start_scheduler()
     wait_state(run_store, session, "running")
     log = run_store.layout.log_path(session.scratchdir)
-    wait_until(lambda: "fake engine running" in log.read_text(), what="container started")
+    wait_until(lambda: log.exists() and "fake engine running" in log.read_text(), what="container started")
     run_store.jobs.request_cancel(session.id)
     wait_state(run_store, session, "cancelled")
     calls = [json.loads(line) for line in fake_docker.read_text().splitlines()]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 import logging
+import threading
 
 from fastapi import FastAPI
 
@@ -46,6 +47,7 @@ def create_app(settings: Settings, store: Store) -> FastAPI:
     app.state.store = store
     install_error_handlers(app)
     warn_if_open(settings, store)
+    threading.Thread(target=legacy.warm_up, args=(store,), name="api-warm-up", daemon=True).start()
 
     @app.get("/healthz", tags=["operations"])
     def healthz() -> dict[str, object]:
