@@ -222,3 +222,14 @@ def test_get_scratch_follows_changes_between_requests(served: Served) -> None:
     assert entry(served, s.scratchdir)["routing"] == "routed"
     served.store.sessions.delete(s.id)
     assert all(e["scratchdir"] != s.scratchdir for e in scratch(served))
+
+
+def test_large_log_and_offsets(served: Served) -> None:
+    text = "".join(f"line {n:07d}\n" for n in range(800_000))  # 10.4 MB: sent in chunks
+    s = served.make_session(log=text)
+    response = httpx.get(f"{served.url}/scratch/{s.scratchdir}/processing.log", timeout=30)
+    assert response.status_code == 200 and response.text == text
+    tail = httpx.get(f"{served.url}/api/v1/sessions/{s.scratchdir}/log", params={"offset": len(text) - 13})
+    assert tail.text == "line 0799999\n"
+    beyond = httpx.get(f"{served.url}/api/v1/sessions/{s.scratchdir}/log", params={"offset": len(text) + 5})
+    assert beyond.status_code == 200 and beyond.text == ""

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import errno
 import io
 import json
+import os
 import stat
 import subprocess
 import zipfile
@@ -13,7 +15,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from magickbox.api.uploads import pid_for
+from magickbox.api.errors import ApiError
+from magickbox.api.uploads import clean_spool, disk_error, pid_for, spool_dir
+from magickbox.config import load_settings
 from tests.api.conftest import BUCKET, BUCKET_AET, Served, start_served
 
 LIMITS = {
@@ -180,3 +184,21 @@ def test_malformed_multipart_is_a_400(small: Served, body: bytes) -> None:
     response = httpx.post(small.url + "/code/php/processZip.php", content=body, headers=headers)
     assert response.status_code == 400 and set(response.json()) == {"error", "detail"}
     assert state_of(small) == before
+
+
+def test_stale_spooled_uploads_are_removed(tmp_path: Path) -> None:
+    settings = load_settings(data=str(tmp_path / "data"))
+    spool = spool_dir(settings)
+    old, fresh = spool / "upload-old.zip", spool / "upload-fresh.zip"
+    old.write_bytes(b"x")
+    fresh.write_bytes(b"y")
+    os.utime(old, (0, 0))
+    assert clean_spool(settings) == 1
+    assert not old.exists() and fresh.exists()
+
+
+def test_a_full_disk_is_a_507() -> None:
+    full = disk_error(OSError(errno.ENOSPC, "No space left on device"))
+    assert isinstance(full, ApiError) and full.status == 507
+    other = OSError(errno.EIO, "I/O error")
+    assert disk_error(other) is other

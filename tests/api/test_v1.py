@@ -184,3 +184,12 @@ def test_openapi_and_docs_are_served(served: Served) -> None:
     assert httpx.get(served.url + "/docs").status_code == 200
     unknown = httpx.get(served.url + "/api/v1/nothing-here")
     assert unknown.status_code == 404 and set(unknown.json()) == {"error", "detail"}
+
+
+def test_followed_log_as_server_sent_events(served: Served) -> None:
+    s = served.make_session(end="running", log="one\ntwo\n")
+    served.store.sessions.mark_ended(s.id, "finished")
+    url = f"{served.url}/api/v1/sessions/{s.scratchdir}/log?follow=true"
+    response = httpx.get(url, headers={"Accept": "text/event-stream"}, timeout=30)
+    assert response.headers["content-type"].startswith("text/event-stream")
+    assert response.text == "data: one\n\ndata: two\n\nevent: end\ndata: \n\n"

@@ -235,3 +235,17 @@ def test_bucket_disabled_or_removed_meanwhile(
     shutil.rmtree(folder)
     third = new_session(run_store, "Flip")
     assert "bucket 'Flip' does not exist" in wait_state(run_store, third, "failed").reason
+
+
+def test_max_workers_zero_leaves_the_queue_to_other_processes(
+    run_store: Store, streams: Path, start_scheduler: StartScheduler
+) -> None:
+    make_bucket(streams, "Idle", RECORD)
+    session = new_session(run_store, "Idle")
+    gone = new_session(run_store, "NoSuchBucket")
+    idle = start_scheduler(max_workers=0)
+    assert not idle._thread.is_alive(), "no scheduler thread: nothing here claims or fails jobs"
+    assert state_of(run_store, session) == "queued" and state_of(run_store, gone) == "queued"
+    start_scheduler()
+    wait_state(run_store, session, "finished")
+    wait_state(run_store, gone, "failed")

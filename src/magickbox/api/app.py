@@ -9,7 +9,7 @@ import threading
 from fastapi import FastAPI
 
 from magickbox import __version__
-from magickbox.api import legacy, metrics, v1
+from magickbox.api import legacy, machines, metrics, v1
 from magickbox.api.errors import install_error_handlers
 from magickbox.api.routing_endpoints import router as routing_router
 from magickbox.config import Settings
@@ -60,6 +60,7 @@ def create_app(settings: Settings, store: Store) -> FastAPI:
     app.include_router(metrics.router)
     # Other helpers' routers (routing endpoints, web pages) are included below, one line each.
     app.include_router(routing_router)
+    app.include_router(machines.router)
     app.include_router(ui_pages.router)
 
     return app

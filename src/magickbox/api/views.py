@@ -89,6 +89,7 @@ class ScratchRenderer:
         self._lock = threading.Lock()
         self._by_id: dict[int, _Rendered] = {}
         self._entries: list[_Rendered] = []
+        self._live: list[int] = []
         self._signature: tuple[Any, ...] | None = None
         self._built = 0.0
 
@@ -104,14 +105,15 @@ class ScratchRenderer:
                 self._rebuild(db, layout, now)
                 self._signature = signature
                 self._built = now
-            parts: list[str] = []
-            for index, done in enumerate(self._entries):
-                if not done.settled:
-                    done = self._entries[index] = self._render_one(done.row, layout, now)
-                if done.mtime is None:
-                    parts.append(done.head + done.tail)
-                else:
-                    parts.append(f'{done.head},"processingLast":{max(0, int(now - done.mtime))}{done.tail}')
+            entries = self._entries
+            for index in self._live:  # still in the pipeline: look at the disk every time
+                entries[index] = self._render_one(entries[index].row, layout, now)
+            parts = [
+                e.head + e.tail
+                if e.mtime is None
+                else f'{e.head},"processingLast":{max(0, int(now - e.mtime))}{e.tail}'
+                for e in entries
+            ]
         return "[" + ",".join(parts) + "]"
 
     def _rebuild(self, db: Database, layout: ScratchLayout, now: float) -> None:
@@ -131,6 +133,7 @@ class ScratchRenderer:
             by_id[row[0]] = done
             entries.append(done)
         self._by_id, self._entries = by_id, entries
+        self._live = [index for index, e in enumerate(entries) if not e.settled]
 
     def _recheck(self, done: _Rendered, layout: ScratchLayout, now: float) -> _Rendered:
         """A settled entry again: re-rendered only if its log changed on disk."""

@@ -95,13 +95,17 @@ class Scheduler:
     # ---- stage -------------------------------------------------------------------------------
     def start(self) -> None:
         install_shipped(self.settings.streams_dir)
+        if self.settings.max_workers == 0:
+            log.info("max_workers is 0: this process runs no buckets")
+            return
         self.recover()
         self._thread.start()
 
     def stop(self) -> None:
         self._stopping.set()
         self._wake.set()
-        self._thread.join(timeout=10)
+        if self._thread.is_alive():
+            self._thread.join(timeout=10)
         with self._lock:
             workers = list(self.workers.values())
         for worker in workers:

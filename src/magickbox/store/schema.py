@@ -86,6 +86,20 @@ STATEMENTS.append(
     )
     """
 )
+# Received totals for /metrics that survive deleting sessions: every increase of a session's
+# instances/bytes (store.sessions.record_instances) is added to two counters.
+STATEMENTS.append(
+    """
+    CREATE TRIGGER IF NOT EXISTS sessions_count_received AFTER UPDATE OF instances, bytes ON sessions
+    WHEN NEW.instances > OLD.instances OR NEW.bytes > OLD.bytes
+    BEGIN
+        INSERT INTO counters(name, value) VALUES ('received_instances', NEW.instances - OLD.instances)
+            ON CONFLICT(name) DO UPDATE SET value = value + excluded.value;
+        INSERT INTO counters(name, value) VALUES ('received_bytes', NEW.bytes - OLD.bytes)
+            ON CONFLICT(name) DO UPDATE SET value = value + excluded.value;
+    END
+    """
+)
 
 # Routing: one row per (session, destination) planned by the router; sent by its worker threads.
 STATEMENTS += [
