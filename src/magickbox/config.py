@@ -43,6 +43,7 @@ class Settings(BaseSettings):
     max_workers: int = Field(default_factory=lambda: os.cpu_count() or 1, ge=1)
     max_attempts: int = Field(default=2, ge=1)
     lease_s: float = Field(default=30.0, gt=0)
+    scheduler_poll_s: float = Field(default=0.01, gt=0, le=5)  # idle poll of the job queue
 
     # Uploads (processZip.php, /api/v1/uploads)
     upload_max_bytes: int = Field(default=20 << 30, gt=0)
@@ -55,6 +56,14 @@ class Settings(BaseSettings):
     # Routing placeholders "$me" and "$port" (the original's PARENTIP / PARENTPORT)
     route_me: str = "127.0.0.1"
     route_port: int = Field(default=11112, ge=1, le=65535)
+    # Routing deliveries: exponential back-off from initial to max, give up after give_up_s
+    route_retry_initial_s: float = Field(default=30.0, gt=0)
+    route_retry_max_s: float = Field(default=3600.0, gt=0)
+    route_give_up_s: float = Field(default=86400.0, gt=0)
+    route_workers: int = Field(default=4, ge=1)
+    route_timeout_s: float = Field(default=30.0, gt=0)
+    route_lease_s: float = Field(default=120.0, gt=0)
+    route_poll_s: float = Field(default=0.5, gt=0)
 
     @field_validator("ae_title")
     @classmethod

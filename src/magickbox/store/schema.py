@@ -64,10 +64,69 @@ STATEMENTS: list[str] = [
     """,
     "CREATE INDEX IF NOT EXISTS jobs_queue ON jobs(bucket, state, id)",
     "CREATE INDEX IF NOT EXISTS jobs_session ON jobs(session_id)",
+    # The scheduler asks "anything queued?" every few milliseconds; keep that an index lookup.
+    "CREATE INDEX IF NOT EXISTS jobs_state ON jobs(state, id)",
     """
     CREATE TABLE IF NOT EXISTS counters (
         name TEXT PRIMARY KEY,
         value INTEGER NOT NULL
+    )
+    """,
+]
+STATEMENTS.append(
+    """
+    CREATE TABLE IF NOT EXISTS api_tokens (
+        id INTEGER PRIMARY KEY,
+        name TEXT NOT NULL DEFAULT '',
+        token_hash TEXT NOT NULL UNIQUE,      -- sha256 of the token; the token itself is never stored
+        scope TEXT NOT NULL,                  -- read | write | admin (each includes the ones before)
+        created_at REAL NOT NULL,
+        last_used_at REAL,
+        revoked_at REAL
+    )
+    """
+)
+
+# Routing: one row per (session, destination) planned by the router; sent by its worker threads.
+STATEMENTS += [
+    """
+    CREATE TABLE IF NOT EXISTS deliveries (
+        id INTEGER PRIMARY KEY,
+        session_id INTEGER NOT NULL,
+        planned_at REAL NOT NULL,             -- = sessions.route_checked_at of the evaluation
+        rule_index INTEGER NOT NULL,
+        rule_name TEXT NOT NULL,
+        send_key TEXT NOT NULL,
+        ip TEXT NOT NULL,
+        port INTEGER NOT NULL,
+        calling_aet TEXT NOT NULL,
+        called_aet TEXT NOT NULL,
+        folder TEXT NOT NULL,                 -- OUTPUT | INPUT
+        which TEXT,                           -- JSON of the `which` filter, NULL = all files
+        state TEXT NOT NULL,                  -- pending | sending | done | failed | superseded | cancelled
+        attempts INTEGER NOT NULL DEFAULT 0,
+        next_try_at REAL NOT NULL,
+        give_up_at REAL NOT NULL,             -- failing after this moment means giving up
+        last_try_at REAL,
+        last_error TEXT NOT NULL DEFAULT '',
+        finished_at REAL,
+        lease_until REAL,
+        files_sent INTEGER NOT NULL DEFAULT 0,
+        files_failed INTEGER NOT NULL DEFAULT 0,
+        files_skipped INTEGER NOT NULL DEFAULT 0
+    )
+    """,
+    "CREATE INDEX IF NOT EXISTS deliveries_due ON deliveries(state, next_try_at)",
+    "CREATE INDEX IF NOT EXISTS deliveries_session ON deliveries(session_id)",
+    """
+    CREATE TABLE IF NOT EXISTS delivery_files (
+        delivery_id INTEGER NOT NULL,
+        path TEXT NOT NULL,                   -- relative to the routed folder
+        outcome TEXT NOT NULL,                -- sent | failed | skipped
+        status INTEGER,                       -- DICOM status of the C-STORE, NULL if none
+        detail TEXT NOT NULL DEFAULT '',
+        at REAL NOT NULL,
+        PRIMARY KEY (delivery_id, path)
     )
     """,
 ]

@@ -1,0 +1,194 @@
+"""How sessions look from outside: getScratch.php entries (the original's field names and types)."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import threading
+import time
+from dataclasses import dataclass
+from datetime import datetime
+from email.utils import format_datetime
+from pathlib import Path
+from typing import Any
+
+from magickbox.store.db import Database
+from magickbox.store.layout import ScratchLayout
+from magickbox.store.queries import SETTLED_STATES
+from magickbox.store.sessions import Session, rfc2822_now
+
+
+def rfc2822(ts: float) -> str:
+    return format_datetime(datetime.fromtimestamp(ts).astimezone())
+
+
+def processing_seconds(session: Session) -> int | None:
+    return seconds_in_box(session.state, session.received_at, session.ended_at, session.updated_at)
+
+
+def seconds_in_box(state: str, received_at: float, ended_at: float | None, updated_at: float) -> int | None:
+    """Whole seconds from receipt to the end of processing (queue wait included, as the original's
+    info.json-to-log-mtime difference), rounded up and at least 1; None while still in the pipeline.
+
+    A session that will not move any more (finished, failed, cancelled, incomplete) has ended.
+    """
+    if state not in SETTLED_STATES:
+        return None
+    end = ended_at if ended_at is not None else updated_at
+    return max(1, math.ceil(end - received_at))
+
+
+def read_measures(folder: Path) -> dict[str, Any] | None:
+    try:
+        names = sorted(n for n in os.listdir(folder) if n.endswith(".json"))
+    except OSError:
+        return None
+    measures: dict[str, Any] = {}
+    for name in names:
+        try:
+            measures[name[: -len(".json")]] = json.loads((folder / name).read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+            continue
+    return measures or None
+
+
+SCRATCH_COLUMNS = (
+    "id, scratchdir, pid, calling_aet, called_aet, caller_ip, received_at, state, routing,"
+    " ended_at, updated_at"
+)
+
+
+@dataclass
+class _Rendered:
+    row: tuple[Any, ...]  # the session row it was made from
+    checked: float
+    head: str  # '{"CallerIP": ... "processingLogSize": n' (no closing brace)
+    mtime: float | None  # log mtime, for processingLast
+    size: int | None  # log size
+    tail: str  # ',"measures": ..., "routing": ...}'
+
+    @property
+    def settled(self) -> bool:
+        return self.row[7] in SETTLED_STATES
+
+
+class ScratchRenderer:
+    """getScratch.php as one JSON text, fast with many sessions.
+
+    Each entry is rendered once and kept while its session row is unchanged; only
+    `processingLast` (now - log mtime) is filled in per request. A cheap signature of the sessions
+    table (count, sums of ids and update times) tells when any row was added, changed or
+    deleted; then only the changed rows are rendered again. Sessions still in the pipeline are
+    looked at on disk on every request; settled ones every `recheck_s` seconds (so a log touched
+    by hand shows up soon).
+    """
+
+    def __init__(self, recheck_s: float = 30.0) -> None:
+        self.recheck_s = recheck_s
+        self._lock = threading.Lock()
+        self._by_id: dict[int, _Rendered] = {}
+        self._entries: list[_Rendered] = []
+        self._signature: tuple[Any, ...] | None = None
+        self._built = 0.0
+
+    def render(self, db: Database, layout: ScratchLayout, now: float | None = None) -> str:
+        now = time.time() if now is None else now
+        signature = tuple(
+            db.connection()
+            .execute("SELECT COUNT(*), MAX(updated_at), TOTAL(id), TOTAL(updated_at) FROM sessions")
+            .fetchone()
+        )
+        with self._lock:
+            if signature != self._signature or now - self._built > self.recheck_s:
+                self._rebuild(db, layout, now)
+                self._signature = signature
+                self._built = now
+            parts: list[str] = []
+            for index, done in enumerate(self._entries):
+                if not done.settled:
+                    done = self._entries[index] = self._render_one(done.row, layout, now)
+                if done.mtime is None:
+                    parts.append(done.head + done.tail)
+                else:
+                    parts.append(f'{done.head},"processingLast":{max(0, int(now - done.mtime))}{done.tail}')
+        return "[" + ",".join(parts) + "]"
+
+    def _rebuild(self, db: Database, layout: ScratchLayout, now: float) -> None:
+        cursor = db.connection().cursor()
+        cursor.row_factory = None
+        rows = cursor.execute(
+            f"SELECT {SCRATCH_COLUMNS} FROM sessions ORDER BY received_at DESC, id DESC"
+        ).fetchall()
+        by_id: dict[int, _Rendered] = {}
+        entries: list[_Rendered] = []
+        for row in rows:
+            done = self._by_id.get(row[0])
+            if done is None or done.row != row or not done.settled:
+                done = self._render_one(row, layout, now)
+            elif now - done.checked > self.recheck_s:
+                done = self._recheck(done, layout, now)
+            by_id[row[0]] = done
+            entries.append(done)
+        self._by_id, self._entries = by_id, entries
+
+    def _recheck(self, done: _Rendered, layout: ScratchLayout, now: float) -> _Rendered:
+        """A settled entry again: re-rendered only if its log changed on disk."""
+        try:
+            stat = os.stat(os.path.join(layout.root, done.row[1], "processing.log"))
+            found: tuple[float | None, int | None] = (stat.st_mtime, stat.st_size)
+        except OSError:
+            found = (None, None)
+        if found != (done.mtime, done.size):
+            return self._render_one(done.row, layout, now)
+        done.checked = now
+        return done
+
+    def _render_one(self, row: tuple[Any, ...], layout: ScratchLayout, now: float) -> _Rendered:
+        (
+            _id,
+            scratchdir,
+            pid,
+            calling,
+            called,
+            ip,
+            received_at,
+            state,
+            routing,
+            ended_at,
+            updated_at,
+        ) = row
+        seconds = seconds_in_box(state, received_at, ended_at, updated_at)
+        head: dict[str, Any] = {
+            "CallerIP": ip,
+            "AETitleCalled": called,
+            "AETitleCaller": calling,
+            "received": rfc2822_now(received_at),
+            "scratchdir": scratchdir,
+            "pid": pid,
+            "lastChangedTime": "0",
+            "processingTime": "0" if seconds is None else str(seconds),
+        }
+        tail: dict[str, Any] = {}
+        mtime, size = None, None
+        try:
+            stat = os.stat(os.path.join(layout.root, scratchdir, "processing.log"))
+        except OSError:
+            stat = None
+        if stat is not None:
+            mtime, size = stat.st_mtime, stat.st_size
+            head["lastChangedTime"] = rfc2822(mtime)
+            head["processingLogSize"] = stat.st_size
+            found = read_measures(layout.root / scratchdir / "measures")
+            if found is not None:
+                tail["measures"] = found
+        tail["status"] = state
+        tail["routing"] = routing
+        return _Rendered(
+            row=row,
+            checked=now,
+            head=json.dumps(head, separators=(",", ":"))[:-1],
+            mtime=mtime,
+            size=size,
+            tail="," + json.dumps(tail, separators=(",", ":"))[1:],
+        )

@@ -1,0 +1,63 @@
+"""`<data>/logs/routing.log`, in the original's line shape, and its rendering for getRoutingLog.php.
+
+Lines are `YYYY-MM-DD HH:MM:SS,mmm <message>` (Python logging's time format, as the original).
+getRoutingLog.php shows the `CALLED routing with` lines (timestamp + what follows the marker)
+and the `ROUTE:` lines (timestamp + what follows the first `--`), newest first; we also write
+`DELIVERY:` lines for outcomes of sends, rendered the same way as ROUTE lines.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from collections import deque
+from pathlib import Path
+
+CALLED = "CALLED routing with"
+ROUTE = "ROUTE:"
+DELIVERY = "DELIVERY:"
+MAX_LINES = 10_000  # getRoutingLog.php renders at most this many (newest) lines
+
+_lock = threading.Lock()
+
+
+def _stamp(now: float | None = None) -> str:
+    now = time.time() if now is None else now
+    return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(now)) + f",{int(now % 1 * 1000):03d}"
+
+
+def _clean(text: str) -> str:
+    return text.replace("\r", " ").replace("\n", " ")
+
+
+def write(path: Path, message: str) -> None:
+    """Append one line. A single O_APPEND write, so lines from several processes never interleave."""
+    line = f"{_stamp()} {_clean(message)}\n".encode()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with _lock:
+        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        try:
+            os.write(fd, line)
+        finally:
+            os.close(fd)
+
+
+def render(path: Path) -> list[str]:
+    """The getRoutingLog.php view: newest first, one string per CALLED / ROUTE / DELIVERY line."""
+    try:
+        with path.open(encoding="utf-8", errors="replace") as handle:
+            lines = deque(handle, maxlen=MAX_LINES * 4)
+    except FileNotFoundError:
+        return []
+    shown: list[str] = []
+    for line in reversed(lines):
+        line = line.rstrip("\n")
+        stamp = line.split(",", 1)[0]
+        if CALLED in line:
+            shown.append(stamp + line.split(CALLED, 1)[1])
+        elif ROUTE in line or DELIVERY in line:
+            shown.append(stamp + (line.split("--", 1)[1] if "--" in line else ""))
+        if len(shown) >= MAX_LINES:
+            break
+    return shown
