@@ -20,6 +20,7 @@ from tests.receive.helpers import (
     input_files,
     make_box,
     normalise_like_storescu,
+    sealed,
     sessions,
 )
 from tests.support import dicomdata
@@ -100,7 +101,7 @@ def test_orthanc_sends_a_mixed_study_as_one_session_bit_for_bit(box_factory: Any
 
     wait_until(lambda: all_settled(box), timeout=30, what="the session to be sealed")
     [session] = sessions(box)
-    assert session["state"] == "queued"
+    assert sealed(box, session)
     assert session["calling_aet"] == "ORTHANC"
     assert session["pid"] == f"scp_{study_uid}"
     assert_identical(files, input_files(box, session))
