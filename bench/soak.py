@@ -160,7 +160,7 @@ def sample(box: BoxProcess, samples: Samples, stop: threading.Event) -> None:
 def start_storescp(port: int, out: Path) -> subprocess.Popen[bytes]:
     out.mkdir(parents=True, exist_ok=True)
     proc = subprocess.Popen(
-        ["storescp", "-aet", DEST_AE, "-od", str(out), "--fork", str(port)],
+        ["storescp", "+xa", "-aet", DEST_AE, "-od", str(out), "--fork", str(port)],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
