@@ -48,7 +48,16 @@ def test_tokens_guard_reads_and_writes(tmp_path: Path) -> None:
         params["token"] = write_token
         assert httpx.get(url + "/code/php/deleteStudy.php", params=params).status_code == 200
 
-        listed = token_cli(served.box.data, "list").stdout
+        after = [
+            sys.executable,
+            "-m",
+            "magickbox.cli.magickbox",
+            "token",
+            "list",
+            "--data",
+            str(served.box.data),
+        ]
+        listed = subprocess.run(after, capture_output=True, text=True, timeout=60).stdout
         assert "reader" in listed and "write" in listed
         assert token_cli(served.box.data, "revoke", "1").returncode == 0
         assert httpx.get(url + "/api/v1/sessions", headers=bearer).status_code == 401

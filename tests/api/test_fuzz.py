@@ -60,7 +60,7 @@ def test_original_endpoints_never_answer_5xx(served: Served) -> None:
         for result in schema.get_all_operations()
         if isinstance(result, Ok) and result.ok().path.startswith(("/code/php/", "/scratch/"))
     ]
-    assert len(operations) == 7
+    assert len(operations) >= 7
     failures = [
         failure
         for operation in operations

@@ -72,6 +72,11 @@ def install_error_handlers(app: FastAPI) -> None:
     async def _invalid_input(_request: Request, exc: InvalidInput) -> JSONResponse:
         return error_response(400, "bad request", str(exc))
 
+    @app.exception_handler(OverflowError)
+    async def _overflow(_request: Request, exc: OverflowError) -> JSONResponse:
+        # A path or query integer beyond SQLite's 64 bits (e.g. /deliveries/99999999999999999999).
+        return error_response(400, "bad request", f"a number is out of range: {exc}")
+
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
         log.exception("unexpected error on %s %s", request.method, request.url.path)

@@ -18,9 +18,11 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     create = actions.add_parser("create", help="make a token and print it (shown only this once)")
     create.add_argument("--scope", choices=SCOPES, required=True, help="read < write < admin")
     create.add_argument("--name", default="", help="a note to tell tokens apart")
-    actions.add_parser("list", help="list tokens (never their secrets)")
+    listing = actions.add_parser("list", help="list tokens (never their secrets)")
     revoke = actions.add_parser("revoke", help="revoke a token by id")
     revoke.add_argument("id", type=int)
+    for action in (create, listing, revoke):  # `--data` also after the action
+        action.add_argument("--data", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
     parser.set_defaults(func=run)
 
 

@@ -82,16 +82,6 @@ def count_by_state(db: Database) -> dict[str, int]:
     return {str(r["state"]): int(r["n"]) for r in rows}
 
 
-def count_settled_for_caller(db: Database, caller: str, settled: bool) -> int:
-    marks = ", ".join("?" for _ in SETTLED_STATES)
-    negate = "" if settled else "NOT "
-    row = db.query_one(
-        f"SELECT COUNT(*) AS n FROM sessions WHERE calling_aet = ? AND state {negate}IN ({marks})",
-        (caller, *SETTLED_STATES),
-    )
-    return int(row["n"]) if row else 0
-
-
 def bucket_stats(db: Database) -> dict[str, BucketStats]:
     """Per bucket (folder name): jobs queued and running now, jobs done/failed, mean run time."""
     rows = db.query(
@@ -113,13 +103,6 @@ def bucket_stats(db: Database) -> dict[str, BucketStats]:
         )
         for r in rows
     }
-
-
-def active_job(db: Database, session_id: int) -> sqlite3.Row | None:
-    return db.query_one(
-        "SELECT * FROM jobs WHERE session_id = ? AND state IN ('queued', 'running') ORDER BY id DESC",
-        (session_id,),
-    )
 
 
 def latest_job(db: Database, session_id: int) -> sqlite3.Row | None:
