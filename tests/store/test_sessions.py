@@ -98,3 +98,15 @@ def test_recovery_removes_interrupted_writes_and_orphan_folders(store: Store) ->
     assert (folder / "info.json").exists()
     assert not store.layout.session_dir(orphan).exists()
     assert (store.layout.input_dir(kept) / "a.dcm").exists(), "received data is never thrown away"
+
+
+def test_rerun_only_of_ended_sessions(store: Store) -> None:
+    session = store.sessions.join_or_create(KEY, "b", "scp_1.2.3")
+    store.sessions.release(session.id, settle_s=0)
+    store.sessions.mark_running(session.id)
+    with pytest.raises(Conflict):
+        store.sessions.requeue(session.id, "re-run")
+    store.sessions.mark_ended(session.id, "failed", "exit code 1")
+    store.sessions.requeue(session.id, "re-run")
+    jobs = store.db.query("SELECT state FROM jobs WHERE session_id = ? ORDER BY id", (session.id,))
+    assert [job["state"] for job in jobs][-1] == "queued" and store.sessions.get(session.id).state == "queued"

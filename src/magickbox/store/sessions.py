@@ -312,12 +312,18 @@ class SessionStore:
             _move(conn, session_id, state, reason, now, ended_at=now)
 
     def requeue(self, session_id: int, reason: str) -> None:
-        """Back to `queued` (re-run, or a retry after a crash); a new job is queued for the bucket."""
+        """Re-run an ended session: back to `queued` with a new job for its bucket.
+
+        Only finished, failed or cancelled sessions qualify; a queued or running one would otherwise
+        get a second job and run twice. (The scheduler retries interrupted jobs on its own.)
+        """
         now = time.time()
         with self.db.transaction() as conn:
-            row = conn.execute("SELECT bucket FROM sessions WHERE id = ?", (session_id,)).fetchone()
+            row = conn.execute("SELECT bucket, state FROM sessions WHERE id = ?", (session_id,)).fetchone()
             if row is None:
                 raise NotFound(f"session {session_id} does not exist")
+            if row["state"] not in ENDED:
+                raise Conflict(f"session {session_id} is {row['state']}; only an ended session can re-run")
             _move(conn, session_id, QUEUED, reason, now, started_at=None, ended_at=None)
             _insert_job(conn, session_id, row["bucket"] or "", now)
 
