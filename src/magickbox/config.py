@@ -43,6 +43,7 @@ class Settings(BaseSettings):
     max_workers: int = Field(default_factory=lambda: os.cpu_count() or 1, ge=1)
     max_attempts: int = Field(default=2, ge=1)
     lease_s: float = Field(default=30.0, gt=0)
+    scheduler_poll_s: float = Field(default=0.02, gt=0, le=5)  # idle poll of the job queue
 
     # Uploads (processZip.php, /api/v1/uploads)
     upload_max_bytes: int = Field(default=20 << 30, gt=0)

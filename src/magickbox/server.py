@@ -13,7 +13,9 @@ import uvicorn
 
 from magickbox.api.app import create_app
 from magickbox.config import Settings
+from magickbox.receive.stage import make_receiver
 from magickbox.route.stage import create_stage as create_router
+from magickbox.run.scheduler import create_scheduler
 from magickbox.store import Store
 
 log = logging.getLogger(__name__)
@@ -32,8 +34,8 @@ class Stage(Protocol):
 StageFactory = Callable[[Settings, Store], Stage]
 
 # Each stage module adds its factory here; the order is the start order (stop is reversed).
-STAGE_FACTORIES: list[StageFactory] = []
-STAGE_FACTORIES.append(create_router)
+# The scheduler starts first: it installs the shipped buckets before the receiver looks for them.
+STAGE_FACTORIES: list[StageFactory] = [create_scheduler, make_receiver, create_router]
 
 
 def configure_logging(settings: Settings) -> None:

@@ -2,23 +2,59 @@
 
 from __future__ import annotations
 
+import ipaddress
+import logging
+
 from fastapi import FastAPI
 
 from magickbox import __version__
+from magickbox.api import legacy, metrics, v1
+from magickbox.api.errors import install_error_handlers
 from magickbox.api.routing_endpoints import router as routing_router
 from magickbox.config import Settings
 from magickbox.store import Store
 
+log = logging.getLogger(__name__)
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def warn_if_open(settings: Settings, store: Store) -> None:
+    if not store.tokens.any_active() and not _is_loopback(settings.host):
+        log.warning(
+            "no API token exists: the HTTP API on %s:%d is open to anyone who can reach it "
+            "(create one with 'magickbox token create --scope admin')",
+            settings.host,
+            settings.http_port,
+        )
+
 
 def create_app(settings: Settings, store: Store) -> FastAPI:
-    app = FastAPI(title="MagickBox", version=__version__)
+    app = FastAPI(
+        title="MagickBox",
+        version=__version__,
+        description="The original's /code/php endpoints, /api/v1, /metrics. See docs/http-api.md.",
+    )
     app.state.settings = settings
     app.state.store = store
+    install_error_handlers(app)
+    warn_if_open(settings, store)
 
-    @app.get("/healthz")
+    @app.get("/healthz", tags=["operations"])
     def healthz() -> dict[str, object]:
         store.db.query_one("SELECT 1")
         return {"status": "ok", "version": __version__, "ae_title": settings.ae_title}
 
+    app.include_router(legacy.router)
+    app.include_router(v1.router)
+    app.include_router(metrics.router)
+    # Other helpers' routers (routing endpoints, web pages) are included below, one line each.
     app.include_router(routing_router)
     return app

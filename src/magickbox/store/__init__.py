@@ -11,6 +11,7 @@ from magickbox.store.db import Database
 from magickbox.store.jobs import JobStore
 from magickbox.store.layout import ScratchLayout
 from magickbox.store.sessions import SessionStore
+from magickbox.store.tokens import TokenStore
 
 
 class Store:
@@ -23,6 +24,7 @@ class Store:
         self.layout = ScratchLayout(settings.scratch_dir)
         self.sessions = SessionStore(self.db, self.layout)
         self.jobs = JobStore(self.db)
+        self.tokens = TokenStore(self.db)
 
     def catalog(self) -> Catalog:
         """The buckets as they are on disk now (cheap: a few small files)."""

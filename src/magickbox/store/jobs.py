@@ -1,13 +1,19 @@
-"""Jobs: the queued run of one bucket on one session (one row per attempt series).
+"""Jobs: the queued run of one bucket on one session.
 
 Sealing a session (store.sessions) inserts its job; the scheduler (magickbox.run) claims jobs with
-leases and ends them; the API asks for cancellation through `request_cancel`.
+leases, renews them while the bucket runs and ends them; the API cancels through `request_cancel`.
+Every function that changes a job also moves its session in the same transaction, so a crash
+never leaves a job and its session disagreeing.
 """
 
 from __future__ import annotations
 
 import sqlite3
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, fields
 
+from magickbox.store import sessions as S
 from magickbox.store.db import Database
 
 QUEUED = "queued"
@@ -16,11 +22,65 @@ DONE = "done"
 FAILED = "failed"
 CANCELLED = "cancelled"
 ACTIVE = (QUEUED, RUNNING)
+ENDED = (DONE, FAILED, CANCELLED)
+
+# The session state that goes with a job's end state.
+SESSION_END = {DONE: S.FINISHED, FAILED: S.FAILED, CANCELLED: S.CANCELLED}
+
+
+@dataclass(frozen=True)
+class Job:
+    id: int
+    session_id: int
+    bucket: str
+    state: str
+    attempts: int
+    lease_owner: str | None
+    lease_until: float | None
+    queued_at: float
+    started_at: float | None
+    ended_at: float | None
+    exit_code: int | None
+    reason: str
+    cancel_requested: int
+
+    @classmethod
+    def from_row(cls, row: sqlite3.Row) -> Job:
+        return cls(**{f.name: row[f.name] for f in fields(cls)})
+
+
+@dataclass(frozen=True)
+class BucketLoad:
+    queued: int = 0
+    running: int = 0
+
+
+@dataclass(frozen=True)
+class Recovered:
+    job_id: int
+    session_id: int
+    requeued: bool  # False: it used up its attempts and failed
+    reason: str
+
+
+def _session_state(conn: sqlite3.Connection, session_id: int) -> str | None:
+    row = conn.execute("SELECT state FROM sessions WHERE id = ?", (session_id,)).fetchone()
+    return None if row is None else str(row["state"])
 
 
 class JobStore:
     def __init__(self, db: Database) -> None:
         self.db = db
+
+    # ---- reading -------------------------------------------------------------------------
+    def get(self, job_id: int) -> Job | None:
+        row = self.db.query_one("SELECT * FROM jobs WHERE id = ?", (job_id,))
+        return None if row is None else Job.from_row(row)
+
+    def for_session(self, session_id: int) -> list[Job]:
+        """Every job the session ever had, oldest first (re-runs add jobs; retries reuse one)."""
+        rows = self.db.query("SELECT * FROM jobs WHERE session_id = ? ORDER BY id", (session_id,))
+        return [Job.from_row(r) for r in rows]
 
     def active_for_session(self, session_id: int) -> sqlite3.Row | None:
         return self.db.query_one(
@@ -28,12 +88,230 @@ class JobStore:
             (session_id,),
         )
 
-    def request_cancel(self, session_id: int) -> bool:
-        """Ask the scheduler to stop this session's queued or running job. True if there was one."""
+    def has_queued(self) -> bool:
+        """Cheap enough to ask many times a second: the scheduler's idle poll."""
+        return self.db.query_one("SELECT 1 FROM jobs WHERE state = 'queued' LIMIT 1") is not None
+
+    def queued_buckets(self) -> list[str]:
+        return [
+            str(r["bucket"]) for r in self.db.query("SELECT DISTINCT bucket FROM jobs WHERE state = 'queued'")
+        ]
+
+    def load(self) -> dict[str, BucketLoad]:
+        """Queued and running jobs per bucket (getStatus.php, `magickbox buckets list`)."""
+        rows = self.db.query(
+            "SELECT bucket, SUM(state = 'queued') AS q, SUM(state = 'running') AS r FROM jobs"
+            " WHERE state IN ('queued', 'running') GROUP BY bucket"
+        )
+        return {str(r["bucket"]): BucketLoad(int(r["q"]), int(r["r"])) for r in rows}
+
+    def average_duration(self, bucket: str | None = None, last: int = 20) -> float | None:
+        """Mean run time in seconds of the last `last` successful jobs (of one bucket, or all)."""
+        where = "state = 'done' AND started_at IS NOT NULL AND ended_at IS NOT NULL"
+        params: tuple[object, ...] = ()
+        if bucket is not None:
+            where += " AND bucket = ?"
+            params = (bucket,)
+        row = self.db.query_one(
+            f"SELECT AVG(ended_at - started_at) AS d FROM"
+            f" (SELECT started_at, ended_at FROM jobs WHERE {where} ORDER BY ended_at DESC LIMIT ?)",
+            (*params, last),
+        )
+        return None if row is None or row["d"] is None else float(row["d"])
+
+    # ---- the scheduler's side --------------------------------------------------------------
+    def claim(self, owner: str, lease_s: float, limits: Mapping[str, int], max_running: int) -> Job | None:
+        """Take the oldest queued job of a bucket with a free slot, under the global cap.
+
+        The job becomes `running` with a lease and one more attempt; its session becomes
+        `running` in the same transaction. None when nothing can start now.
+        """
+        now = time.time()
+        with self.db.transaction() as conn:
+            running = {
+                str(r["bucket"]): int(r["n"])
+                for r in conn.execute(
+                    "SELECT bucket, COUNT(*) AS n FROM jobs WHERE state = 'running' GROUP BY bucket"
+                )
+            }
+            if sum(running.values()) >= max_running:
+                return None
+            open_buckets = [b for b, limit in limits.items() if running.get(b, 0) < limit]
+            if not open_buckets:
+                return None
+            marks = ",".join("?" * len(open_buckets))
+            row = conn.execute(
+                f"SELECT * FROM jobs WHERE state = 'queued' AND bucket IN ({marks}) ORDER BY id LIMIT 1",
+                open_buckets,
+            ).fetchone()
+            if row is None:
+                return None
+            job_id, session_id = int(row["id"]), int(row["session_id"])
+            state = _session_state(conn, session_id)
+            if state != S.QUEUED:
+                # Cannot happen through the store's functions; end the stray job rather than loop on it.
+                conn.execute(
+                    "UPDATE jobs SET state = 'failed', ended_at = ?, reason = ? WHERE id = ?",
+                    (now, f"session was {state or 'deleted'} when the job came up", job_id),
+                )
+                return None
+            conn.execute(
+                "UPDATE jobs SET state = 'running', attempts = attempts + 1, lease_owner = ?,"
+                " lease_until = ?, started_at = ?, ended_at = NULL, reason = '' WHERE id = ?",
+                (owner, now + lease_s, now, job_id),
+            )
+            S._move(conn, session_id, S.RUNNING, "", now, started_at=now, ended_at=None)
+            claimed = conn.execute("SELECT * FROM jobs WHERE id = ?", (job_id,)).fetchone()
+        return Job.from_row(claimed)
+
+    def renew(self, job_id: int, owner: str, lease_s: float) -> Job | None:
+        """Extend the lease; returns the job (see `cancel_requested`), or None if it is no longer ours."""
         with self.db.transaction() as conn:
             cursor = conn.execute(
-                "UPDATE jobs SET cancel_requested = 1"
-                " WHERE session_id = ? AND state IN ('queued', 'running')",
-                (session_id,),
+                "UPDATE jobs SET lease_until = ? WHERE id = ? AND lease_owner = ? AND state = 'running'",
+                (time.time() + lease_s, job_id, owner),
             )
-            return cursor.rowcount > 0
+            if cursor.rowcount == 0:
+                return None
+            row = conn.execute("SELECT * FROM jobs WHERE id = ?", (job_id,)).fetchone()
+        return Job.from_row(row)
+
+    def cancel_requested(self, job_id: int) -> bool:
+        row = self.db.query_one("SELECT cancel_requested FROM jobs WHERE id = ?", (job_id,))
+        # A job deleted with its session counts as cancelled: stop working on it.
+        return row is None or bool(row["cancel_requested"])
+
+    def finish(
+        self, job_id: int, owner: str, state: str, reason: str = "", exit_code: int | None = None
+    ) -> bool:
+        """End a running job (done, failed, cancelled) and its session. False if the lease was lost."""
+        if state not in ENDED:
+            raise ValueError(f"{state} is not an end state of a job")
+        now = time.time()
+        with self.db.transaction() as conn:
+            row = conn.execute(
+                "SELECT session_id FROM jobs WHERE id = ? AND lease_owner = ? AND state = 'running'",
+                (job_id, owner),
+            ).fetchone()
+            if row is None:
+                return False
+            conn.execute(
+                "UPDATE jobs SET state = ?, ended_at = ?, exit_code = ?, reason = ?, lease_owner = NULL,"
+                " lease_until = NULL WHERE id = ?",
+                (state, now, exit_code, reason, job_id),
+            )
+            session_id = int(row["session_id"])
+            if _session_state(conn, session_id) == S.RUNNING:
+                S._move(conn, session_id, SESSION_END[state], reason, now, ended_at=now)
+        return True
+
+    def release(self, job_id: int, owner: str, reason: str) -> bool:
+        """Give a running job back to the queue without counting the attempt (the box is stopping)."""
+        now = time.time()
+        with self.db.transaction() as conn:
+            row = conn.execute(
+                "SELECT session_id FROM jobs WHERE id = ? AND lease_owner = ? AND state = 'running'",
+                (job_id, owner),
+            ).fetchone()
+            if row is None:
+                return False
+            conn.execute(
+                "UPDATE jobs SET state = 'queued', attempts = MAX(attempts - 1, 0), lease_owner = NULL,"
+                " lease_until = NULL, started_at = NULL, reason = ? WHERE id = ?",
+                (reason, job_id),
+            )
+            session_id = int(row["session_id"])
+            if _session_state(conn, session_id) == S.RUNNING:
+                S._move(conn, session_id, S.QUEUED, reason, now, started_at=None, ended_at=None)
+        return True
+
+    def fail_queued(self, bucket: str, reason: str) -> list[int]:
+        """Fail every queued job of a bucket that cannot run (removed, disabled, invalid)."""
+        now = time.time()
+        with self.db.transaction() as conn:
+            rows = conn.execute(
+                "SELECT id, session_id FROM jobs WHERE state = 'queued' AND bucket = ? ORDER BY id", (bucket,)
+            ).fetchall()
+            for row in rows:
+                conn.execute(
+                    "UPDATE jobs SET state = 'failed', ended_at = ?, reason = ? WHERE id = ?",
+                    (now, reason, row["id"]),
+                )
+                if _session_state(conn, int(row["session_id"])) == S.QUEUED:
+                    S._move(conn, int(row["session_id"]), S.FAILED, reason, now, ended_at=now)
+        return [int(r["session_id"]) for r in rows]
+
+    def recover(
+        self,
+        max_attempts: int,
+        owner_is_gone: Callable[[str], bool],
+        before: Callable[[Job], None] = lambda job: None,
+        now: float | None = None,
+    ) -> list[Recovered]:
+        """Running jobs whose lease expired (or whose owner process is gone) go back to the queue.
+
+        The attempt they were on stays counted; after `max_attempts` the job and session fail.
+        `before(job)` runs first for each (the scheduler stops processes the old owner left).
+        """
+        now = time.time() if now is None else now
+        running = [Job.from_row(r) for r in self.db.query("SELECT * FROM jobs WHERE state = 'running'")]
+        stale = [j for j in running if (j.lease_until or 0) < now or owner_is_gone(j.lease_owner or "")]
+        recovered = []
+        for job in stale:
+            before(job)
+            done = self._recover_one(job.id, job.lease_owner, max_attempts, now)
+            if done is not None:
+                recovered.append(done)
+        return recovered
+
+    def _recover_one(self, job_id: int, owner: str | None, max_attempts: int, now: float) -> Recovered | None:
+        with self.db.transaction() as conn:
+            row = conn.execute(
+                "SELECT * FROM jobs WHERE id = ? AND state = 'running' AND lease_owner IS ?", (job_id, owner)
+            ).fetchone()
+            if row is None:
+                return None
+            job = Job.from_row(row)
+            in_session = _session_state(conn, job.session_id) == S.RUNNING
+            if job.attempts < max_attempts:
+                reason = f"attempt {job.attempts} was interrupted (the box stopped); queued again"
+                conn.execute(
+                    "UPDATE jobs SET state = 'queued', lease_owner = NULL, lease_until = NULL,"
+                    " started_at = NULL, reason = ? WHERE id = ?",
+                    (reason, job_id),
+                )
+                if in_session:
+                    S._move(conn, job.session_id, S.QUEUED, reason, now, started_at=None, ended_at=None)
+                return Recovered(job_id, job.session_id, True, reason)
+            reason = f"gave up after {job.attempts} attempt(s); the last was interrupted (the box stopped)"
+            conn.execute(
+                "UPDATE jobs SET state = 'failed', lease_owner = NULL, lease_until = NULL, ended_at = ?,"
+                " reason = ? WHERE id = ?",
+                (now, reason, job_id),
+            )
+            if in_session:
+                S._move(conn, job.session_id, S.FAILED, reason, now, ended_at=now)
+            return Recovered(job_id, job.session_id, False, reason)
+
+    # ---- the API's side ----------------------------------------------------------------------
+    def request_cancel(self, session_id: int) -> bool:
+        """Cancel this session's job. True if there was one.
+
+        A queued job ends at once (job and session cancelled together); a running one is flagged
+        and its worker stops the bucket's process group and ends it.
+        """
+        now = time.time()
+        reason = "cancelled on request"
+        with self.db.transaction() as conn:
+            queued = conn.execute(
+                "UPDATE jobs SET state = 'cancelled', cancel_requested = 1, ended_at = ?, reason = ?"
+                " WHERE session_id = ? AND state = 'queued'",
+                (now, reason, session_id),
+            ).rowcount
+            if queued and _session_state(conn, session_id) == S.QUEUED:
+                S._move(conn, session_id, S.CANCELLED, reason, now, ended_at=now)
+            running = conn.execute(
+                "UPDATE jobs SET cancel_requested = 1 WHERE session_id = ? AND state = 'running'",
+                (session_id,),
+            ).rowcount
+            return queued + running > 0

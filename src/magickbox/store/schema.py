@@ -71,6 +71,19 @@ STATEMENTS: list[str] = [
     )
     """,
 ]
+STATEMENTS.append(
+    """
+    CREATE TABLE IF NOT EXISTS api_tokens (
+        id INTEGER PRIMARY KEY,
+        name TEXT NOT NULL DEFAULT '',
+        token_hash TEXT NOT NULL UNIQUE,      -- sha256 of the token; the token itself is never stored
+        scope TEXT NOT NULL,                  -- read | write | admin (each includes the ones before)
+        created_at REAL NOT NULL,
+        last_used_at REAL,
+        revoked_at REAL
+    )
+    """
+)
 
 # Routing: one row per (session, destination) planned by the router; sent by its worker threads.
 STATEMENTS += [

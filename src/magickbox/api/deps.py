@@ -1,0 +1,57 @@
+"""Request dependencies: the store, the settings, and token checks."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from fastapi import Request
+
+from magickbox.api.errors import ApiError
+from magickbox.config import Settings
+from magickbox.store import Store
+from magickbox.store.tokens import scope_allows
+
+
+def get_store(request: Request) -> Store:
+    store: Store = request.app.state.store
+    return store
+
+
+def get_settings(request: Request) -> Settings:
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+def _token_of(request: Request) -> str | None:
+    header = request.headers.get("authorization", "")
+    if header[:7].lower() == "bearer ":
+        return header[7:].strip() or None
+    return request.query_params.get("token") or None
+
+
+def require(scope: str) -> Callable[[Request], None]:
+    """A dependency: with no token in the store the box is open (as the original); otherwise the
+    request needs a token whose scope covers `scope` (reads are open when `open_reads` is set)."""
+
+    def check(request: Request) -> None:
+        store = get_store(request)
+        if scope == "read" and get_settings(request).open_reads:
+            return
+        if not store.tokens.any_active():
+            return
+        token = _token_of(request)
+        if token is None:
+            raise ApiError(401, "token required", "send 'Authorization: Bearer <token>' or '?token=<token>'")
+        granted = store.tokens.check(token)
+        if granted is None:
+            raise ApiError(401, "invalid token", "the token is unknown or revoked")
+        if not scope_allows(granted, scope):
+            raise ApiError(403, "insufficient scope", f"this needs a '{scope}' token; yours is '{granted}'")
+
+    check.__name__ = f"require_{scope}"
+    return check
+
+
+require_read = require("read")
+require_write = require("write")
+require_admin = require("admin")

@@ -1,0 +1,134 @@
+"""The original's endpoints, kept exactly where users script against them (see docs/http-api.md)."""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import FileResponse, PlainTextResponse, Response, StreamingResponse
+from starlette.concurrency import run_in_threadpool
+
+from magickbox.api.actions import delete_session, find_session
+from magickbox.api.deps import get_store, require_read, require_write
+from magickbox.api.errors import ApiError
+from magickbox.api.uploads import create_session, receive_form
+from magickbox.api.views import MeasuresCache, scratch_entry
+from magickbox.api.zipstream import session_files, stream_zip
+from magickbox.store import Store
+from magickbox.store.queries import all_sessions, bucket_stats, sessions_with_pid
+
+router = APIRouter(tags=["original endpoints"])
+_measures = MeasuresCache()
+
+StoreDep = Annotated[Store, Depends(get_store)]
+
+
+def json_response(value: object) -> Response:
+    return Response(json.dumps(value, separators=(",", ":")), media_type="application/json")
+
+
+@router.get("/code/php/getScratch.php", dependencies=[Depends(require_read)])
+def get_scratch(store: StoreDep) -> Response:
+    """Every session, newest first, in the original's shape (plus `status` and `routing`)."""
+    now = time.time()
+    entries = [scratch_entry(s, store.layout, _measures, now) for s in all_sessions(store.db)]
+    return json_response(entries)
+
+
+def zip_response(store: Store, scratchdir: str | None, area: str) -> StreamingResponse:
+    session = find_session(store, scratchdir)
+    folder = store.layout.session_dir(session.scratchdir) / area
+    entries = (
+        (path, f"{session.scratchdir}/{area}/{rel}")
+        for path, rel in session_files(folder, store.layout.root.resolve())
+    )
+    return StreamingResponse(
+        stream_zip(entries),
+        media_type="application/zip",
+        headers={"Content-Disposition": f"attachment; filename={session.scratchdir}.zip"},
+    )
+
+
+@router.get(
+    "/code/php/getOutputZip.php",
+    dependencies=[Depends(require_read)],
+    response_class=StreamingResponse,
+    responses={200: {"content": {"application/zip": {}}}},
+)
+def get_output_zip(store: StoreDep, folder: str | None = None, type: str | None = None) -> StreamingResponse:
+    """A zip of the session's OUTPUT/ (or INPUT/ with `type=input`), built while it is sent."""
+    return zip_response(store, folder, "INPUT" if type == "input" else "OUTPUT")
+
+
+@router.get(
+    "/code/php/deleteStudy.php", dependencies=[Depends(require_write)], response_class=PlainTextResponse
+)
+def delete_study(
+    store: StoreDep, scratchdir: str | None = None, SIUID: str | None = None
+) -> PlainTextResponse:
+    """Delete one session (`scratchdir`) or every session with that `pid` (`SIUID`)."""
+    if scratchdir:
+        session = find_session(store, scratchdir)
+        delete_session(store, session)
+        return PlainTextResponse(f" will delete now {store.layout.root / session.scratchdir}")
+    if SIUID:
+        sessions = sessions_with_pid(store.db, SIUID)
+        if not sessions:
+            raise ApiError(404, "no such session", f"no session has the pid {SIUID!r}")
+        said = []
+        for session in sessions:
+            delete_session(store, session)
+            said.append(f"will delete {store.layout.root / session.scratchdir} now")
+        return PlainTextResponse("".join(said))
+    raise ApiError(404, "no such session", "give scratchdir=<scratchdir> or SIUID=<pid>")
+
+
+@router.post("/code/php/processZip.php", dependencies=[Depends(require_write)])
+async def process_zip(request: Request) -> Response:
+    """`mb push`: one upload, one session. The original answered an empty body; so do we on success."""
+    store = get_store(request)
+    form = await receive_form(request, store.settings)
+    try:
+        client = request.client.host if request.client else ""
+        await run_in_threadpool(create_session, store, form, client)
+    finally:
+        if form.file_path is not None:
+            form.file_path.unlink(missing_ok=True)
+    return Response(status_code=200)
+
+
+@router.get("/code/php/getInstalledBuckets.php", dependencies=[Depends(require_read)])
+def get_installed_buckets(store: StoreDep) -> Response:
+    """The enabled buckets' info.json objects as written, in folder-name order."""
+    return json_response([b.raw for b in store.catalog().valid if b.info.enabled])
+
+
+@router.get("/code/php/getStatus.php", dependencies=[Depends(require_read)])
+def get_status(store: StoreDep) -> Response:
+    """One row per bucket as gearadmin printed it: [name, queued+running, running, workers], strings."""
+    stats = bucket_stats(store.db)
+    rows: list[list[str]] = []
+    for bucket in store.catalog().valid:
+        if not bucket.info.enabled:
+            continue
+        s = stats.get(bucket.name)
+        queued, running = (s.queued, s.running) if s else (0, 0)
+        rows.append([bucket.name, str(queued + running), str(running), str(bucket.info.concurrency)])
+    return json_response(rows)
+
+
+@router.get(
+    "/scratch/{scratchdir}/processing.log",
+    dependencies=[Depends(require_read)],
+    response_class=FileResponse,
+    responses={200: {"content": {"text/plain": {}}}},
+)
+def processing_log(store: StoreDep, scratchdir: str) -> FileResponse:
+    """The session's processing.log (the only file of the data folder served under /scratch)."""
+    session = find_session(store, scratchdir)
+    path = store.layout.log_path(session.scratchdir)
+    if not path.is_file():
+        raise ApiError(404, "no log yet", f"{session.scratchdir} has not started processing")
+    return FileResponse(path, media_type="text/plain; charset=utf-8")

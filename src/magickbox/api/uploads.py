@@ -1,0 +1,274 @@
+"""Uploads (processZip.php, POST /api/v1/uploads): multipart streamed to disk, checked, unpacked.
+
+One upload becomes one session: the zip is written to `<data>/.uploads/` while it arrives (with
+a size limit), its entries are checked before any session exists (no `..`, no absolute paths,
+no links, entry count and unpacked size limits), then a session is created, the entries are
+unpacked into its INPUT/ (never executable) and the session is sealed (queued). Any failure
+leaves nothing behind.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import secrets
+import stat
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
+from typing import BinaryIO
+
+from python_multipart.multipart import MultipartParser, parse_options_header
+from starlette.requests import Request
+
+from magickbox.api.errors import ApiError
+from magickbox.config import Settings
+from magickbox.store import Store
+from magickbox.store.sessions import Session, SessionKey
+
+log = logging.getLogger(__name__)
+
+FILE_FIELDS = ("theFile", "file")
+TEXT_FIELDS = ("aetitle", "sender", "jobname", "filename", "description", "arguments")
+MAX_FIELD_BYTES = 64 << 10
+MAX_PARTS = 32
+COPY_CHUNK = 1 << 20
+
+
+@dataclass
+class UploadForm:
+    fields: dict[str, str] = field(default_factory=dict)
+    file_path: Path | None = None
+    file_bytes: int = 0
+
+
+class _FormCollector:
+    """Callbacks for python-multipart's streaming parser: text fields in memory, the file on disk."""
+
+    def __init__(self, spool: Path, max_bytes: int) -> None:
+        self.form = UploadForm()
+        self.spool = spool
+        self.max_bytes = max_bytes
+        self.parts = 0
+        self._header_name = b""
+        self._header_value = b""
+        self._headers: dict[bytes, bytes] = {}
+        self._name = ""
+        self._is_file = False
+        self._text = bytearray()
+        self._handle: BinaryIO | None = None
+
+    def callbacks(self) -> dict[str, object]:
+        return {
+            "on_part_begin": self.part_begin,
+            "on_header_field": self.header_field,
+            "on_header_value": self.header_value,
+            "on_header_end": self.header_end,
+            "on_headers_finished": self.headers_finished,
+            "on_part_data": self.part_data,
+            "on_part_end": self.part_end,
+        }
+
+    def part_begin(self) -> None:
+        self.parts += 1
+        if self.parts > MAX_PARTS:
+            raise ApiError(400, "bad upload", f"more than {MAX_PARTS} form fields")
+        self._headers = {}
+        self._header_name = self._header_value = b""
+        self._text = bytearray()
+
+    def header_field(self, data: bytes, start: int, end: int) -> None:
+        self._header_name += data[start:end]
+
+    def header_value(self, data: bytes, start: int, end: int) -> None:
+        self._header_value += data[start:end]
+
+    def header_end(self) -> None:
+        self._headers[self._header_name.lower()] = self._header_value
+        self._header_name = self._header_value = b""
+
+    def headers_finished(self) -> None:
+        _, options = parse_options_header(self._headers.get(b"content-disposition", b""))
+        self._name = options.get(b"name", b"").decode("utf-8", "replace")
+        self._is_file = b"filename" in options or self._name in FILE_FIELDS
+        if self._is_file:
+            if self._name not in FILE_FIELDS or self.form.file_path is not None:
+                raise ApiError(400, "bad upload", "send exactly one file, in the field 'theFile'")
+            self.form.file_path = self.spool
+            self._handle = self.spool.open("xb")
+
+    def part_data(self, data: bytes, start: int, end: int) -> None:
+        if self._is_file:
+            self.form.file_bytes += end - start
+            if self.form.file_bytes > self.max_bytes:
+                raise ApiError(413, "upload too large", f"the limit is {self.max_bytes} bytes")
+            self._file().write(data[start:end])
+        else:
+            self._text += data[start:end]
+            if len(self._text) > MAX_FIELD_BYTES:
+                raise ApiError(
+                    400, "bad upload", f"field {self._name!r} is longer than {MAX_FIELD_BYTES} bytes"
+                )
+
+    def part_end(self) -> None:
+        if self._is_file:
+            self._file().close()
+            self._handle = None
+        elif self._name in TEXT_FIELDS:
+            self.form.fields[self._name] = self._text.decode("utf-8", "replace")
+
+    def _file(self) -> BinaryIO:
+        assert self._handle is not None
+        return self._handle
+
+    def close(self) -> None:
+        if self._handle is not None:
+            self._handle.close()
+            self._handle = None
+
+
+def spool_dir(settings: Settings) -> Path:
+    folder = settings.data / ".uploads"
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+async def receive_form(request: Request, settings: Settings) -> UploadForm:
+    """Parse the multipart body as it arrives; the file part goes straight to a spool file."""
+    content_type, options = parse_options_header(request.headers.get("content-type", ""))
+    boundary = options.get(b"boundary")
+    if content_type != b"multipart/form-data" or not boundary:
+        raise ApiError(400, "bad upload", "send multipart/form-data with the zip in 'theFile'")
+    declared = request.headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > settings.upload_max_bytes + (1 << 20):
+        raise ApiError(413, "upload too large", f"the limit is {settings.upload_max_bytes} bytes")
+    spool = spool_dir(settings) / f"upload-{secrets.token_hex(8)}.zip"
+    collector = _FormCollector(spool, settings.upload_max_bytes)
+    parser = MultipartParser(boundary, collector.callbacks())  # type: ignore[arg-type]
+    try:
+        async for chunk in request.stream():
+            parser.write(chunk)
+        parser.finalize()
+    except BaseException:
+        collector.close()
+        spool.unlink(missing_ok=True)
+        raise
+    return collector.form
+
+
+# ---- checking and unpacking --------------------------------------------------------------------
+
+
+def _safe_name(name: str) -> PurePosixPath | None:
+    """The entry's relative path, or None when it would leave INPUT/ (absolute, `..`, drive)."""
+    if not name or "\x00" in name or "\\" in name:
+        return None
+    path = PurePosixPath(name)
+    if path.is_absolute() or ".." in path.parts or re.match(r"^[A-Za-z]:", name):
+        return None
+    parts = [p for p in path.parts if p not in ("", ".")]
+    return PurePosixPath(*parts) if parts else None
+
+
+def _is_link(info: zipfile.ZipInfo) -> bool:
+    mode = info.external_attr >> 16
+    return stat.S_ISLNK(mode)
+
+
+def check_zip(path: Path, settings: Settings) -> list[tuple[zipfile.ZipInfo, PurePosixPath]]:
+    """Open the zip and check every entry; raise a 4xx ApiError naming the first problem."""
+    try:
+        archive = zipfile.ZipFile(path)
+    except (zipfile.BadZipFile, OSError) as exc:
+        raise ApiError(400, "broken zip", f"the upload is not a readable zip file: {exc}") from None
+    with archive:
+        infos = archive.infolist()
+    if len(infos) > settings.upload_max_entries:
+        raise ApiError(413, "too many entries", f"the limit is {settings.upload_max_entries} entries")
+    total = sum(i.file_size for i in infos)
+    if total > settings.upload_max_unpacked_bytes:
+        raise ApiError(413, "unpacks too large", f"the limit is {settings.upload_max_unpacked_bytes} bytes")
+    checked: list[tuple[zipfile.ZipInfo, PurePosixPath]] = []
+    for info in infos:
+        if _is_link(info):
+            raise ApiError(400, "refused entry", f"{info.filename!r} is a link")
+        safe = _safe_name(info.filename)
+        if safe is None:
+            raise ApiError(400, "refused entry", f"{info.filename!r} would be written outside INPUT/")
+        checked.append((info, safe))
+    return checked
+
+
+def unpack(path: Path, entries: list[tuple[zipfile.ZipInfo, PurePosixPath]], dest: Path, limit: int) -> None:
+    """Write the checked entries under `dest` (files 0644, never executable, never through a link)."""
+    written = 0
+    with zipfile.ZipFile(path) as archive:
+        for info, rel in entries:
+            target = dest.joinpath(*rel.parts)
+            if info.is_dir():
+                target.mkdir(parents=True, exist_ok=True)
+                continue
+            target.parent.mkdir(parents=True, exist_ok=True)
+            flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0)
+            try:
+                fd = os.open(target, flags, 0o644)
+            except FileExistsError:
+                raise ApiError(400, "refused entry", f"{info.filename!r} appears twice") from None
+            with os.fdopen(fd, "wb") as out, archive.open(info) as src:
+                while block := src.read(COPY_CHUNK):
+                    written += len(block)
+                    if written > limit:  # the declared sizes may lie
+                        raise ApiError(413, "unpacks too large", f"the limit is {limit} bytes")
+                    out.write(block)
+
+
+def pid_for(jobname: str) -> str:
+    """`mb_<jobname>` with only letters, digits, `.`, `_`, `-` (safe as a folder and file name)."""
+    cleaned = re.sub(r"[^A-Za-z0-9._-]+", "_", jobname).strip("._-")[:64]
+    return f"mb_{cleaned or 'upload'}"
+
+
+def create_session(store: Store, form: UploadForm, client_ip: str) -> Session:
+    """Check the spooled upload, make its session, unpack, seal. Runs in a worker thread."""
+    settings = store.settings
+    aetitle = form.fields.get("aetitle", "").strip()
+    if not aetitle:
+        raise ApiError(400, "bad upload", "the field 'aetitle' (the bucket's AE title) is required")
+    if form.file_path is None:
+        raise ApiError(400, "bad upload", "the zip file is missing (field 'theFile')")
+    bucket = store.catalog().for_called_aet(aetitle)
+    if bucket is None:
+        raise ApiError(404, "unknown AE title", f"no enabled bucket has the AE title {aetitle!r}")
+    entries = check_zip(form.file_path, settings)
+    sender = form.fields.get("sender", "").strip() or "mb-shell"
+    key = SessionKey(sender[:256], aetitle, client_ip, None)
+    session = store.sessions.create_upload(
+        key,
+        bucket.name,
+        pid_for(form.fields.get("jobname", "")),
+        form.fields.get("arguments", ""),
+        form.fields.get("description", ""),
+    )
+    try:
+        unpack(
+            form.file_path,
+            entries,
+            store.layout.input_dir(session.scratchdir),
+            settings.upload_max_unpacked_bytes,
+        )
+        files = sum(1 for info, _ in entries if not info.is_dir())
+        store.sessions.record_instances(session.id, files, form.file_bytes)
+        store.sessions.seal(session.id)
+    except BaseException:
+        store.sessions.delete(session.id)
+        raise
+    log.info(
+        "upload from %s (%s) for %s: session %s, %d entries",
+        sender,
+        client_ip,
+        aetitle,
+        session.scratchdir,
+        len(entries),
+    )
+    return store.sessions.get(session.id)

@@ -1,0 +1,431 @@
+"""`/api/v1`: the clean API (typed JSON, OpenAPI document at /openapi.json, docs at /docs)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi.responses import Response, StreamingResponse
+from pydantic import BaseModel
+from starlette.concurrency import run_in_threadpool
+
+from magickbox.api.actions import cancel_session, delete_session, find_session, rerun_session
+from magickbox.api.deps import get_store, require_read, require_write
+from magickbox.api.errors import ApiError
+from magickbox.api.legacy import zip_response
+from magickbox.api.uploads import create_session, receive_form
+from magickbox.api.views import processing_seconds
+from magickbox.store import Store
+from magickbox.store.buckets import Bucket, InvalidBucket
+from magickbox.store.queries import (
+    SETTLED_STATES,
+    BucketStats,
+    SessionFilter,
+    bucket_stats,
+    latest_job,
+    list_sessions,
+)
+from magickbox.store.sessions import STATES, Session
+
+router = APIRouter(prefix="/api/v1", tags=["api v1"])
+StoreDep = Annotated[Store, Depends(get_store)]
+MAX_FILES = 10_000
+
+StateName = Literal["receiving", "queued", "running", "finished", "failed", "cancelled", "incomplete"]
+assert set(StateName.__args__) == set(STATES)  # type: ignore[attr-defined]
+
+
+class ErrorOut(BaseModel):
+    error: str
+    detail: Any = ""
+
+
+ERRORS: dict[int | str, dict[str, Any]] = {
+    401: {"model": ErrorOut},
+    403: {"model": ErrorOut},
+    404: {"model": ErrorOut},
+    409: {"model": ErrorOut},
+}
+
+
+class SessionOut(BaseModel):
+    scratchdir: str
+    pid: str
+    status: str
+    routing: str
+    source: str
+    bucket: str | None
+    caller: str
+    called: str
+    caller_ip: str
+    reason: str
+    received_at: str
+    sealed_at: str | None
+    started_at: str | None
+    ended_at: str | None
+    processing_seconds: int | None
+    instances: int
+    bytes: int
+    arguments: str
+    description: str
+
+
+class SessionPage(BaseModel):
+    total: int
+    limit: int
+    offset: int
+    items: list[SessionOut]
+
+
+class FileOut(BaseModel):
+    area: str
+    path: str
+    size: int
+
+
+class EventOut(BaseModel):
+    at: str
+    state: str
+    detail: str
+
+
+class JobOut(BaseModel):
+    id: int
+    state: str
+    attempts: int
+    queued_at: str
+    started_at: str | None
+    ended_at: str | None
+    exit_code: int | None
+    reason: str
+    cancel_requested: bool
+
+
+class SessionDetail(SessionOut):
+    files: list[FileOut]
+    files_truncated: bool
+    history: list[EventOut]
+    proc: Any
+    job: JobOut | None
+
+
+class ActionOut(BaseModel):
+    scratchdir: str
+    action: str
+    status: str
+
+
+class BucketOut(BaseModel):
+    name: str
+    valid: bool
+    reason: str
+    AETitle: str | None
+    description: str
+    version: str
+    enabled: bool
+    concurrency: int
+    queued: int
+    running: int
+    done: int
+    failed: int
+    avg_run_seconds: float | None
+
+
+def iso(ts: float | None) -> str | None:
+    return None if ts is None else datetime.fromtimestamp(ts, UTC).isoformat()
+
+
+def session_out(s: Session) -> SessionOut:
+    return SessionOut(
+        scratchdir=s.scratchdir,
+        pid=s.pid,
+        status=s.state,
+        routing=s.routing,
+        source=s.source,
+        bucket=s.bucket,
+        caller=s.calling_aet,
+        called=s.called_aet,
+        caller_ip=s.caller_ip,
+        reason=s.reason,
+        received_at=iso(s.received_at) or "",
+        sealed_at=iso(s.sealed_at),
+        started_at=iso(s.started_at),
+        ended_at=iso(s.ended_at),
+        processing_seconds=processing_seconds(s),
+        instances=s.instances,
+        bytes=s.bytes,
+        arguments=s.arguments,
+        description=s.description,
+    )
+
+
+def _files(store: Store, s: Session) -> tuple[list[FileOut], bool]:
+    files: list[FileOut] = []
+    base = store.layout.session_dir(s.scratchdir)
+    for area in ("INPUT", "OUTPUT"):
+        for current, dirs, names in os.walk(base / area):
+            dirs.sort()
+            for name in sorted(names):
+                if len(files) >= MAX_FILES:
+                    return files, True
+                path = os.path.join(current, name)
+                try:
+                    size = os.lstat(path).st_size
+                except OSError:
+                    continue
+                files.append(FileOut(area=area, path=os.path.relpath(path, base / area), size=size))
+    return files, False
+
+
+def _proc(store: Store, s: Session) -> Any:
+    try:
+        return json.loads(store.layout.proc_path(s.scratchdir).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        return None
+
+
+def _job(store: Store, s: Session) -> JobOut | None:
+    row = latest_job(store.db, s.id)
+    if row is None:
+        return None
+    return JobOut(
+        id=row["id"],
+        state=row["state"],
+        attempts=row["attempts"],
+        queued_at=iso(row["queued_at"]) or "",
+        started_at=iso(row["started_at"]),
+        ended_at=iso(row["ended_at"]),
+        exit_code=row["exit_code"],
+        reason=row["reason"],
+        cancel_requested=bool(row["cancel_requested"]),
+    )
+
+
+@router.get("/sessions", dependencies=[Depends(require_read)], responses=ERRORS)
+def sessions(
+    store: StoreDep,
+    caller: str | None = None,
+    bucket: str | None = None,
+    status: StateName | None = None,
+    since: Annotated[datetime | None, Query(description="received at or after (ISO 8601)")] = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    offset: Annotated[int, Query(ge=0, le=1_000_000_000)] = 0,
+) -> SessionPage:
+    """Sessions, newest first, filtered by calling AE title, bucket, state and receipt time."""
+    since_ts = None
+    if since is not None:
+        since_ts = (since if since.tzinfo else since.replace(tzinfo=UTC)).timestamp()
+    total, rows = list_sessions(store.db, SessionFilter(caller, bucket, status, since_ts), limit, offset)
+    return SessionPage(total=total, limit=limit, offset=offset, items=[session_out(s) for s in rows])
+
+
+@router.get("/sessions/{scratchdir}", dependencies=[Depends(require_read)], responses=ERRORS)
+def session(store: StoreDep, scratchdir: str) -> SessionDetail:
+    """One session: its files, times, state history, job and proc.json."""
+    s = find_session(store, scratchdir)
+    files, truncated = _files(store, s)
+    history = [
+        EventOut(at=iso(r["at"]) or "", state=r["state"], detail=r["detail"])
+        for r in store.sessions.history(s.id)
+    ]
+    return SessionDetail(
+        **session_out(s).model_dump(),
+        files=files,
+        files_truncated=truncated,
+        history=history,
+        proc=_proc(store, s),
+        job=_job(store, s),
+    )
+
+
+async def _follow(store: Store, session: Session, offset: int) -> AsyncIterator[bytes]:
+    """The log from `offset`, then what is appended, until the session has settled (or is deleted)."""
+    path = store.layout.log_path(session.scratchdir)
+    position = offset
+    while True:
+        try:
+            current = await run_in_threadpool(store.sessions.get, session.id)
+        except Exception:
+            return  # deleted while followed
+        done = current.state in SETTLED_STATES
+        chunk = await run_in_threadpool(_read_from, path, position)
+        if chunk:
+            position += len(chunk)
+            yield chunk
+        elif done:
+            return
+        else:
+            await asyncio.sleep(0.5)
+
+
+def _read_from(path: os.PathLike[str], position: int, limit: int = 1 << 20) -> bytes:
+    try:
+        with open(path, "rb") as handle:
+            handle.seek(position)
+            return handle.read(limit)
+    except OSError:
+        return b""
+
+
+@router.get(
+    "/sessions/{scratchdir}/log",
+    dependencies=[Depends(require_read)],
+    responses={**ERRORS, 200: {"content": {"text/plain": {}}}},
+    response_class=Response,
+)
+def session_log(
+    store: StoreDep,
+    scratchdir: str,
+    follow: bool = False,
+    offset: Annotated[int, Query(ge=0, le=1 << 50)] = 0,
+) -> Response:
+    """processing.log; with `follow=true` the answer streams (chunked) until the session has ended."""
+    s = find_session(store, scratchdir)
+    if follow:
+        return StreamingResponse(_follow(store, s, offset), media_type="text/plain; charset=utf-8")
+    path = store.layout.log_path(s.scratchdir)
+    if not path.is_file():
+        raise ApiError(404, "no log yet", f"{s.scratchdir} has not started processing")
+    return Response(_read_from(path, offset, limit=1 << 62), media_type="text/plain; charset=utf-8")
+
+
+ZIP_RESPONSES: dict[int | str, dict[str, Any]] = {**ERRORS, 200: {"content": {"application/zip": {}}}}
+
+
+@router.get(
+    "/sessions/{scratchdir}/output.zip",
+    dependencies=[Depends(require_read)],
+    responses=ZIP_RESPONSES,
+    response_class=StreamingResponse,
+)
+def output_zip(store: StoreDep, scratchdir: str) -> StreamingResponse:
+    return zip_response(store, scratchdir, "OUTPUT")
+
+
+@router.get(
+    "/sessions/{scratchdir}/input.zip",
+    dependencies=[Depends(require_read)],
+    responses=ZIP_RESPONSES,
+    response_class=StreamingResponse,
+)
+def input_zip(store: StoreDep, scratchdir: str) -> StreamingResponse:
+    return zip_response(store, scratchdir, "INPUT")
+
+
+@router.delete("/sessions/{scratchdir}", dependencies=[Depends(require_write)], responses=ERRORS)
+def delete(store: StoreDep, scratchdir: str) -> ActionOut:
+    """Delete the session (a queued or running job is cancelled first)."""
+    s = find_session(store, scratchdir)
+    delete_session(store, s)
+    return ActionOut(scratchdir=s.scratchdir, action="delete", status="deleted")
+
+
+@router.post(
+    "/sessions/{scratchdir}/cancel", status_code=202, dependencies=[Depends(require_write)], responses=ERRORS
+)
+def cancel(store: StoreDep, scratchdir: str) -> ActionOut:
+    """Ask the scheduler to stop the session's queued or running job."""
+    s = find_session(store, scratchdir)
+    cancel_session(store, s)
+    return ActionOut(scratchdir=s.scratchdir, action="cancel", status=s.state)
+
+
+@router.post(
+    "/sessions/{scratchdir}/rerun", status_code=202, dependencies=[Depends(require_write)], responses=ERRORS
+)
+def rerun(store: StoreDep, scratchdir: str) -> ActionOut:
+    """Queue the session's bucket again (finished, failed or cancelled sessions)."""
+    s = find_session(store, scratchdir)
+    rerun_session(store, s)
+    return ActionOut(scratchdir=s.scratchdir, action="rerun", status=store.sessions.get(s.id).state)
+
+
+@router.post(
+    "/uploads",
+    status_code=201,
+    dependencies=[Depends(require_write)],
+    responses={**ERRORS, 400: {"model": ErrorOut}, 413: {"model": ErrorOut}},
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {
+                "multipart/form-data": {
+                    "schema": {
+                        "type": "object",
+                        "required": ["theFile", "aetitle"],
+                        "properties": {
+                            "theFile": {"type": "string", "format": "binary"},
+                            "aetitle": {"type": "string"},
+                            "sender": {"type": "string"},
+                            "jobname": {"type": "string"},
+                            "filename": {"type": "string"},
+                            "description": {"type": "string"},
+                            "arguments": {"type": "string"},
+                        },
+                    }
+                }
+            },
+        }
+    },
+)
+async def upload(request: Request) -> SessionOut:
+    """A zip for a bucket (the fields of processZip.php); answers the new, queued session."""
+    store = get_store(request)
+    form = await receive_form(request, store.settings)
+    try:
+        client = request.client.host if request.client else ""
+        created = await run_in_threadpool(create_session, store, form, client)
+    finally:
+        if form.file_path is not None:
+            form.file_path.unlink(missing_ok=True)
+    return session_out(created)
+
+
+def bucket_out(bucket: Bucket | InvalidBucket, stats: BucketStats | None) -> BucketOut:
+    s = stats or BucketStats(bucket.name, 0, 0, 0, 0, None)
+    if isinstance(bucket, InvalidBucket):
+        aetitle, description, version, enabled, concurrency = None, "", "", False, 0
+    else:
+        info = bucket.info
+        aetitle, description, version = info.AETitle, info.description, info.version
+        enabled, concurrency = info.enabled, info.concurrency
+    return BucketOut(
+        name=bucket.name,
+        valid=isinstance(bucket, Bucket),
+        reason=bucket.reason if isinstance(bucket, InvalidBucket) else "",
+        AETitle=aetitle,
+        description=description,
+        version=version,
+        enabled=enabled,
+        concurrency=concurrency,
+        queued=s.queued,
+        running=s.running,
+        done=s.done,
+        failed=s.failed,
+        avg_run_seconds=s.avg_run_s,
+    )
+
+
+@router.get("/buckets", dependencies=[Depends(require_read)], responses=ERRORS)
+def buckets(store: StoreDep) -> list[BucketOut]:
+    """Every bucket folder, the invalid ones with the reason, with queue depth and mean run time."""
+    stats = bucket_stats(store.db)
+    catalog = store.catalog()
+    everything: list[Bucket | InvalidBucket] = [*catalog.valid, *catalog.invalid]
+    return [bucket_out(b, stats.get(b.name)) for b in sorted(everything, key=lambda b: b.name)]
+
+
+@router.get("/buckets/{name}", dependencies=[Depends(require_read)], responses=ERRORS)
+def bucket(store: StoreDep, name: str) -> BucketOut:
+    catalog = store.catalog()
+    found: Bucket | InvalidBucket | None = catalog.by_name(name) or next(
+        (b for b in catalog.invalid if b.name == name), None
+    )
+    if found is None:
+        raise ApiError(404, "no such bucket", f"no bucket folder {name!r}")
+    return bucket_out(found, bucket_stats(store.db).get(name))

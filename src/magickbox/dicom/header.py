@@ -1,0 +1,164 @@
+"""Read the few header attributes the box needs from the raw bytes of a data set.
+
+The scan walks top-level elements only as far as Study Instance UID and skips every value it
+does not need (sequences included), so pixel data are never read. It works on the first bytes
+of a data set that is still arriving: when those bytes end before the scan is done it says so,
+and the caller tries again with more.
+"""
+
+from __future__ import annotations
+
+import struct
+import zlib
+from dataclasses import dataclass
+
+from magickbox.dicom.uid import clean_uid
+
+SOP_CLASS_UID = 0x00080016
+SOP_INSTANCE_UID = 0x00080018
+STUDY_INSTANCE_UID = 0x0020000D
+_WANTED = (SOP_CLASS_UID, SOP_INSTANCE_UID, STUDY_INSTANCE_UID)
+_LAST_WANTED = STUDY_INSTANCE_UID
+
+_ITEM = 0xFFFEE000
+_ITEM_END = 0xFFFEE00D
+_SEQUENCE_END = 0xFFFEE0DD
+_UNDEFINED = 0xFFFFFFFF
+# Explicit VR: these VRs have a 2-byte reserved field and a 4-byte length.
+_LONG_VRS = frozenset(
+    {b"OB", b"OD", b"OF", b"OL", b"OV", b"OW", b"SQ", b"SV", b"UC", b"UN", b"UR", b"UT", b"UV"}
+)
+
+EXPLICIT_BIG_ENDIAN = "1.2.840.10008.1.2.2"
+IMPLICIT_LITTLE_ENDIAN = "1.2.840.10008.1.2"
+DEFLATED_LITTLE_ENDIAN = "1.2.840.10008.1.2.1.99"
+DEFLATED_IMAGE_FRAME = "1.2.840.10008.1.2.8.1"  # explicit VR LE data set, only frames deflated
+
+
+class NeedMore(Exception):
+    """The bytes end before the scan could finish."""
+
+
+@dataclass(frozen=True)
+class Header:
+    sop_class_uid: str | None
+    sop_instance_uid: str | None
+    study_instance_uid: str | None
+
+
+@dataclass(frozen=True)
+class _Encoding:
+    implicit: bool
+    little: bool
+
+
+def encoding_of(transfer_syntax: str) -> _Encoding:
+    if transfer_syntax == IMPLICIT_LITTLE_ENDIAN:
+        return _Encoding(implicit=True, little=True)
+    if transfer_syntax == EXPLICIT_BIG_ENDIAN:
+        return _Encoding(implicit=False, little=False)
+    return _Encoding(implicit=False, little=True)
+
+
+def is_deflated(transfer_syntax: str) -> bool:
+    return transfer_syntax == DEFLATED_LITTLE_ENDIAN
+
+
+def inflate_head(data: bytes, limit: int = 1 << 20) -> bytes:
+    """The first (up to `limit`) bytes of a deflated data set, from its first compressed bytes."""
+    return zlib.decompressobj(-zlib.MAX_WBITS).decompress(data, limit)
+
+
+class _Scanner:
+    def __init__(self, data: bytes | bytearray | memoryview, enc: _Encoding) -> None:
+        self.data = memoryview(data)
+        self.enc = enc
+        self.pos = 0
+        self.u16 = struct.Struct("<H" if enc.little else ">H")
+        self.u32 = struct.Struct("<I" if enc.little else ">I")
+        self.tag_struct = struct.Struct("<HH" if enc.little else ">HH")
+
+    def _need(self, count: int) -> None:
+        if self.pos + count > len(self.data):
+            raise NeedMore
+
+    def element_header(self) -> tuple[int, bytes, int]:
+        """(tag, VR or b"", length) of the element at pos; pos moves to its value."""
+        self._need(8)
+        group, element = self.tag_struct.unpack_from(self.data, self.pos)
+        tag = (group << 16) | element
+        if self.enc.implicit or group == 0xFFFE:
+            (length,) = self.u32.unpack_from(self.data, self.pos + 4)
+            self.pos += 8
+            return tag, b"", length
+        vr = bytes(self.data[self.pos + 4 : self.pos + 6])
+        if vr in _LONG_VRS:
+            self._need(12)
+            (length,) = self.u32.unpack_from(self.data, self.pos + 8)
+            self.pos += 12
+        else:
+            (length,) = self.u16.unpack_from(self.data, self.pos + 6)
+            self.pos += 8
+        return tag, vr, length
+
+    def skip_undefined(self) -> None:
+        """Skip the items of an undefined-length sequence (or encapsulated value) up to its end."""
+        while True:
+            tag, _vr, length = self.element_header()
+            if tag == _SEQUENCE_END:
+                return
+            if tag != _ITEM:
+                raise ValueError(f"unexpected tag {tag:08X} inside a sequence")
+            if length == _UNDEFINED:
+                self.skip_item_dataset()
+            else:
+                self.pos += length
+
+    def skip_item_dataset(self) -> None:
+        """Skip the elements of an undefined-length item up to its item delimiter."""
+        while True:
+            tag, _vr, length = self.element_header()
+            if tag == _ITEM_END:
+                return
+            if length == _UNDEFINED:
+                self.skip_undefined()
+            else:
+                self.pos += length
+
+
+def scan_header(data: bytes | bytearray | memoryview, transfer_syntax: str, complete: bool) -> Header:
+    """The wanted attributes of a (possibly still incomplete) data set encoded in `transfer_syntax`.
+
+    Raises NeedMore when `data` ends before Study Instance UID's place and `complete` is False.
+    Raises ValueError when the bytes are not a data set the scan understands.
+    """
+    scanner = _Scanner(data, encoding_of(transfer_syntax))
+    found: dict[int, str] = {}
+    try:
+        while True:
+            if scanner.pos >= len(scanner.data):
+                raise NeedMore  # the end of the bytes; the end of the data set only if complete
+            start = scanner.pos
+            tag, _vr, length = scanner.element_header()
+            if tag > _LAST_WANTED:
+                break
+            if length == _UNDEFINED:
+                scanner.skip_undefined()
+                continue
+            if tag in _WANTED:
+                scanner._need(length)
+                found[tag] = clean_uid(bytes(scanner.data[scanner.pos : scanner.pos + length]))
+            scanner.pos += length
+            if scanner.pos > len(scanner.data) and tag < _LAST_WANTED:
+                scanner.pos = start
+                raise NeedMore
+    except NeedMore:
+        if not complete:
+            raise
+        if SOP_INSTANCE_UID not in found:
+            raise ValueError("the data set ends before its SOP Instance UID") from None
+    return Header(
+        sop_class_uid=found.get(SOP_CLASS_UID) or None,
+        sop_instance_uid=found.get(SOP_INSTANCE_UID) or None,
+        study_instance_uid=found.get(STUDY_INSTANCE_UID) or None,
+    )

@@ -1,0 +1,44 @@
+"""Who may send, and to which bucket: the called AE title picks the bucket, allow-lists filter callers."""
+
+from __future__ import annotations
+
+import ipaddress
+from dataclasses import dataclass
+
+from magickbox.config import Settings
+from magickbox.store import Store
+from magickbox.store.buckets import Bucket
+
+
+@dataclass(frozen=True)
+class Target:
+    """What an association is for: the box itself (C-ECHO only) or a bucket."""
+
+    bucket: Bucket | None
+    settle_s: float
+
+
+class AccessPolicy:
+    def __init__(self, settings: Settings, store: Store) -> None:
+        self.settings = settings
+        self.store = store
+        self.networks = [ipaddress.ip_network(n, strict=False) for n in settings.allowed_networks]
+
+    def network_allowed(self, ip: str) -> bool:
+        if not self.networks:
+            return True
+        try:
+            address = ipaddress.ip_address(ip)
+        except ValueError:
+            return False
+        return any(address in network for network in self.networks)
+
+    def target(self, called_aet: str) -> Target | None:
+        """The bucket for a called AE title, the box itself, or None (reject: not recognized)."""
+        if called_aet == self.settings.ae_title:
+            return Target(bucket=None, settle_s=0.0)
+        bucket = self.store.catalog().for_called_aet(called_aet)
+        if bucket is None:
+            return None
+        settle = bucket.info.session_settle_s
+        return Target(bucket=bucket, settle_s=self.settings.session_settle_s if settle is None else settle)

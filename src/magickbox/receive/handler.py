@@ -1,0 +1,151 @@
+"""One accepted TCP connection = one association: set up with the tuned socket and the storage
+fast path, decided by called AE title, followed to its end, then its sessions released or
+marked incomplete, and one log line written."""
+
+from __future__ import annotations
+
+import logging
+import time
+from copy import deepcopy
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from pynetdicom import evt
+from pynetdicom._globals import MODE_ACCEPTOR
+from pynetdicom.association import Association
+from pynetdicom.transport import RequestHandler, ThreadedAssociationServer
+
+from magickbox.receive.dimse import StoreFastPath
+from magickbox.receive.tcp import TunedSocket, tune_accepted, wake_waiting_acceptor
+from magickbox.receive.tracker import AssociationTracker, Peer
+
+if TYPE_CHECKING:
+    from magickbox.receive.stage import Receiver
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class AssociationRecord:
+    """What the association log line says."""
+
+    ip: str
+    port: int
+    nodelay: bool
+    started: float = field(default_factory=time.monotonic)
+    calling_aet: str = ""
+    called_aet: str = ""
+    tracker: AssociationTracker | None = None
+    fast_path: StoreFastPath | None = None
+    assoc: Association | None = None
+
+
+def end_association(record: AssociationRecord) -> None:
+    """Abort an open association (the box stops); one still negotiating is woken and ends."""
+    assoc = record.assoc
+    if assoc is None:
+        return
+    if assoc.is_established:
+        assoc.abort()
+    else:
+        wake_waiting_acceptor(assoc)
+
+
+class BoxServer(ThreadedAssociationServer):
+    """The association server; knows the receiver stage its handlers report to."""
+
+    receiver: Receiver
+    daemon_threads = True
+
+    def verify_request(self, request: Any, client_address: Any) -> bool:
+        allowed: bool = self.receiver.policy.network_allowed(str(client_address[0]))
+        if not allowed:
+            log.warning("connection from %s refused: not in allowed_networks", client_address[0])
+        return allowed
+
+
+class BoxRequestHandler(RequestHandler):
+    server: BoxServer
+
+    def handle(self) -> None:
+        receiver = self.server.receiver
+        ip, port = str(self.client_address[0]), int(self.client_address[1])
+        record = AssociationRecord(ip=ip, port=port, nodelay=tune_accepted(self.request))
+        assoc = record.assoc = self._make_association(record)
+        receiver.opened(record)
+        try:
+            evt.trigger(assoc, evt.EVT_CONN_OPEN, {"address": self.client_address})
+            assoc.start()
+            assoc.join()
+            if assoc.dul.is_alive():
+                assoc.dul.join(timeout=5)
+        finally:
+            self._finish(assoc, record)
+            receiver.closed(record)
+
+    def _make_association(self, record: AssociationRecord) -> Association:
+        receiver = self.server.receiver
+        assoc = Association(self.ae, MODE_ACCEPTOR)
+        assoc._server = self.server
+        assoc.name = f"Association@{record.ip}:{record.port}"
+        assoc.set_socket(TunedSocket(assoc, client_socket=self.request))
+        # Poll without sleeping: TunedSocket.ready already waits for data in select().
+        assoc.dul._run_loop_delay = 0.0
+        record.fast_path = StoreFastPath(
+            assoc, lambda: record.tracker, receiver.spill_dir, receiver.free_space_ok
+        )
+        assoc.dimse = record.fast_path
+        assoc.acceptor.maximum_length = self.ae.maximum_pdu_size
+        assoc.acceptor.ae_title = self.server.ae_title
+        assoc.acceptor.address_info = self.local
+        assoc.acceptor.implementation_class_uid = self.ae.implementation_class_uid
+        assoc.acceptor.implementation_version_name = self.ae.implementation_version_name
+        assoc.acceptor.supported_contexts = deepcopy(self.server.contexts)
+        assoc.requestor.address_info = self.remote
+        assoc.bind(evt.EVT_REQUESTED, self._on_requested, [record])
+        return assoc
+
+    def _on_requested(self, event: evt.Event, record: AssociationRecord) -> None:
+        """A-ASSOCIATE-RQ arrived: pick the bucket from the called AE title before negotiation.
+
+        pynetdicom rejects with "called AE title not recognized" (permanent, service user,
+        reason 7) unless the acceptor's AE title equals the called one, so it is set only for
+        titles the box knows.
+        """
+        assoc = event.assoc
+        request = assoc.requestor.primitive
+        assert request is not None
+        record.calling_aet = str(request.calling_ae_title).strip()
+        record.called_aet = str(request.called_ae_title).strip()
+        receiver = self.server.receiver
+        target = receiver.policy.target(record.called_aet)
+        if target is None:
+            log.warning(
+                "association from %s@%s refused: called AE title %r not recognized",
+                record.calling_aet, record.ip, record.called_aet,
+            )  # fmt: skip
+            return
+        assoc.acceptor.ae_title = record.called_aet
+        if target.bucket is None:
+            assoc.acceptor.supported_contexts = deepcopy(receiver.echo_contexts)
+            return
+        peer = Peer(record.calling_aet, record.called_aet, record.ip, record.port)
+        record.tracker = AssociationTracker(receiver.store, peer, target.bucket, target.settle_s)
+
+    def _finish(self, assoc: Association, record: AssociationRecord) -> None:
+        released = bool(assoc.is_released)
+        outcome = "released" if released else "rejected" if assoc.is_rejected else "aborted"
+        if not record.called_aet:
+            outcome = "closed before A-ASSOCIATE"
+        if record.fast_path is not None:
+            record.fast_path.discard()
+        tracker = record.tracker
+        if tracker is not None:
+            reason = "the sender aborted the association or the connection dropped"
+            tracker.end(released, reason, after=self.server.receiver.sealer.wake)
+        log.info(
+            "association %s:%d %s -> %s %s: TCP_NODELAY=%d, %d instances, %d bytes, %.3f s, sessions %s",
+            record.ip, record.port, record.calling_aet or "?", record.called_aet or "?", outcome,
+            int(record.nodelay), tracker.instances if tracker else 0, tracker.bytes if tracker else 0,
+            time.monotonic() - record.started, ",".join(tracker.session_dirs) if tracker else "-",
+        )  # fmt: skip

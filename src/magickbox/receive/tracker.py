@@ -1,0 +1,145 @@
+"""The sessions one association feeds: one per Study Instance UID, joined or created on first use.
+
+Every instance of the association is counted here; counts reach the store in batches (at most
+once a second, and when the association ends) so the hot path does not write SQLite per file.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from magickbox.store import Store
+from magickbox.store.buckets import Bucket
+from magickbox.store.sessions import RECEIVING, SessionKey
+
+log = logging.getLogger(__name__)
+
+FLUSH_EVERY_S = 1.0
+
+
+@dataclass
+class SessionSlot:
+    """One session this association feeds, with what it added since the last flush."""
+
+    session_id: int
+    scratchdir: str
+    input_dir: Path
+    incoming_dir: Path
+    pending_instances: int = 0
+    pending_bytes: int = 0
+
+
+@dataclass(frozen=True)
+class Peer:
+    calling_aet: str
+    called_aet: str
+    ip: str
+    port: int
+
+
+@contextmanager
+def thread_db(store: Store) -> Iterator[None]:
+    """Association threads are short-lived: drop their SQLite connection after each use."""
+    try:
+        yield
+    finally:
+        store.db.close()
+
+
+def tidy_incoming(store: Store, session_id: int) -> None:
+    """A session that can no longer receive needs no `.incoming/` folder."""
+    session = store.sessions.get(session_id)
+    if session.state != RECEIVING:
+        store.layout.clear_incoming(session.scratchdir)
+
+
+class AssociationTracker:
+    """Thread-safe: the DUL thread adds instances, the handler thread ends the association."""
+
+    def __init__(self, store: Store, peer: Peer, bucket: Bucket, settle_s: float) -> None:
+        self.store = store
+        self.peer = peer
+        self.bucket = bucket
+        self.settle_s = settle_s
+        self.group_key = "assoc-" + secrets.token_hex(8)
+        self.instances = 0
+        self.bytes = 0
+        self._slots: dict[str | None, SessionSlot] = {}
+        self._lock = threading.Lock()
+        self._last_flush = time.monotonic()
+        self._ended = False
+
+    def slot_for(self, study_uid: str | None) -> SessionSlot:
+        """The session of this study for this association (created or joined on first use)."""
+        with self._lock:
+            slot = self._slots.get(study_uid)
+            if slot is not None:
+                return slot
+            if self._ended:
+                raise RuntimeError("the association has ended")
+            slot = self._join(study_uid)
+            self._slots[study_uid] = slot
+            return slot
+
+    def _join(self, study_uid: str | None) -> SessionSlot:
+        if study_uid is None:
+            key = SessionKey(self.peer.calling_aet, self.peer.called_aet, self.peer.ip, None, self.group_key)
+            pid = "scp_" + self.group_key
+        else:
+            key = SessionKey(self.peer.calling_aet, self.peer.called_aet, self.peer.ip, study_uid)
+            pid = "scp_" + study_uid
+        with thread_db(self.store):
+            session = self.store.sessions.join_or_create(key, self.bucket.name, pid=pid)
+        layout = self.store.layout
+        incoming = layout.incoming_dir(session.scratchdir)
+        incoming.mkdir(exist_ok=True)
+        log.info("association %s feeds session %s (pid %s)", self.group_key, session.scratchdir, pid)
+        return SessionSlot(session.id, session.scratchdir, layout.input_dir(session.scratchdir), incoming)
+
+    def count(self, slot: SessionSlot, nbytes: int) -> None:
+        with self._lock:
+            slot.pending_instances += 1
+            slot.pending_bytes += nbytes
+            self.instances += 1
+            self.bytes += nbytes
+            if time.monotonic() - self._last_flush >= FLUSH_EVERY_S:
+                self._flush()
+
+    def _flush(self) -> None:
+        self._last_flush = time.monotonic()
+        with thread_db(self.store):
+            for slot in self._slots.values():
+                if slot.pending_instances:
+                    self.store.sessions.record_instances(
+                        slot.session_id, slot.pending_instances, slot.pending_bytes
+                    )
+                    slot.pending_instances = slot.pending_bytes = 0
+
+    def end(self, released: bool, reason: str, after: Callable[[], None] | None = None) -> None:
+        """The association is over: release its sessions (settle window) or mark them incomplete."""
+        with self._lock:
+            if self._ended:
+                return
+            self._ended = True
+            self._flush()
+            with thread_db(self.store):
+                for slot in self._slots.values():
+                    if released:
+                        self.store.sessions.release(slot.session_id, self.settle_s)
+                        tidy_incoming(self.store, slot.session_id)
+                    else:
+                        self.store.sessions.abort(slot.session_id, reason)
+        if after is not None:
+            after()
+
+    @property
+    def session_dirs(self) -> list[str]:
+        with self._lock:
+            return [slot.scratchdir for slot in self._slots.values()]

@@ -1,0 +1,202 @@
+"""One instance from the wire to `INPUT/<SOPInstanceUID>.dcm`, streamed, never decoded.
+
+The first bytes of the data set are kept in memory until the header scan finds the SOP Instance
+UID and the Study Instance UID (they come early; pixel data come last). That picks the session,
+and from then on every fragment goes straight to a file in the session's `.incoming/`. The
+finished file is renamed into INPUT/, so INPUT/ never shows a partial file. A data set whose
+header is not found within SPILL_AFTER bytes is spilled to the box-wide `.incoming/` and scanned
+from disk at the end.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import logging
+import os
+import secrets
+from dataclasses import dataclass
+from pathlib import Path
+from typing import BinaryIO
+
+from magickbox.dicom import status
+from magickbox.dicom.header import Header, NeedMore, inflate_head, is_deflated, scan_header
+from magickbox.dicom.part10 import file_meta
+from magickbox.dicom.uid import is_valid_uid
+from magickbox.receive.tracker import AssociationTracker, SessionSlot
+
+log = logging.getLogger(__name__)
+
+FIRST_SCAN_AT = 2048  # bytes; most headers fit
+SPILL_AFTER = 8 << 20  # keep at most this much of a data set in memory before its header is known
+SCAN_LIMIT = 2 * SPILL_AFTER  # a header beyond this many bytes is not worth looking for
+
+
+@dataclass(frozen=True)
+class Outcome:
+    status: int
+    comment: str = ""
+    sop_instance_uid: str = ""
+    nbytes: int = 0
+
+
+class StoreRefused(Exception):
+    def __init__(self, status_code: int, comment: str) -> None:
+        super().__init__(comment)
+        self.status = status_code
+        self.comment = comment
+
+
+class InstanceWriter:
+    """Receives the data set fragments of one C-STORE-RQ. Not thread-safe: one DUL thread uses it."""
+
+    def __init__(
+        self,
+        tracker: AssociationTracker,
+        transfer_syntax: str,
+        sop_class_uid: str,
+        spill_dir: Path,
+    ) -> None:
+        self.tracker = tracker
+        self.transfer_syntax = transfer_syntax
+        self.sop_class_uid = sop_class_uid
+        self.spill_dir = spill_dir
+        self.head = bytearray()
+        self.next_scan = FIRST_SCAN_AT
+        self.header: Header | None = None
+        self.slot: SessionSlot | None = None
+        self.file: BinaryIO | None = None
+        self.path: Path | None = None
+        self.nbytes = 0
+        self.refused: StoreRefused | None = None
+
+    # ---- streaming ---------------------------------------------------------------------------
+    def feed(self, chunk: bytes | memoryview) -> None:
+        if self.refused is not None:
+            return
+        try:
+            self.nbytes += len(chunk)
+            if self.file is not None:
+                self.file.write(chunk)
+                return
+            self.head += chunk
+            if len(self.head) >= self.next_scan:
+                self.next_scan = len(self.head) * 2
+                self._try_scan(complete=False)
+        except StoreRefused as exc:
+            self._refuse(exc)
+        except OSError as exc:
+            self._refuse(_disk_error(exc))
+
+    def _try_scan(self, complete: bool) -> None:
+        try:
+            self.header = self._scan(complete)
+        except NeedMore:
+            if len(self.head) > SPILL_AFTER:
+                self._open(self.spill_dir, spill=True)
+            return
+        except ValueError as exc:
+            raise StoreRefused(status.CANNOT_UNDERSTAND, f"unreadable data set header: {exc}") from exc
+        self._decide(self.header)
+
+    def _scan(self, complete: bool) -> Header:
+        data: bytes | bytearray = self.head
+        if is_deflated(self.transfer_syntax):
+            data = inflate_head(bytes(self.head))
+        return scan_header(data, self.transfer_syntax, complete=complete)
+
+    def _decide(self, header: Header) -> None:
+        uid = header.sop_instance_uid or ""
+        if not is_valid_uid(uid):
+            raise StoreRefused(status.CANNOT_UNDERSTAND, "no valid SOP Instance UID in the data set")
+        self.slot = self.tracker.slot_for(header.study_instance_uid)
+        if self.file is None:
+            self._open(self.slot.incoming_dir, spill=False)
+
+    def _open(self, folder: Path, spill: bool) -> None:
+        folder.mkdir(parents=True, exist_ok=True)
+        self.path = folder / f"{secrets.token_hex(8)}.part"
+        self.file = open(self.path, "wb")  # noqa: SIM115 - closed in finish() or discard()
+        if spill:
+            self.file.write(bytes(self.head))  # the file meta goes in front once the UID is known
+        else:
+            self.file.write(self._meta() + bytes(self.head))
+        self.head = bytearray()
+
+    def _meta(self) -> bytes:
+        assert self.header is not None and self.header.sop_instance_uid is not None
+        return file_meta(
+            self.header.sop_class_uid or self.sop_class_uid,
+            self.header.sop_instance_uid,
+            self.transfer_syntax,
+            source_aet=self.tracker.peer.calling_aet,
+        )
+
+    # ---- the end -------------------------------------------------------------------------------
+    def finish(self) -> Outcome:
+        """The last fragment has arrived: put the file in place and say what to answer."""
+        try:
+            if self.refused is None:
+                return self._finish()
+        except StoreRefused as exc:
+            self._refuse(exc)
+        except OSError as exc:
+            self._refuse(_disk_error(exc))
+        assert self.refused is not None
+        return Outcome(self.refused.status, self.refused.comment)
+
+    def _finish(self) -> Outcome:
+        if self.header is None and self.file is None:
+            self._try_scan(complete=True)
+        elif self.header is None:
+            self._scan_spilled()
+        assert self.file is not None and self.path is not None and self.slot is not None
+        assert self.header is not None and self.header.sop_instance_uid is not None
+        self.file.close()
+        self.file = None
+        uid = self.header.sop_instance_uid
+        # A repeated SOP Instance UID in a session: the later file replaces the earlier one.
+        os.replace(self.path, self.slot.input_dir / f"{uid}.dcm")
+        self.path = None
+        self.tracker.count(self.slot, self.nbytes)
+        return Outcome(status.SUCCESS, sop_instance_uid=uid, nbytes=self.nbytes)
+
+    def _scan_spilled(self) -> None:
+        """The header was not in the first SPILL_AFTER bytes: scan the spilled file from disk,
+        then copy it behind the file meta into the session's `.incoming/`."""
+        assert self.file is not None and self.path is not None
+        self.file.close()
+        self.file = None
+        spilled, self.path = self.path, None
+        try:
+            with open(spilled, "rb") as handle:
+                self.head = bytearray(handle.read(SCAN_LIMIT))
+                self._try_scan(complete=True)  # picks the session, writes meta + head
+                assert self.file is not None
+                while block := handle.read(1 << 20):
+                    self.file.write(block)
+        finally:
+            spilled.unlink(missing_ok=True)
+
+    def _refuse(self, exc: StoreRefused) -> None:
+        if self.refused is None:
+            self.refused = exc
+        self.discard()
+
+    def discard(self) -> None:
+        """Drop whatever was written (refused, aborted or failed); nothing partial stays behind."""
+        self.head = bytearray()
+        if self.file is not None:
+            with contextlib.suppress(OSError):
+                self.file.close()
+            self.file = None
+        if self.path is not None:
+            self.path.unlink(missing_ok=True)
+            self.path = None
+
+
+def _disk_error(exc: OSError) -> StoreRefused:
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        return StoreRefused(status.OUT_OF_RESOURCES, "no space left to store the instance")
+    log.error("could not store an instance: %s", exc)
+    return StoreRefused(status.PROCESSING_FAILURE, f"could not store the instance: {exc.strerror}")

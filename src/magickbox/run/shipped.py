@@ -1,0 +1,45 @@
+"""The buckets that ship with the box, installed into an empty `streams/` on first start."""
+
+from __future__ import annotations
+
+import logging
+import shutil
+from importlib import resources
+from pathlib import Path
+
+log = logging.getLogger(__name__)
+
+# Written once the shipped buckets were offered, so removing them all later is respected.
+MARKER = ".shipped-installed"
+EXECUTABLE_SUFFIXES = (".sh", ".py")
+
+
+def shipped_names() -> list[str]:
+    root = resources.files("magickbox.run") / "shipped"
+    return sorted(p.name for p in root.iterdir() if p.is_dir() and not p.name.startswith(("_", ".")))
+
+
+def has_buckets(streams_dir: Path) -> bool:
+    return streams_dir.is_dir() and any(
+        p.is_dir() and not p.name.startswith(".") for p in streams_dir.iterdir()
+    )
+
+
+def install_shipped(streams_dir: Path) -> list[str]:
+    """Copy the shipped buckets into `streams_dir` if it has no bucket and never had them."""
+    streams_dir.mkdir(parents=True, exist_ok=True)
+    if has_buckets(streams_dir) or (streams_dir / MARKER).exists():
+        return []
+    installed = []
+    for name in shipped_names():
+        with resources.as_file(resources.files("magickbox.run") / "shipped" / name) as source:
+            target = streams_dir / name
+            shutil.copytree(source, target, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+        for path in target.iterdir():
+            if path.suffix in EXECUTABLE_SUFFIXES:
+                path.chmod(0o755)
+        (target / "memory").mkdir(exist_ok=True)
+        installed.append(name)
+    (streams_dir / MARKER).write_text("the shipped buckets were installed here\n")
+    log.info("installed the shipped buckets: %s", ", ".join(installed))
+    return installed
