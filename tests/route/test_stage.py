@@ -7,6 +7,7 @@ Finished sessions are made from the test process through the store, as the sched
 from __future__ import annotations
 
 import json
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -52,7 +53,7 @@ def start_box(
     if rules is not None:
         (data / "routing.json").write_text(json.dumps({"routing": rules}))
     env = {**FAST_RETRIES, "MAGICKBOX_ROUTE_ME": "127.0.0.1", "MAGICKBOX_ROUTE_PORT": str(me_port)}
-    return box_factory(data=data, env=env).start(wait_dicom=False)
+    return box_factory(data=data, env=env).start()
 
 
 def deliveries(box: BoxProcess, scratchdir: str) -> dict[str, Any]:
@@ -259,3 +260,27 @@ def test_sessions_wait_while_routing_json_is_broken_and_go_when_it_is_fixed(
     assert httpx.put(f"{box.url}/api/v1/routing", json=fixed).status_code == 200
     wait_routing(box, scratchdir, "routed")
     assert_same_datasets(output, peer.received())
+
+
+def test_storescu_to_box_a_to_box_b_to_storescp_carries_the_same_data_sets(
+    tmp_path: Path, peers: list[StoreSCP], box_factory: type[BoxProcess]
+) -> None:
+    """The whole chain with the shipped ProcCopy bucket on two boxes: A routes its OUTPUT to B's
+    DICOM port (B's ProcCopy bucket), B routes its OUTPUT to storescp."""
+    final = start_peer(tmp_path, peers, "final")
+    box_b = start_box(box_factory, tmp_path / "b", [{"name": "out", "send": [{"success": to(final)}]}])
+    to_b = {"IP": "127.0.0.1", "PORT": box_b.dicom_port, "AETitleSender": "BoxA", "AETitleTo": "ProcCopy"}
+    box_a = start_box(box_factory, tmp_path / "a", [{"name": "to b", "send": [{"success": to_b}]}])
+    _, study = write_study(tmp_path / "study", 4, series_description="chain")
+    argv = ["storescu", "-aet", "MySelf", "-aec", "ProcCopy", "+sd", "+r", "-nh"]
+    subprocess.run([*argv, "127.0.0.1", str(box_a.dicom_port), str(tmp_path / "study")], check=True)
+
+    def routed(box: BoxProcess) -> list[dict[str, Any]]:
+        return [s for s in box.get_json("/code/php/getScratch.php") if s.get("routing") == "routed"]
+
+    wait_until(lambda: routed(box_a), timeout=60, what="box A routed")
+    wait_until(lambda: routed(box_b), timeout=60, what="box B routed")
+    (session_b,) = box_b.get_json("/code/php/getScratch.php")
+    assert session_b["AETitleCaller"] == "BoxA" and session_b["status"] == "finished"
+    wait_until(lambda: len(final.received()) == 4, timeout=30, what="four files at storescp")
+    assert_same_datasets(study, final.received())
