@@ -103,3 +103,17 @@ def test_many_files_over_one_association_all_get_their_status(tmp_path: Path, sc
     results = send_files(outgoing(files), "127.0.0.1", scp.port, "BOX", "X", timeout_s=10)
     assert [r.outcome for r in results] == ["sent"] * 150
     assert len(scp.received()) == 150
+
+
+def test_jpeg_baseline_is_decoded_for_a_peer_that_takes_only_uncompressed(
+    tmp_path: Path, scp: StoreSCP
+) -> None:
+    _, files = write_study(tmp_path / "out", 2, source=JPEG_BASELINE)
+    results = send_files(outgoing(files), "127.0.0.1", scp.port, "BOX", "X")
+    assert [r.outcome for r in results] == ["sent", "sent"]
+    got = {str(ds.SOPInstanceUID): ds for ds in map(pydicom.dcmread, scp.received())}
+    for path in files:
+        original = pydicom.dcmread(path)
+        received = got[str(original.SOPInstanceUID)]
+        assert not received.file_meta.TransferSyntaxUID.is_compressed
+        assert (received.pixel_array == original.pixel_array).all()

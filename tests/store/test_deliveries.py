@@ -139,3 +139,18 @@ def test_settings_carry_the_retry_defaults(settings: Settings) -> None:
     assert (settings.route_retry_initial_s, settings.route_retry_max_s, settings.route_give_up_s) == (
         30.0, 3600.0, 86400.0,
     )  # fmt: skip
+
+
+def test_a_failed_file_that_is_gone_does_not_hold_the_delivery(
+    store: Store, deliveries: DeliveryStore
+) -> None:
+    session = finished_session(store)
+    (only,) = deliveries.plan(session, [new()])
+    deliveries.claim(60)
+    deliveries.finish_attempt(
+        only, [FileResult("a.dcm", "sent", 0), FileResult("b.dcm", "failed", None, "x")]
+    )
+    deliveries.retry(only)
+    deliveries.claim(60)
+    done = deliveries.finish_attempt(only, [])  # b.dcm was removed from OUTPUT meanwhile
+    assert (done.state, done.files_sent, done.files_failed) == ("done", 1, 0)

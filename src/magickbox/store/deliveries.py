@@ -255,6 +255,10 @@ class DeliveryStore:
             row = conn.execute("SELECT * FROM deliveries WHERE id = ?", (delivery_id,)).fetchone()
             if row is None:
                 raise NotFound(f"delivery {delivery_id} does not exist")
+            # Outcomes other than `sent` are this attempt's word only (a file may be gone since).
+            conn.execute(
+                "DELETE FROM delivery_files WHERE delivery_id = ? AND outcome != 'sent'", (delivery_id,)
+            )
             for result in results:
                 conn.execute(
                     "INSERT OR REPLACE INTO delivery_files(delivery_id, path, outcome, status, detail, at)"
