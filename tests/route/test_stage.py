@@ -7,6 +7,7 @@ Finished sessions are made from the test process through the store, as the sched
 from __future__ import annotations
 
 import json
+import socket
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -284,3 +285,32 @@ def test_storescu_to_box_a_to_box_b_to_storescp_carries_the_same_data_sets(
     assert session_b["AETitleCaller"] == "BoxA" and session_b["status"] == "finished"
     wait_until(lambda: len(final.received()) == 4, timeout=30, what="four files at storescp")
     assert_same_datasets(study, final.received())
+
+
+def test_kill_9_while_a_delivery_is_being_sent_sends_it_after_restart(
+    tmp_path: Path, peers: list[StoreSCP], box_factory: type[BoxProcess]
+) -> None:
+    """The destination takes the connection but never answers: the delivery is `sending` when
+    the box dies. The restarted box takes its dead claim back at once (the lease is long)."""
+    silent = socket.create_server(("127.0.0.1", 0))
+    port = silent.getsockname()[1]
+    peer = StoreSCP(tmp_path / "peer", port=port)
+    env = {"MAGICKBOX_ROUTE_LEASE_S": "600", "MAGICKBOX_ROUTE_TIMEOUT_S": "60"}
+    rules = [{"name": "r", "send": [{".*": to(peer)}]}]
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "routing.json").write_text(json.dumps({"routing": rules}))
+    box = box_factory(data=data, env={**FAST_RETRIES, **env}).start()
+    _, output = write_study(tmp_path / "out", 2)
+    scratchdir = make_finished_session(box.data, output=output)
+    try:
+        sending = lambda: [d["state"] for d in deliveries(box, scratchdir)["deliveries"]] == ["sending"]  # noqa: E731
+        wait_until(sending, timeout=30, what="the delivery being sent")
+        box.kill()
+    finally:
+        silent.close()
+    peers.append(peer.start())
+    again = box_factory(data=data, env={**FAST_RETRIES, **env}).start()
+    (delivery,) = wait_routing(again, scratchdir, "routed", timeout=30)["deliveries"]
+    assert delivery["attempts"] == 2
+    assert_same_datasets(output, peer.received())
