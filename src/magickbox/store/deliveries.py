@@ -205,7 +205,8 @@ class DeliveryStore:
                 "UPDATE sessions SET route_checked_at = ?, routing = ?, updated_at = ? WHERE id = ?",
                 (now, routing, now, session_id),
             )
-            _event(conn, session_id, f"{routing}: {len(ids)} deliveries", now)
+            if ids:  # "nothing to route" is not worth a line in the session's history
+                _event(conn, session_id, f"{routing}: {len(ids)} deliveries", now)
         return ids
 
     # ---- the senders -------------------------------------------------------------------------------
