@@ -99,7 +99,7 @@ def send_with_storescu(study: Study, box: BoxProcess, caller: str) -> int:
     return subprocess.run(argv, capture_output=True, timeout=300).returncode
 
 
-def send_and_abort(study: Study, box: BoxProcess, caller: str) -> None:
+def send_and_abort(study: Study, box: BoxProcess, caller: str) -> bool:
     """Send a few instances, then abort the association: the session must stay incomplete."""
     import pydicom
 
@@ -113,6 +113,8 @@ def send_and_abort(study: Study, box: BoxProcess, caller: str) -> None:
         for ds in datasets:
             assoc.send_c_store(ds)
         assoc.abort()
+        return True
+    return False
 
 
 def sender(
@@ -124,9 +126,12 @@ def sender(
                 return
             study = queue.pop(0)
         if study.abort:
-            # A kill of the box during the abort send is fine: the session is incomplete either way.
-            with contextlib.suppress(Exception):
-                send_and_abort(study, box, caller)
+            # Retry while the box is down (a kill); once it associated, the session is incomplete.
+            for _ in range(20):
+                with contextlib.suppress(Exception):
+                    if send_and_abort(study, box, caller):
+                        break
+                time.sleep(1.0)
             study.sends.append(-1)
             continue
         # Like a user: resend until the box acknowledged the whole send.
@@ -155,7 +160,7 @@ def sample(box: BoxProcess, samples: Samples, stop: threading.Event) -> None:
 def start_storescp(port: int, out: Path) -> subprocess.Popen[bytes]:
     out.mkdir(parents=True, exist_ok=True)
     proc = subprocess.Popen(
-        ["storescp", "-aet", DEST_AE, "-od", str(out), "--fork", str(port)],
+        ["storescp", "+xa", "-aet", DEST_AE, "-od", str(out), "--fork", str(port)],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
@@ -175,27 +180,36 @@ def write_routing(data: Path, dest_port: int) -> None:
     (data / "routing.json").write_text(json.dumps({"routing": [rule]}, indent=2))
 
 
-def chaos(box: BoxProcess, kills: int, window_s: float, rng: random.Random, stop: threading.Event,
+def chaos(box: BoxProcess, kills: int, queue: list[Study], rng: random.Random, stop: threading.Event,
           dest: dict[str, Any], kill_log: list[float]) -> None:  # fmt: skip
-    """Kill the box `kills` times at random moments in `window_s`; stop the destination once."""
-    moments = sorted(rng.uniform(2.0, window_s) for _ in range(kills))
-    dest_down_at = rng.uniform(1.0, window_s / 2)
+    """Kill the box `kills` times while the senders work, at random points of their progress.
+
+    Each kill waits until a random share of the studies has been taken by the senders, so kills
+    land during transfers, sealing and runs, not after everything is done. The destination is
+    stopped once, early, so deliveries must be retried.
+    """
+    total = len(queue)
+    points = sorted(rng.uniform(0.05, 0.95) for _ in range(kills))
     start = time.monotonic()
-    dest_done = False
-    for moment in moments:
-        while time.monotonic() - start < moment:
-            if stop.wait(0.1):
+    dest_down = False
+    for point in points:
+        while (total - len(queue)) / total < point:
+            if stop.wait(0.05):
                 return
-            if not dest_done and time.monotonic() - start >= dest_down_at:
-                dest_done = True
-                dest["proc"].kill()
-                dest["proc"].wait()
-                time.sleep(3.0)
-                dest["proc"] = start_storescp(dest["port"], dest["out"])
+            if not dest_down and (total - len(queue)) / total >= 0.1:
+                dest_down = True
+                _outage(dest, 3.0)
+        time.sleep(rng.uniform(0.0, 0.5))
         box.kill()
         kill_log.append(time.monotonic() - start)
         time.sleep(rng.uniform(0.2, 1.0))
         box.start()
+
+
+def _outage(dest: dict[str, Any], seconds: float) -> None:
+    dest["proc"].kill()
+    dest["proc"].wait()
+    threading.Timer(seconds, lambda: dest.update(proc=start_storescp(dest["port"], dest["out"]))).start()
 
 
 def received_by_destination(out: Path) -> set[str]:
@@ -321,8 +335,7 @@ def run(work: Path, count: int, kills: int, senders: int, rng: random.Random, lo
         for n in range(senders)
     ]
     kill_log: list[float] = []
-    window = max(10.0, count * (0.5 if long_mode else 0.25))
-    chaos_thread = threading.Thread(target=chaos, args=(box, kills, window, rng, stop, dest, kill_log))
+    chaos_thread = threading.Thread(target=chaos, args=(box, kills, queue, rng, stop, dest, kill_log))
     watcher = threading.Thread(target=sample, args=(box, samples, stop), daemon=True)
     for thread in [*threads, chaos_thread, watcher]:
         thread.start()

@@ -40,10 +40,11 @@ class Settings(BaseSettings):
     max_pdu: int = Field(default=131072, ge=0)
 
     # Running buckets
-    max_workers: int = Field(default_factory=lambda: os.cpu_count() or 1, ge=1)
+    # 0: this process runs no buckets (another process on the same store does)
+    max_workers: int = Field(default_factory=lambda: os.cpu_count() or 1, ge=0)
     max_attempts: int = Field(default=2, ge=1)
     lease_s: float = Field(default=30.0, gt=0)
-    scheduler_poll_s: float = Field(default=0.02, gt=0, le=5)  # idle poll of the job queue
+    scheduler_poll_s: float = Field(default=0.01, gt=0, le=5)  # idle poll of the job queue
 
     # Uploads (processZip.php, /api/v1/uploads)
     upload_max_bytes: int = Field(default=20 << 30, gt=0)
@@ -52,6 +53,9 @@ class Settings(BaseSettings):
 
     # Access
     open_reads: bool = False
+
+    # Other boxes this one tells `mb queryMachines` about ("host:port" of their HTTP API)
+    peers: list[str] = Field(default_factory=list)
 
     # Routing placeholders "$me" and "$port" (the original's PARENTIP / PARENTPORT)
     route_me: str = "127.0.0.1"

@@ -207,3 +207,29 @@ def test_installed_buckets_and_status(served: Served) -> None:
     row = next(r for r in rows if r[0] == BUCKET)
     assert len(row) == 4 and int(row[1]) >= 2 and int(row[2]) >= 1 and row[3] == "1"
     assert json.dumps(rows).count("bucketOff") == 0
+
+
+def test_get_scratch_follows_changes_between_requests(served: Served) -> None:
+    s = served.make_session("changes", end="running", log="a\n")
+    assert entry(served, s.scratchdir)["processingLogSize"] == 2
+    with served.store.layout.log_path(s.scratchdir).open("a") as handle:
+        handle.write("bb\n")
+    assert entry(served, s.scratchdir)["processingLogSize"] == 5
+    served.store.sessions.mark_ended(s.id, "failed", "exit 1")
+    changed = entry(served, s.scratchdir)
+    assert changed["status"] == "failed" and changed["processingTime"] != "0"
+    served.store.sessions.set_routing(s.id, "routed")
+    assert entry(served, s.scratchdir)["routing"] == "routed"
+    served.store.sessions.delete(s.id)
+    assert all(e["scratchdir"] != s.scratchdir for e in scratch(served))
+
+
+def test_large_log_and_offsets(served: Served) -> None:
+    text = "".join(f"line {n:07d}\n" for n in range(800_000))  # 10.4 MB: sent in chunks
+    s = served.make_session(log=text)
+    response = httpx.get(f"{served.url}/scratch/{s.scratchdir}/processing.log", timeout=30)
+    assert response.status_code == 200 and response.text == text
+    tail = httpx.get(f"{served.url}/api/v1/sessions/{s.scratchdir}/log", params={"offset": len(text) - 13})
+    assert tail.text == "line 0799999\n"
+    beyond = httpx.get(f"{served.url}/api/v1/sessions/{s.scratchdir}/log", params={"offset": len(text) + 5})
+    assert beyond.status_code == 200 and beyond.text == ""

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import errno
 import io
 import json
+import os
 import stat
 import subprocess
 import zipfile
@@ -13,7 +15,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from magickbox.api.uploads import pid_for
+from magickbox.api.errors import ApiError
+from magickbox.api.uploads import clean_spool, disk_error, pid_for, spool_dir
+from magickbox.config import load_settings
 from tests.api.conftest import BUCKET, BUCKET_AET, Served, start_served
 
 LIMITS = {
@@ -162,3 +166,39 @@ def test_upload_without_file_is_refused(small: Served) -> None:
 )
 def test_pid_is_never_empty_and_safe(jobname: str, pid: str) -> None:
     assert pid_for(jobname) == pid
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b"garbage",
+        b"--abc\r\nbroken header\r\n\r\nx\r\n--abc--\r\n",
+        b'--abc\r\nContent-Disposition: form-data; name="aetitle"\r\n\r\nProcTest',
+        b'--abc\r\nContent-Disposition: form-data; name="theFile"; filename="x"\r\n\r\nPK',
+    ],
+    ids=["garbage", "bad-header", "no-closing-boundary", "cut-in-file"],
+)
+def test_malformed_multipart_is_a_400(small: Served, body: bytes) -> None:
+    before = state_of(small)
+    headers = {"content-type": "multipart/form-data; boundary=abc"}
+    response = httpx.post(small.url + "/code/php/processZip.php", content=body, headers=headers)
+    assert response.status_code == 400 and set(response.json()) == {"error", "detail"}
+    assert state_of(small) == before
+
+
+def test_stale_spooled_uploads_are_removed(tmp_path: Path) -> None:
+    settings = load_settings(data=str(tmp_path / "data"))
+    spool = spool_dir(settings)
+    old, fresh = spool / "upload-old.zip", spool / "upload-fresh.zip"
+    old.write_bytes(b"x")
+    fresh.write_bytes(b"y")
+    os.utime(old, (0, 0))
+    assert clean_spool(settings) == 1
+    assert not old.exists() and fresh.exists()
+
+
+def test_a_full_disk_is_a_507() -> None:
+    full = disk_error(OSError(errno.ENOSPC, "No space left on device"))
+    assert isinstance(full, ApiError) and full.status == 507
+    other = OSError(errno.EIO, "I/O error")
+    assert disk_error(other) is other

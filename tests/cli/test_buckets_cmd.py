@@ -58,6 +58,7 @@ def test_list_shows_invalid_buckets_with_reason_and_toggles(tmp_path: Path) -> N
     assert magickbox(data, "disable", "Good").returncode == 0
     rows = {row["bucket"]: row for row in json.loads(magickbox(data, "list", "--json").stdout)}
     assert rows["Good"]["enabled"] is False and rows["Bad"]["valid"] is False
+    assert rows["Good"]["queued"] == 0 and rows["Good"]["running"] == 0
     assert json.loads((data / "streams" / "Good" / "info.json").read_text())["enabled"] == 0
     assert magickbox(data, "enable", "Good").returncode == 0
     assert json.loads((data / "streams" / "Good" / "info.json").read_text())["enabled"] == 1

@@ -32,7 +32,7 @@ def storescu_seed(box: BoxProcess, folder: Path, *extra: str) -> subprocess.Comp
 def normalise_like_storescu(folder: Path) -> None:
     """Rewrite files the way storescu sends them (explicit lengths, no group lengths, no padding),
     so "what storescu sent" equals the file's data set bytes."""
-    for path in sorted(folder.rglob("*.dcm")):
+    for path in sorted(p for p in folder.rglob("*.dcm") if p.is_file()):
         subprocess.run(["dcmconv", "+e", "-g", "-p", str(path), str(path)], check=True, capture_output=True)
 
 
@@ -65,6 +65,16 @@ def input_files(box: BoxProcess, session: dict[str, Any]) -> dict[str, Path]:
     return {p.stem: p for p in (session_dir(box, session) / "INPUT").iterdir()}
 
 
+def sealed(box: BoxProcess, session: dict[str, Any]) -> bool:
+    """The session was sealed and queued (the scheduler may have taken it further since)."""
+    conn = sqlite3.connect(box.data / "magickbox.db")
+    try:
+        rows = conn.execute("SELECT state FROM session_events WHERE session_id = ?", (session["id"],))
+        return "queued" in {r[0] for r in rows} and session["sealed_at"] is not None
+    finally:
+        conn.close()
+
+
 def all_settled(box: BoxProcess) -> bool:
     rows = sessions(box)
     return bool(rows) and all(r["state"] != "receiving" for r in rows)
@@ -79,8 +89,9 @@ def assert_identical(sent: list[Path], received: dict[str, Path]) -> None:
 
 
 def pynetdicom_association(box: BoxProcess, contexts: list[tuple[str, str]]) -> Association:
-    """An association from a pynetdicom SCU that sends files' data set bytes unchanged."""
-    _config.STORE_SEND_CHUNKED_DATASET = True
+    """An association from a pynetdicom SCU that sends files' data set bytes unchanged
+    (with STORE_SEND_CHUNKED_DATASET, set for these tests by tests/receive/conftest.py)."""
+    assert _config.STORE_SEND_CHUNKED_DATASET
     ae = AE(ae_title="PYSCU")
     for sop_class, transfer_syntax in contexts:
         ae.add_requested_context(sop_class, transfer_syntax)

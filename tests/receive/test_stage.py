@@ -17,6 +17,7 @@ from tests.receive.helpers import (
     input_files,
     make_box,
     normalise_like_storescu,
+    sealed,
     session_dir,
     sessions,
     storescu_seed,
@@ -37,7 +38,7 @@ def test_seed_command_makes_one_queued_session_with_identical_files(box_factory:
     assert result.returncode == 0, result.stderr
     wait_until(lambda: all_settled(box), timeout=20, what="the session to be sealed")
     [session] = sessions(box)
-    assert session["state"] == "queued"
+    assert sealed(box, session)  # queued (a scheduler may already have started the bucket)
     assert session["pid"] == f"scp_{study_uid}"
     assert session["instances"] == 5
     assert session["bucket"] == "bucketProcBucket"
@@ -97,7 +98,7 @@ def test_one_study_over_several_associations_is_one_session(box_factory: Any, tm
     assert session["state"] == "receiving"
     wait_until(lambda: all_settled(box), timeout=20, what="the session to be sealed")
     [session] = sessions(box)
-    assert session["state"] == "queued"
+    assert sealed(box, session)
     assert_identical(first + second, input_files(box, session))
 
 
@@ -128,7 +129,7 @@ def test_resend_after_sealing_makes_a_new_session(box_factory: Any, tmp_path: Pa
     first, second = sessions(box)
     assert first["pid"] == second["pid"]
     assert first["scratchdir"] != second["scratchdir"]
-    assert [s["state"] for s in (first, second)] == ["queued", "queued"]
+    assert sealed(box, first) and sealed(box, second)
     assert len(input_files(box, second)) == 2
 
 
@@ -159,7 +160,7 @@ def test_sixteen_concurrent_senders_each_get_their_session(box_factory: Any, tmp
 
     wait_until(lambda: len(sessions(box)) == 16 and all_settled(box), timeout=30, what="16 sessions")
     for session in sessions(box):
-        assert session["state"] == "queued"
+        assert sealed(box, session)
         assert len(input_files(box, session)) == len(studies[session["pid"]])
 
 
@@ -207,3 +208,27 @@ def test_storescu_compressed_transfer_syntaxes_arrive_as_sent(
     sent_syntax = pydicom.dcmread(files[0], stop_before_pixels=True).file_meta.TransferSyntaxUID
     for path in received.values():
         assert pydicom.dcmread(path, stop_before_pixels=True).file_meta.TransferSyntaxUID == sent_syntax
+
+
+def test_calling_ae_title_allow_list_rejects_others(box_factory: Any, tmp_path: Path) -> None:
+    box = make_box(box_factory, tmp_path, env={"MAGICKBOX_ALLOWED_CALLING_AETS": '["TRUSTED"]'}).start()
+    dicomdata.write_study(tmp_path / "send", 1)
+
+    refused = storescu_seed(box, tmp_path / "send")
+    argv = ["storescu", "-aet", "TRUSTED", "-aec", "ProcBucket", "127.0.0.1", str(box.dicom_port)]
+    trusted = subprocess.run([*argv, str(tmp_path / "send" / "img0000.dcm")], capture_output=True, text=True)
+
+    assert "Calling AE Title Not Recognized" in refused.stderr
+    assert trusted.returncode == 0, trusted.stderr
+    wait_until(lambda: all_settled(box), timeout=20, what="the session to be sealed")
+    assert [s["calling_aet"] for s in sessions(box)] == ["TRUSTED"]
+
+
+def test_network_allow_list_refuses_other_callers(box_factory: Any, tmp_path: Path) -> None:
+    box = make_box(box_factory, tmp_path, env={"MAGICKBOX_ALLOWED_NETWORKS": '["10.0.0.0/8"]'}).start()
+    dicomdata.write_study(tmp_path / "send", 1)
+
+    result = storescu_seed(box, tmp_path / "send")
+
+    assert result.returncode != 0
+    assert sessions(box) == []

@@ -4,6 +4,8 @@ executable named `docker` on PATH that records its argv and does the work an ima
 from __future__ import annotations
 
 import json
+import socket
+import subprocess
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -108,9 +110,25 @@ def test_cancelling_a_container_run_removes_the_container(
     start_scheduler()
     wait_state(run_store, session, "running")
     log = run_store.layout.log_path(session.scratchdir)
-    wait_until(lambda: "fake engine running" in log.read_text(), what="container started")
+    wait_until(lambda: log.exists() and "fake engine running" in log.read_text(), what="container started")
     run_store.jobs.request_cancel(session.id)
     wait_state(run_store, session, "cancelled")
     calls = [json.loads(line) for line in fake_docker.read_text().splitlines()]
     name = calls[0][calls[0].index("--name") + 1]
     assert ["rm", "-f", name] in calls
+
+
+def test_recovery_removes_the_container_a_dead_box_left(
+    run_store: Store, streams: Path, start_scheduler: Callable[..., Scheduler], fake_docker: Path
+) -> None:
+    make_bucket(streams, "Boxed", container={"image": "example/copy:1", "runtime": "docker"})
+    session = new_session(run_store, "Boxed")
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    job = run_store.jobs.claim(f"{socket.gethostname()}:{dead.pid}:gone", 600, {"Boxed": 1}, 1)
+    assert job is not None
+    start_scheduler()
+    wait_state(run_store, session, "finished")
+    calls = [json.loads(line) for line in fake_docker.read_text().splitlines()]
+    assert calls[0] == ["rm", "-f", container_name(session.scratchdir, job.id)]
+    assert run_store.jobs.for_session(session.id)[0].attempts == 2

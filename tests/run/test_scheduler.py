@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from collections.abc import Callable
 from pathlib import Path
 
@@ -218,3 +219,33 @@ def test_stopping_the_scheduler_gives_running_jobs_back(
     open_gate(folder)
     start_scheduler()
     wait_state(run_store, session, "finished")
+
+
+def test_bucket_disabled_or_removed_meanwhile(
+    run_store: Store, streams: Path, start_scheduler: StartScheduler
+) -> None:
+    folder = make_bucket(streams, "Flip", RECORD)
+    first = new_session(run_store, "Flip")
+    start_scheduler()
+    wait_state(run_store, first, "finished")
+    info = json.loads((folder / "info.json").read_text())
+    (folder / "info.json").write_text(json.dumps({**info, "enabled": 0}))
+    second = new_session(run_store, "Flip")
+    assert wait_state(run_store, second, "failed").reason == "bucket 'Flip' is disabled"
+    shutil.rmtree(folder)
+    third = new_session(run_store, "Flip")
+    assert "bucket 'Flip' does not exist" in wait_state(run_store, third, "failed").reason
+
+
+def test_max_workers_zero_leaves_the_queue_to_other_processes(
+    run_store: Store, streams: Path, start_scheduler: StartScheduler
+) -> None:
+    make_bucket(streams, "Idle", RECORD)
+    session = new_session(run_store, "Idle")
+    gone = new_session(run_store, "NoSuchBucket")
+    idle = start_scheduler(max_workers=0)
+    assert not idle._thread.is_alive(), "no scheduler thread: nothing here claims or fails jobs"
+    assert state_of(run_store, session) == "queued" and state_of(run_store, gone) == "queued"
+    start_scheduler()
+    wait_state(run_store, session, "finished")
+    wait_state(run_store, gone, "failed")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import subprocess
 from collections.abc import Callable
 from pathlib import Path
 
@@ -71,6 +72,9 @@ def test_procanon_removes_identity_and_maps_uids(
         assert "DICOGNITO" in str(ds.DeidentificationMethod)
         ds.pixel_array  # noqa: B018 - the image data survives
     assert len({ds.StudyInstanceUID for ds in outputs}) == 1, "one study stays one study"
+    for path in run_store.layout.output_dir(session.scratchdir).iterdir():
+        dumped = subprocess.run(["dcmdump", "-q", str(path)], capture_output=True, text=True, check=False)
+        assert dumped.returncode == 0 and "PatientName" in dumped.stdout, "dcmtk reads it as DICOM"
     assert len({ds.SOPInstanceUID for ds in outputs}) == 3
 
 

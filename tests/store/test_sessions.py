@@ -84,3 +84,17 @@ def test_delete_removes_folder_and_rows(store: Store) -> None:
     store.sessions.delete(session.id)
     assert not store.layout.session_dir(session.scratchdir).exists()
     assert store.sessions.all() == []
+
+
+def test_recovery_removes_interrupted_writes_and_orphan_folders(store: Store) -> None:
+    session = store.sessions.join_or_create(KEY, "b", "scp_1.2.3")
+    folder = store.layout.session_dir(session.scratchdir)
+    (folder / ".info.json.1a2b3c4d.tmp").write_text("{half")
+    orphan = store.layout.create_session_dir({"CallerIP": "x"})  # folder made, row never committed
+    kept = store.layout.create_session_dir({"CallerIP": "y"})
+    (store.layout.input_dir(kept) / "a.dcm").write_bytes(b"data")
+    store.sessions.recover_receiving()
+    assert not (folder / ".info.json.1a2b3c4d.tmp").exists()
+    assert (folder / "info.json").exists()
+    assert not store.layout.session_dir(orphan).exists()
+    assert (store.layout.input_dir(kept) / "a.dcm").exists(), "received data is never thrown away"

@@ -4,15 +4,17 @@ from __future__ import annotations
 
 import ipaddress
 import logging
+import threading
 
 from fastapi import FastAPI
 
 from magickbox import __version__
-from magickbox.api import legacy, metrics, v1
+from magickbox.api import legacy, machines, metrics, v1
 from magickbox.api.errors import install_error_handlers
 from magickbox.api.routing_endpoints import router as routing_router
 from magickbox.config import Settings
 from magickbox.store import Store
+from magickbox.ui import pages as ui_pages
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +48,7 @@ def create_app(settings: Settings, store: Store) -> FastAPI:
     app.state.store = store
     install_error_handlers(app)
     warn_if_open(settings, store)
+    threading.Thread(target=legacy.warm_up, args=(store,), name="api-warm-up", daemon=True).start()
 
     @app.get("/healthz", tags=["operations"])
     def healthz() -> dict[str, object]:
@@ -57,4 +60,7 @@ def create_app(settings: Settings, store: Store) -> FastAPI:
     app.include_router(metrics.router)
     # Other helpers' routers (routing endpoints, web pages) are included below, one line each.
     app.include_router(routing_router)
+    app.include_router(machines.router)
+    app.include_router(ui_pages.router)
+
     return app

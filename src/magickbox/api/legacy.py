@@ -3,26 +3,75 @@
 from __future__ import annotations
 
 import json
-import time
+import logging
+import os
+from collections.abc import Iterator
+from pathlib import Path
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request
-from fastapi.responses import FileResponse, PlainTextResponse, Response, StreamingResponse
+from fastapi.responses import PlainTextResponse, Response, StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
 from magickbox.api.actions import delete_session, find_session
 from magickbox.api.deps import get_store, require_read, require_write
 from magickbox.api.errors import ApiError
-from magickbox.api.uploads import create_session, receive_form
-from magickbox.api.views import MeasuresCache, scratch_entry
+from magickbox.api.uploads import clean_spool, create_session, receive_form
+from magickbox.api.views import ScratchRenderer
 from magickbox.api.zipstream import session_files, stream_zip
 from magickbox.store import Store
-from magickbox.store.queries import all_sessions, bucket_stats, sessions_with_pid
+from magickbox.store.queries import bucket_stats, sessions_with_pid
 
+log = logging.getLogger(__name__)
 router = APIRouter(tags=["original endpoints"])
-_measures = MeasuresCache()
+_scratch = ScratchRenderer()
 
 StoreDep = Annotated[Store, Depends(get_store)]
+
+
+def warm_up(store: Store) -> None:
+    """At start, in the background: drop stale spooled uploads, render getScratch once (so the
+    first request is fast too)."""
+    try:
+        removed = clean_spool(store.settings)
+        if removed:
+            log.info("removed %d upload(s) left half-received by an earlier run", removed)
+        _scratch.render(store.db, store.layout)
+    except Exception:  # only a cache; the first request will try again
+        log.exception("could not prepare the session list")
+    finally:
+        store.db.close()  # this thread's connection
+
+
+SMALL_LOG = 8 << 20
+
+
+def log_response(path: Path, offset: int = 0) -> Response:
+    """A snapshot of a log that may still grow: exactly the bytes present when it was opened.
+
+    (A FileResponse would announce the size at stat time and then send whatever is there at
+    read time, which breaks the response when a running bucket appends in between.)
+    """
+    try:
+        handle = path.open("rb")
+    except OSError:
+        raise ApiError(404, "no log yet", "the session has not started processing") from None
+    size = os.fstat(handle.fileno()).st_size
+    media = "text/plain; charset=utf-8"
+    if size - offset <= SMALL_LOG:
+        with handle:
+            handle.seek(offset)
+            return Response(handle.read(max(0, size - offset)), media_type=media)
+
+    def chunks() -> Iterator[bytes]:
+        with handle:
+            handle.seek(offset)
+            left = size - offset
+            while left > 0 and (block := handle.read(min(left, 1 << 20))):
+                left -= len(block)
+                yield block
+
+    return StreamingResponse(chunks(), media_type=media)
 
 
 def json_response(value: object) -> Response:
@@ -32,9 +81,7 @@ def json_response(value: object) -> Response:
 @router.get("/code/php/getScratch.php", dependencies=[Depends(require_read)])
 def get_scratch(store: StoreDep) -> Response:
     """Every session, newest first, in the original's shape (plus `status` and `routing`)."""
-    now = time.time()
-    entries = [scratch_entry(s, store.layout, _measures, now) for s in all_sessions(store.db)]
-    return json_response(entries)
+    return Response(_scratch.render(store.db, store.layout), media_type="application/json")
 
 
 def zip_response(store: Store, scratchdir: str | None, area: str) -> StreamingResponse:
@@ -122,13 +169,10 @@ def get_status(store: StoreDep) -> Response:
 @router.get(
     "/scratch/{scratchdir}/processing.log",
     dependencies=[Depends(require_read)],
-    response_class=FileResponse,
+    response_class=Response,
     responses={200: {"content": {"text/plain": {}}}},
 )
-def processing_log(store: StoreDep, scratchdir: str) -> FileResponse:
+def processing_log(store: StoreDep, scratchdir: str) -> Response:
     """The session's processing.log (the only file of the data folder served under /scratch)."""
     session = find_session(store, scratchdir)
-    path = store.layout.log_path(session.scratchdir)
-    if not path.is_file():
-        raise ApiError(404, "no log yet", f"{session.scratchdir} has not started processing")
-    return FileResponse(path, media_type="text/plain; charset=utf-8")
+    return log_response(store.layout.log_path(session.scratchdir))

@@ -9,16 +9,19 @@ leaves nothing behind.
 
 from __future__ import annotations
 
+import errno
 import logging
 import os
 import re
 import secrets
 import stat
+import time
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import BinaryIO
 
+from python_multipart.exceptions import FormParserError
 from python_multipart.multipart import MultipartParser, parse_options_header
 from starlette.requests import Request
 
@@ -51,6 +54,7 @@ class _FormCollector:
         self.spool = spool
         self.max_bytes = max_bytes
         self.parts = 0
+        self.complete = False
         self._header_name = b""
         self._header_value = b""
         self._headers: dict[bytes, bytes] = {}
@@ -68,7 +72,11 @@ class _FormCollector:
             "on_headers_finished": self.headers_finished,
             "on_part_data": self.part_data,
             "on_part_end": self.part_end,
+            "on_end": self.end,
         }
+
+    def end(self) -> None:
+        self.complete = True
 
     def part_begin(self) -> None:
         self.parts += 1
@@ -134,6 +142,23 @@ def spool_dir(settings: Settings) -> Path:
     return folder
 
 
+def clean_spool(settings: Settings, older_than_s: float = 3600.0) -> int:
+    """Remove spooled uploads left by a server that stopped mid-upload. Returns how many."""
+    folder = settings.data / ".uploads"
+    if not folder.is_dir():
+        return 0
+    limit = time.time() - older_than_s
+    removed = 0
+    for path in folder.glob("upload-*.zip"):
+        try:
+            if path.stat().st_mtime < limit:
+                path.unlink()
+                removed += 1
+        except OSError:
+            continue
+    return removed
+
+
 async def receive_form(request: Request, settings: Settings) -> UploadForm:
     """Parse the multipart body as it arrives; the file part goes straight to a spool file."""
     content_type, options = parse_options_header(request.headers.get("content-type", ""))
@@ -150,6 +175,16 @@ async def receive_form(request: Request, settings: Settings) -> UploadForm:
         async for chunk in request.stream():
             parser.write(chunk)
         parser.finalize()
+        if not collector.complete:
+            raise ApiError(400, "bad upload", "the multipart body ended before its closing boundary")
+    except OSError as exc:
+        collector.close()
+        spool.unlink(missing_ok=True)
+        raise disk_error(exc) from None
+    except FormParserError as exc:
+        collector.close()
+        spool.unlink(missing_ok=True)
+        raise ApiError(400, "bad upload", f"not a readable multipart body: {exc}") from None
     except BaseException:
         collector.close()
         spool.unlink(missing_ok=True)
@@ -223,6 +258,13 @@ def unpack(path: Path, entries: list[tuple[zipfile.ZipInfo, PurePosixPath]], des
                     out.write(block)
 
 
+def disk_error(exc: OSError) -> ApiError | OSError:
+    """A full disk is the client's problem to know about (507); other OS errors stay errors."""
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        return ApiError(507, "disk full", "the box has no room for this upload; try again later")
+    return exc
+
+
 def pid_for(jobname: str) -> str:
     """`mb_<jobname>` with only letters, digits, `.`, `_`, `-` (safe as a folder and file name)."""
     cleaned = re.sub(r"[^A-Za-z0-9._-]+", "_", jobname).strip("._-")[:64]
@@ -260,6 +302,9 @@ def create_session(store: Store, form: UploadForm, client_ip: str) -> Session:
         files = sum(1 for info, _ in entries if not info.is_dir())
         store.sessions.record_instances(session.id, files, form.file_bytes)
         store.sessions.seal(session.id)
+    except OSError as exc:
+        store.sessions.delete(session.id)
+        raise disk_error(exc) from exc
     except BaseException:
         store.sessions.delete(session.id)
         raise

@@ -17,7 +17,7 @@ from starlette.concurrency import run_in_threadpool
 from magickbox.api.actions import cancel_session, delete_session, find_session, rerun_session
 from magickbox.api.deps import get_store, require_read, require_write
 from magickbox.api.errors import ApiError
-from magickbox.api.legacy import zip_response
+from magickbox.api.legacy import log_response, zip_response
 from magickbox.api.uploads import create_session, receive_form
 from magickbox.api.views import processing_seconds
 from magickbox.store import Store
@@ -263,6 +263,20 @@ async def _follow(store: Store, session: Session, offset: int) -> AsyncIterator[
             await asyncio.sleep(0.5)
 
 
+async def _as_events(chunks: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
+    """Server-sent events: one `data:` line per log line (an EventSource gets each line as a
+    message), then `event: end` when the session has ended."""
+    pending = b""
+    async for chunk in chunks:
+        pending += chunk
+        *lines, pending = pending.split(b"\n")
+        if lines:
+            yield b"".join(b"data: " + line.rstrip(b"\r") + b"\n\n" for line in lines)
+    if pending:
+        yield b"data: " + pending + b"\n\n"
+    yield b"event: end\ndata: \n\n"
+
+
 def _read_from(path: os.PathLike[str], position: int, limit: int = 1 << 20) -> bytes:
     try:
         with open(path, "rb") as handle:
@@ -279,19 +293,20 @@ def _read_from(path: os.PathLike[str], position: int, limit: int = 1 << 20) -> b
     response_class=Response,
 )
 def session_log(
+    request: Request,
     store: StoreDep,
     scratchdir: str,
     follow: bool = False,
     offset: Annotated[int, Query(ge=0, le=1 << 50)] = 0,
 ) -> Response:
-    """processing.log; with `follow=true` the answer streams (chunked) until the session has ended."""
+    """processing.log; with `follow=true` the answer streams (chunked) until the session has ended,
+    as server-sent events when the request accepts `text/event-stream`."""
     s = find_session(store, scratchdir)
     if follow:
+        if "text/event-stream" in request.headers.get("accept", ""):
+            return StreamingResponse(_as_events(_follow(store, s, offset)), media_type="text/event-stream")
         return StreamingResponse(_follow(store, s, offset), media_type="text/plain; charset=utf-8")
-    path = store.layout.log_path(s.scratchdir)
-    if not path.is_file():
-        raise ApiError(404, "no log yet", f"{s.scratchdir} has not started processing")
-    return Response(_read_from(path, offset, limit=1 << 62), media_type="text/plain; charset=utf-8")
+    return log_response(store.layout.log_path(s.scratchdir), offset)
 
 
 ZIP_RESPONSES: dict[int | str, dict[str, Any]] = {**ERRORS, 200: {"content": {"application/zip": {}}}}
@@ -329,10 +344,10 @@ def delete(store: StoreDep, scratchdir: str) -> ActionOut:
     "/sessions/{scratchdir}/cancel", status_code=202, dependencies=[Depends(require_write)], responses=ERRORS
 )
 def cancel(store: StoreDep, scratchdir: str) -> ActionOut:
-    """Ask the scheduler to stop the session's queued or running job."""
+    """Cancel the session's job: a queued one at once, a running one is stopped by its worker."""
     s = find_session(store, scratchdir)
     cancel_session(store, s)
-    return ActionOut(scratchdir=s.scratchdir, action="cancel", status=s.state)
+    return ActionOut(scratchdir=s.scratchdir, action="cancel", status=store.sessions.get(s.id).state)
 
 
 @router.post(

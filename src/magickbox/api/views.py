@@ -7,11 +7,13 @@ import math
 import os
 import threading
 import time
+from dataclasses import dataclass
 from datetime import datetime
 from email.utils import format_datetime
 from pathlib import Path
 from typing import Any
 
+from magickbox.store.db import Database
 from magickbox.store.layout import ScratchLayout
 from magickbox.store.queries import SETTLED_STATES
 from magickbox.store.sessions import Session, rfc2822_now
@@ -22,37 +24,19 @@ def rfc2822(ts: float) -> str:
 
 
 def processing_seconds(session: Session) -> int | None:
+    return seconds_in_box(session.state, session.received_at, session.ended_at, session.updated_at)
+
+
+def seconds_in_box(state: str, received_at: float, ended_at: float | None, updated_at: float) -> int | None:
     """Whole seconds from receipt to the end of processing (queue wait included, as the original's
     info.json-to-log-mtime difference), rounded up and at least 1; None while still in the pipeline.
 
     A session that will not move any more (finished, failed, cancelled, incomplete) has ended.
     """
-    if session.state not in SETTLED_STATES:
+    if state not in SETTLED_STATES:
         return None
-    end = session.ended_at if session.ended_at is not None else session.updated_at
-    return max(1, math.ceil(end - session.received_at))
-
-
-class MeasuresCache:
-    """`<session>/measures/*.json`, read once per session end (a settled session's files don't change)."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._cache: dict[tuple[str, float | None, str], dict[str, Any] | None] = {}
-
-    def get(self, layout: ScratchLayout, session: Session) -> dict[str, Any] | None:
-        key = (session.scratchdir, session.ended_at, session.state)
-        if session.state in SETTLED_STATES:
-            with self._lock:
-                if key in self._cache:
-                    return self._cache[key]
-        value = read_measures(layout.session_dir(session.scratchdir) / "measures")
-        if session.state in SETTLED_STATES:
-            with self._lock:
-                if len(self._cache) > 100_000:
-                    self._cache.clear()
-                self._cache[key] = value
-        return value
+    end = ended_at if ended_at is not None else updated_at
+    return max(1, math.ceil(end - received_at))
 
 
 def read_measures(folder: Path) -> dict[str, Any] | None:
@@ -69,34 +53,145 @@ def read_measures(folder: Path) -> dict[str, Any] | None:
     return measures or None
 
 
-def scratch_entry(
-    session: Session, layout: ScratchLayout, measures: MeasuresCache, now: float | None = None
-) -> dict[str, Any]:
-    """One getScratch.php object. Strings where the original had strings; `processingTime` is a
-    string ("0" until the session has ended) so that the documented jq filters work literally."""
-    now = time.time() if now is None else now
-    seconds = processing_seconds(session)
-    entry: dict[str, Any] = {
-        "CallerIP": session.caller_ip,
-        "AETitleCalled": session.called_aet,
-        "AETitleCaller": session.calling_aet,
-        "received": rfc2822_now(session.received_at),
-        "scratchdir": session.scratchdir,
-        "pid": session.pid,
-        "lastChangedTime": "0",
-        "processingTime": "0" if seconds is None else str(seconds),
-    }
-    try:
-        stat = os.stat(layout.root / session.scratchdir / "processing.log")
-    except OSError:
-        stat = None
-    if stat is not None:
-        entry["lastChangedTime"] = rfc2822(stat.st_mtime)
-        entry["processingLogSize"] = stat.st_size
-        entry["processingLast"] = max(0, int(now - stat.st_mtime))
-        found = measures.get(layout, session)
-        if found is not None:
-            entry["measures"] = found
-    entry["status"] = session.state
-    entry["routing"] = session.routing
-    return entry
+SCRATCH_COLUMNS = (
+    "id, scratchdir, pid, calling_aet, called_aet, caller_ip, received_at, state, routing,"
+    " ended_at, updated_at"
+)
+
+
+@dataclass
+class _Rendered:
+    row: tuple[Any, ...]  # the session row it was made from
+    checked: float
+    head: str  # '{"CallerIP": ... "processingLogSize": n' (no closing brace)
+    mtime: float | None  # log mtime, for processingLast
+    size: int | None  # log size
+    tail: str  # ',"measures": ..., "routing": ...}'
+
+    @property
+    def settled(self) -> bool:
+        return self.row[7] in SETTLED_STATES
+
+
+class ScratchRenderer:
+    """getScratch.php as one JSON text, fast with many sessions.
+
+    Each entry is rendered once and kept while its session row is unchanged; only
+    `processingLast` (now - log mtime) is filled in per request. A cheap signature of the sessions
+    table (count, sums of ids and update times) tells when any row was added, changed or
+    deleted; then only the changed rows are rendered again. Sessions still in the pipeline are
+    looked at on disk on every request; settled ones every `recheck_s` seconds (so a log touched
+    by hand shows up soon).
+    """
+
+    def __init__(self, recheck_s: float = 30.0) -> None:
+        self.recheck_s = recheck_s
+        self._lock = threading.Lock()
+        self._by_id: dict[int, _Rendered] = {}
+        self._entries: list[_Rendered] = []
+        self._live: list[int] = []
+        self._signature: tuple[Any, ...] | None = None
+        self._built = 0.0
+
+    def render(self, db: Database, layout: ScratchLayout, now: float | None = None) -> str:
+        now = time.time() if now is None else now
+        signature = tuple(
+            db.connection()
+            .execute("SELECT COUNT(*), MAX(updated_at), TOTAL(id), TOTAL(updated_at) FROM sessions")
+            .fetchone()
+        )
+        with self._lock:
+            if signature != self._signature or now - self._built > self.recheck_s:
+                self._rebuild(db, layout, now)
+                self._signature = signature
+                self._built = now
+            entries = self._entries
+            for index in self._live:  # still in the pipeline: look at the disk every time
+                entries[index] = self._render_one(entries[index].row, layout, now)
+            parts = [
+                e.head + e.tail
+                if e.mtime is None
+                else f'{e.head},"processingLast":{max(0, int(now - e.mtime))}{e.tail}'
+                for e in entries
+            ]
+        return "[" + ",".join(parts) + "]"
+
+    def _rebuild(self, db: Database, layout: ScratchLayout, now: float) -> None:
+        cursor = db.connection().cursor()
+        cursor.row_factory = None
+        rows = cursor.execute(
+            f"SELECT {SCRATCH_COLUMNS} FROM sessions ORDER BY received_at DESC, id DESC"
+        ).fetchall()
+        by_id: dict[int, _Rendered] = {}
+        entries: list[_Rendered] = []
+        for row in rows:
+            done = self._by_id.get(row[0])
+            if done is None or done.row != row or not done.settled:
+                done = self._render_one(row, layout, now)
+            elif now - done.checked > self.recheck_s:
+                done = self._recheck(done, layout, now)
+            by_id[row[0]] = done
+            entries.append(done)
+        self._by_id, self._entries = by_id, entries
+        self._live = [index for index, e in enumerate(entries) if not e.settled]
+
+    def _recheck(self, done: _Rendered, layout: ScratchLayout, now: float) -> _Rendered:
+        """A settled entry again: re-rendered only if its log changed on disk."""
+        try:
+            stat = os.stat(os.path.join(layout.root, done.row[1], "processing.log"))
+            found: tuple[float | None, int | None] = (stat.st_mtime, stat.st_size)
+        except OSError:
+            found = (None, None)
+        if found != (done.mtime, done.size):
+            return self._render_one(done.row, layout, now)
+        done.checked = now
+        return done
+
+    def _render_one(self, row: tuple[Any, ...], layout: ScratchLayout, now: float) -> _Rendered:
+        (
+            _id,
+            scratchdir,
+            pid,
+            calling,
+            called,
+            ip,
+            received_at,
+            state,
+            routing,
+            ended_at,
+            updated_at,
+        ) = row
+        seconds = seconds_in_box(state, received_at, ended_at, updated_at)
+        head: dict[str, Any] = {
+            "CallerIP": ip,
+            "AETitleCalled": called,
+            "AETitleCaller": calling,
+            "received": rfc2822_now(received_at),
+            "scratchdir": scratchdir,
+            "pid": pid,
+            "lastChangedTime": "0",
+            "processingTime": "0" if seconds is None else str(seconds),
+        }
+        tail: dict[str, Any] = {}
+        mtime, size = None, None
+        try:
+            stat = os.stat(os.path.join(layout.root, scratchdir, "processing.log"))
+        except OSError:
+            stat = None
+        if stat is not None:
+            mtime, size = stat.st_mtime, stat.st_size
+            head["lastChangedTime"] = rfc2822(mtime)
+            head["processingLogSize"] = stat.st_size
+            found = read_measures(layout.root / scratchdir / "measures")
+            if found is not None:
+                tail["measures"] = found
+        tail["status"] = state
+        tail["routing"] = routing
+        return _Rendered(
+            row=row,
+            checked=now,
+            head=json.dumps(head, separators=(",", ":"))[:-1],
+            mtime=mtime,
+            size=size,
+            tail="," + json.dumps(tail, separators=(",", ":"))[1:],
+        )

@@ -98,7 +98,10 @@ def stream_zip(entries: Iterator[tuple[Path, str]]) -> Iterator[bytes]:
                 info.compress_type = zipfile.ZIP_STORED
                 info.file_size = stat.st_size
                 with archive.open(info, mode="w", force_zip64=stat.st_size >= zipfile.ZIP64_LIMIT) as entry:
-                    while block := handle.read(CHUNK):
+                    # Exactly the size seen at the start: a file still growing is zipped as it was.
+                    left = stat.st_size
+                    while left > 0 and (block := handle.read(min(CHUNK, left))):
+                        left -= len(block)
                         entry.write(block)
                         if pipe.pending:
                             yield pipe.drain()

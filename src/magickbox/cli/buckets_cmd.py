@@ -14,7 +14,9 @@ from magickbox.config import Settings, load_settings
 from magickbox.errors import Conflict, InvalidInput, NotFound
 from magickbox.run import process
 from magickbox.run.contract import RunContext, build_spec, write_proc_json
+from magickbox.store import Store
 from magickbox.store.buckets import Bucket, load_bucket, load_catalog
+from magickbox.store.jobs import BucketLoad
 from magickbox.store.layout import write_json_atomic
 
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9_-]{1,16}$")
@@ -83,7 +85,8 @@ def _bucket_folder(settings: Settings, name: str) -> Path:
 def run_list(args: argparse.Namespace) -> int:
     settings = _settings(args)
     catalog = load_catalog(settings.streams_dir)
-    rows = [_describe(b) for b in catalog.valid]
+    load = _queue_load(settings)
+    rows = [_describe(b, load.get(b.name, BucketLoad())) for b in catalog.valid]
     rows += [{"bucket": b.name, "valid": False, "reason": b.reason} for b in catalog.invalid]
     if args.json:
         print(json.dumps(rows, indent=2))
@@ -91,19 +94,30 @@ def run_list(args: argparse.Namespace) -> int:
     if not rows:
         print(f"no buckets in {settings.streams_dir} (magickbox serve installs the shipped ones)")
         return 0
-    print(f"{'BUCKET':<18} {'AETITLE':<17} {'ENABLED':<8} {'CONC':<5} RUNS")
+    print(f"{'BUCKET':<18} {'AETITLE':<17} {'ENABLED':<8} {'CONC':<5} {'QUEUED':<7} {'RUNNING':<8} RUNS")
     for row in rows:
         if not row["valid"]:
             print(f"{row['bucket']:<18} INVALID: {row['reason']}")
             continue
         print(
             f"{row['bucket']:<18} {row['AETitle']:<17} {'yes' if row['enabled'] else 'no':<8}"
-            f" {row['concurrency']:<5} {row['runs']}"
+            f" {row['concurrency']:<5} {row['queued']:<7} {row['running']:<8} {row['runs']}"
         )
     return 0
 
 
-def _describe(bucket: Bucket) -> dict[str, object]:
+def _queue_load(settings: Settings) -> dict[str, BucketLoad]:
+    """Queued and running jobs per bucket, if this data folder has a store yet."""
+    if not settings.db_path.exists():
+        return {}
+    store = Store(settings)
+    try:
+        return store.jobs.load()
+    finally:
+        store.db.close()
+
+
+def _describe(bucket: Bucket, load: BucketLoad) -> dict[str, object]:
     info = bucket.info
     runs = (
         f"{info.container.runtime} image {info.container.image}" if info.container else " ".join(info.command)
@@ -117,6 +131,8 @@ def _describe(bucket: Bucket) -> dict[str, object]:
         "concurrency": info.concurrency,
         "timeout": info.timeout,
         "runs": runs,
+        "queued": load.queued,
+        "running": load.running,
         "description": info.description,
     }
 

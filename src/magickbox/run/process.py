@@ -104,7 +104,7 @@ def run_process(
         elif should_stop():
             outcome = CANCELLED
         if outcome is not None:
-            _run_stop_command(spec.stop_argv)
+            run_stop_command(spec.stop_argv)
             stop_group(proc)
             code = proc.returncode
             break
@@ -125,7 +125,7 @@ def _result(outcome: str | None, code: int, spec: RunSpec, pid: int, started: fl
     return RunResult(FAILED, code, f"exit code {code}", pid, started)
 
 
-def _run_stop_command(argv: Sequence[str] | None) -> None:
+def run_stop_command(argv: Sequence[str] | None) -> None:
     if not argv:
         return
     quiet = subprocess.DEVNULL

@@ -10,16 +10,21 @@ import logging
 import secrets
 import threading
 import time
+from pathlib import Path
 
 from magickbox.config import Settings
-from magickbox.run import orphans
+from magickbox.errors import NotFound
+from magickbox.run import container, orphans
+from magickbox.run.process import run_stop_command
 from magickbox.run.shipped import install_shipped
 from magickbox.run.worker import Worker
 from magickbox.store import Store
-from magickbox.store.buckets import Catalog
+from magickbox.store.buckets import Catalog, load_catalog
 from magickbox.store.jobs import Job
 
 log = logging.getLogger(__name__)
+
+FULL_LOOK_S = 1.0  # read the queue at least this often, whatever the WAL file says
 
 
 def unrunnable_reason(bucket: str, catalog: Catalog) -> str | None:
@@ -35,6 +40,40 @@ def unrunnable_reason(bucket: str, catalog: Catalog) -> str | None:
     return f"bucket '{bucket}' does not exist (it was removed)"
 
 
+class CatalogCache:
+    """The bucket catalog, re-read only when a bucket folder or info.json changed.
+
+    The scheduler looks at it every poll while jobs wait; re-reading (and re-logging invalid
+    buckets) each time would be wasted work and log noise.
+    """
+
+    def __init__(self, streams_dir: Path) -> None:
+        self.streams_dir = streams_dir
+        self._key: tuple[object, ...] | None = None
+        self._catalog = Catalog([], [])
+
+    def _fingerprint(self) -> tuple[object, ...]:
+        parts: list[object] = []
+        try:
+            parts.append(self.streams_dir.stat().st_mtime_ns)
+            for folder in sorted(self.streams_dir.iterdir()):
+                try:
+                    info = (folder / "info.json").stat()
+                    parts.append((folder.name, info.st_mtime_ns, info.st_size))
+                except OSError:
+                    parts.append((folder.name, None))
+        except OSError:
+            parts.append(None)
+        return tuple(parts)
+
+    def get(self) -> Catalog:
+        key = self._fingerprint()
+        if key != self._key:
+            self._catalog = load_catalog(self.streams_dir)
+            self._key = key
+        return self._catalog
+
+
 class Scheduler:
     name = "scheduler"
 
@@ -48,17 +87,25 @@ class Scheduler:
         self._wake = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="scheduler", daemon=True)
         self._next_recover = 0.0
+        self._catalog = CatalogCache(settings.streams_dir)
+        self._wal = Path(f"{settings.db_path}-wal")
+        self._wal_signature: tuple[int, int] | None = None
+        self._next_full_look = 0.0
 
     # ---- stage -------------------------------------------------------------------------------
     def start(self) -> None:
         install_shipped(self.settings.streams_dir)
+        if self.settings.max_workers == 0:
+            log.info("max_workers is 0: this process runs no buckets")
+            return
         self.recover()
         self._thread.start()
 
     def stop(self) -> None:
         self._stopping.set()
         self._wake.set()
-        self._thread.join(timeout=10)
+        if self._thread.is_alive():
+            self._thread.join(timeout=10)
         with self._lock:
             workers = list(self.workers.values())
         for worker in workers:
@@ -74,23 +121,31 @@ class Scheduler:
             log.warning("session %d: %s", done.session_id, done.reason)
 
     def _stop_leftovers(self, job: Job) -> None:
+        """Stop what a dead box left running for this job: its processes, and its container."""
         try:
             scratchdir = self.store.sessions.get(job.session_id).scratchdir
-        except Exception:
+        except NotFound:
             return
         killed = orphans.kill_session_processes(self.store.layout.session_dir(scratchdir))
         if killed:
             log.warning("job %d: stopped %d process(es) left from the interrupted run", job.id, len(killed))
+        bucket = self.store.catalog().by_name(job.bucket)
+        if bucket is not None and bucket.info.container is not None:
+            name = container.container_name(scratchdir, job.id)
+            run_stop_command(container.stop_argv(bucket.info.container.runtime, name))
 
     def _loop(self) -> None:
-        while not self._stopping.is_set():
-            try:
-                self.tick()
-            except Exception:
-                log.exception("scheduler tick failed; trying again")
-                self._stopping.wait(1.0)
-            self._wake.wait(self.settings.scheduler_poll_s)
-            self._wake.clear()
+        try:
+            while not self._stopping.is_set():
+                try:
+                    self.tick()
+                except Exception:
+                    log.exception("scheduler tick failed; trying again")
+                    self._stopping.wait(1.0)
+                self._wake.wait(self.settings.scheduler_poll_s)
+                self._wake.clear()
+        finally:
+            self.store.db.close()  # this thread's connection
 
     def tick(self) -> None:
         """One round: recover stale leases now and then, fail unrunnable jobs, start what fits."""
@@ -98,9 +153,9 @@ class Scheduler:
         if now >= self._next_recover:
             self._next_recover = now + max(1.0, self.settings.lease_s / 3)
             self.recover()
-        if not self.store.jobs.has_queued():
+        if not self._store_changed(now) or not self.store.jobs.has_queued():
             return
-        catalog = self.store.catalog()
+        catalog = self._catalog.get()
         for bucket in self.store.jobs.queued_buckets():
             reason = unrunnable_reason(bucket, catalog)
             if reason is not None:
@@ -113,10 +168,31 @@ class Scheduler:
                 return
             chosen = catalog.by_name(job.bucket)
             assert chosen is not None  # claim only picks buckets in `limits`
-            worker = Worker(self.settings, self.store, job, chosen, self.owner, self._done)
+            try:
+                session = self.store.sessions.get(job.session_id)
+            except NotFound:
+                continue  # deleted right after the claim (delete removes its jobs too)
+            worker = Worker(self.settings, self.store, job, session, chosen, self.owner, self._done)
             with self._lock:
                 self.workers[job.id] = worker
             worker.start()
+
+    def _store_changed(self, now: float) -> bool:
+        """Cheap change detection: every commit writes the WAL file, so its stat changes.
+
+        A stat costs microseconds; the query it saves costs a hundred. The queue is still read at
+        least once a second, in case a change slipped by (same size within one mtime tick).
+        """
+        try:
+            info = self._wal.stat()
+            signature: tuple[int, int] | None = (info.st_mtime_ns, info.st_size)
+        except OSError:
+            signature = None
+        changed = signature != self._wal_signature or now >= self._next_full_look
+        self._wal_signature = signature
+        if changed:
+            self._next_full_look = now + FULL_LOOK_S
+        return changed
 
     def _done(self, worker: Worker) -> None:
         with self._lock:

@@ -18,6 +18,7 @@ from magickbox.store import Store
 from magickbox.store import jobs as J
 from magickbox.store.buckets import Bucket
 from magickbox.store.jobs import Job
+from magickbox.store.sessions import Session
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +51,7 @@ class Worker(threading.Thread):
         settings: Settings,
         store: Store,
         job: Job,
+        session: Session,
         bucket: Bucket,
         owner: str,
         on_done: Callable[[Worker], None],
@@ -58,6 +60,7 @@ class Worker(threading.Thread):
         self.settings = settings
         self.store = store
         self.job = job
+        self.session = session  # read by the scheduler: no new connection before the spawn
         self.bucket = bucket
         self.owner = owner
         self.on_done = on_done
@@ -73,10 +76,11 @@ class Worker(threading.Thread):
             log.exception("job %d (%s) broke", self.job.id, self.bucket.name)
             self.store.jobs.finish(self.job.id, self.owner, J.FAILED, f"internal error: {exc}")
         finally:
+            self.store.db.close()  # this thread's connection
             self.on_done(self)
 
     def _run(self) -> None:
-        session = self.store.sessions.get(self.job.session_id)
+        session = self.session
         layout = self.store.layout
         folder = layout.session_dir(session.scratchdir)
         ctx = RunContext(

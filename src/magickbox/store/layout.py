@@ -79,6 +79,29 @@ class ScratchLayout:
     def remove_session_dir(self, scratchdir: str) -> None:
         shutil.rmtree(self.session_dir(scratchdir), ignore_errors=True)
 
+    def clear_temporaries(self, scratchdir: str) -> None:
+        """Drop the temporary files of JSON writes that a crash interrupted (`.<name>.<hex>.tmp`)."""
+        folder = self.session_dir(scratchdir)
+        for leftover in folder.glob(".*.tmp"):
+            leftover.unlink(missing_ok=True)
+
+    def remove_orphans(self, known: set[str]) -> list[str]:
+        """Remove session folders the database does not know and that hold no received data.
+
+        A crash between making a folder and committing its row leaves such a folder behind; it was
+        never visible to anyone. A folder that does hold files is kept (and logged by the caller).
+        """
+        removed = []
+        for folder in self.root.iterdir():
+            if folder.name in known or not is_scratchdir_name(folder.name) or not folder.is_dir():
+                continue
+            received = folder / "INPUT"
+            if received.is_dir() and any(received.iterdir()):
+                continue
+            shutil.rmtree(folder, ignore_errors=True)
+            removed.append(folder.name)
+        return removed
+
     def clear_incoming(self, scratchdir: str) -> None:
         """Drop half-received instances (after an abort or a crash)."""
         shutil.rmtree(self.incoming_dir(scratchdir), ignore_errors=True)

@@ -138,7 +138,8 @@ def job_is_running(db: Database, session_id: int, now: float | None = None) -> b
 
 
 def received_totals(db: Database) -> tuple[int, int]:
-    """Instances and bytes received. Counters (kept by the receiver) survive deletions; else sum sessions."""
+    """Instances and bytes received: the counters (kept by a trigger, see schema.py) survive deleted
+    sessions; a store without them yet sums the sessions it has."""
     counters = {
         str(r["name"]): int(r["value"])
         for r in db.query(

@@ -64,6 +64,8 @@ STATEMENTS: list[str] = [
     """,
     "CREATE INDEX IF NOT EXISTS jobs_queue ON jobs(bucket, state, id)",
     "CREATE INDEX IF NOT EXISTS jobs_session ON jobs(session_id)",
+    # The scheduler asks "anything queued?" every few milliseconds; keep that an index lookup.
+    "CREATE INDEX IF NOT EXISTS jobs_state ON jobs(state, id)",
     """
     CREATE TABLE IF NOT EXISTS counters (
         name TEXT PRIMARY KEY,
@@ -82,6 +84,20 @@ STATEMENTS.append(
         last_used_at REAL,
         revoked_at REAL
     )
+    """
+)
+# Received totals for /metrics that survive deleting sessions: every increase of a session's
+# instances/bytes (store.sessions.record_instances) is added to two counters.
+STATEMENTS.append(
+    """
+    CREATE TRIGGER IF NOT EXISTS sessions_count_received AFTER UPDATE OF instances, bytes ON sessions
+    WHEN NEW.instances > OLD.instances OR NEW.bytes > OLD.bytes
+    BEGIN
+        INSERT INTO counters(name, value) VALUES ('received_instances', NEW.instances - OLD.instances)
+            ON CONFLICT(name) DO UPDATE SET value = value + excluded.value;
+        INSERT INTO counters(name, value) VALUES ('received_bytes', NEW.bytes - OLD.bytes)
+            ON CONFLICT(name) DO UPDATE SET value = value + excluded.value;
+    END
     """
 )
 

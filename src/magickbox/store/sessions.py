@@ -356,6 +356,9 @@ class SessionStore:
                 )
             for session_id in settled:
                 self._seal(conn, session_id, now)
-        for session in self.all():
-            self.layout.clear_incoming(session.scratchdir)
+        known = {session.scratchdir for session in self.all()}
+        for scratchdir in known:
+            self.layout.clear_incoming(scratchdir)
+            self.layout.clear_temporaries(scratchdir)
+        self.layout.remove_orphans(known)
         return broken, settled

@@ -1,0 +1,154 @@
+"""Receivers under test, each started on a free loopback port with an empty output folder."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+CALLED_AET = "PROC"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def wait_for_port(port: int, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                return
+        except OSError:
+            time.sleep(0.05)
+    raise TimeoutError(f"nothing listens on port {port}")
+
+
+def vm_hwm_mb(pid: int) -> float | None:
+    """Peak resident memory of a process (VmHWM), in MB."""
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        return None
+    return None
+
+
+@dataclass
+class Receiver:
+    name: str
+    work: Path
+    dcmtk_env: dict[str, str]
+    port: int = field(default_factory=free_port)
+    proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        raise NotImplementedError
+
+    def received(self) -> int:
+        raise NotImplementedError
+
+    def peak_mb(self) -> float | None:
+        return vm_hwm_mb(self.proc.pid) if self.proc else None
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        shutil.rmtree(self.work, ignore_errors=True)
+
+    def _log(self) -> int:
+        self.work.mkdir(parents=True, exist_ok=True)
+        return os.open(self.work / "receiver.log", os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+
+
+class Box(Receiver):
+    def start(self) -> None:
+        data = self.work / "data"
+        bucket = data / "streams" / "bench"
+        bucket.mkdir(parents=True)
+        (bucket / "info.json").write_text(json.dumps({"name": "bench", "AETitle": CALLED_AET, "enabled": 1}))
+        env = {**os.environ, "MAGICKBOX_MIN_FREE_BYTES": "0", "MAGICKBOX_SESSION_SETTLE_S": "0.5"}
+        argv = [sys.executable, "-m", "magickbox.cli.magickbox", "serve", "--data", str(data)]
+        argv += ["--host", "127.0.0.1", "--dicom-port", str(self.port), "--http-port", str(free_port())]
+        log = self._log()
+        self.proc = subprocess.Popen(argv, env=env, stdout=log, stderr=log)
+        os.close(log)
+        wait_for_port(self.port)
+
+    def received(self) -> int:
+        return sum(1 for _ in (self.work / "data" / "scratch").glob("tmp.*/INPUT/*.dcm"))
+
+
+class Storescp(Receiver):
+    fork: bool = False
+
+    def start(self) -> None:
+        out = self.work / "out"
+        out.mkdir(parents=True)
+        argv = ["storescp", *(["--fork"] if self.fork else []), "-aet", CALLED_AET, "-od", str(out)]
+        log = self._log()
+        self.proc = subprocess.Popen([*argv, str(self.port)], env=self.dcmtk_env, stdout=log, stderr=log)
+        os.close(log)
+        wait_for_port(self.port)
+
+    def received(self) -> int:
+        return sum(1 for _ in (self.work / "out").iterdir())
+
+
+class StorescpFork(Storescp):
+    fork = True
+
+    def peak_mb(self) -> float | None:
+        return None  # one process per association: the parent's peak says nothing
+
+
+class Orthanc(Receiver):
+    """Orthanc with storage in the work folder (no fsync, as the others), when installed."""
+
+    BINARY = "/usr/sbin/Orthanc"
+
+    def start(self) -> None:
+        http = free_port()
+        self.http = http
+        config = {
+            "Name": "bench", "StorageDirectory": str(self.work / "storage"),
+            "IndexDirectory": str(self.work / "storage"), "DicomAet": CALLED_AET,
+            "DicomPort": self.port, "HttpPort": http, "RemoteAccessAllowed": False,
+            "AuthenticationEnabled": False, "DicomCheckCalledAet": False, "SyncStorageArea": False,
+            "Plugins": [], "StorageCompression": False, "DicomAlwaysAllowStore": True,
+        }  # fmt: skip
+        self.work.mkdir(parents=True, exist_ok=True)
+        path = self.work / "orthanc.json"
+        path.write_text(json.dumps(config))
+        log = self._log()
+        self.proc = subprocess.Popen([self.BINARY, str(path)], env=self.dcmtk_env, stdout=log, stderr=log)
+        os.close(log)
+        wait_for_port(self.port)
+
+    def received(self) -> int:
+        import urllib.request
+
+        with urllib.request.urlopen(f"http://127.0.0.1:{self.http}/statistics", timeout=10) as response:
+            return int(json.load(response)["CountInstances"])
+
+
+def available() -> dict[str, type[Receiver]]:
+    kinds: dict[str, type[Receiver]] = {"box": Box, "storescp": Storescp, "storescp-fork": StorescpFork}
+    if Path(Orthanc.BINARY).exists():
+        kinds["orthanc"] = Orthanc
+    return kinds

@@ -1,0 +1,94 @@
+"""What every command needs: the config files, one client per active box, and the session listing."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from magickbox.client.boxes import Answer, BoxClient, fan_out
+from magickbox.client.errors import EXIT_OK, EXIT_UNREACHABLE, UsageError
+from magickbox.client.home import ClientSettings, Home, Machine
+from magickbox.client.match import matches
+from magickbox.client.output import warn
+
+NO_MACHINES = (
+    "no active machines defined, use 'mb queryMachines' followed by "
+    "'mb activeMachines add <ip> <port>' to create some"
+)
+
+
+@dataclass
+class Found:
+    """A session found on a box: the getScratch entry with Machine/Port added, and that box."""
+
+    entry: dict[str, Any]
+    client: BoxClient
+
+    @property
+    def scratchdir(self) -> str:
+        value = self.entry.get("scratchdir")
+        return value if isinstance(value, str) else ""
+
+    @property
+    def pid(self) -> str:
+        value = self.entry.get("pid")
+        return value if isinstance(value, str) else ""
+
+    def matches(self, regex: re.Pattern[str]) -> bool:
+        # Machine/Port were added after matching in the original; they are not searched.
+        return matches(_without_machine(self.entry), regex)
+
+
+@dataclass
+class Context:
+    home: Home
+    settings: ClientSettings
+    machines: list[Machine]
+    unreachable: list[str] = field(default_factory=list)
+
+    @classmethod
+    def load(cls, home: Home | None = None) -> Context:
+        home = home or Home()
+        return cls(home, home.load_settings(), home.load_machines())
+
+    @property
+    def timeout_s(self) -> float:
+        return self.settings.timeout_s
+
+    def clients(self) -> list[BoxClient]:
+        if not self.machines:
+            raise UsageError(NO_MACHINES)
+        return [BoxClient(machine, self.timeout_s) for machine in self.machines]
+
+    def note_failures(self, answers: list[Answer[Any]]) -> None:
+        """Name every box that failed on stderr; the exit code will say that some did."""
+        for answer in answers:
+            if answer.error is not None:
+                warn(str(answer.error))
+                self.unreachable.append(answer.client.label)
+
+    @property
+    def exit_code(self) -> int:
+        return EXIT_UNREACHABLE if self.unreachable else EXIT_OK
+
+    def list_sessions(self, clients: list[BoxClient], deadline_factor: float = 11) -> list[Found]:
+        """getScratch on every box at once, in the order of `~/.magickbox`; failures are named."""
+        answers = fan_out(clients, lambda client: client.scratch(), self.timeout_s * deadline_factor)
+        self.note_failures(answers)
+        found: list[Found] = []
+        for answer in answers:
+            for entry in answer.value or []:
+                found.append(Found(with_machine(entry, answer.client.machine), answer.client))
+        return found
+
+    def select(self, clients: list[BoxClient], regex: re.Pattern[str]) -> list[Found]:
+        return [item for item in self.list_sessions(clients) if item.matches(regex)]
+
+
+def with_machine(entry: dict[str, Any], machine: Machine) -> dict[str, Any]:
+    return {**entry, "Machine": machine.host, "Port": machine.port}
+
+
+def _without_machine(entry: dict[str, Any]) -> dict[str, Any]:
+    return {key: value for key, value in entry.items() if key not in ("Machine", "Port")}

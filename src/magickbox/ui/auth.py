@@ -1,0 +1,73 @@
+"""Who may see the pages, and the CSRF guard of the page's own forms (login, logout).
+
+The page never changes state itself: its buttons call the HTTP API with `Authorization: Bearer`
+(a header a foreign site cannot make a browser send), so those calls cannot be forged across
+sites. The pages themselves are plain GETs; when the box has tokens and reads are not open, a
+page needs the `mb_ui` cookie (HttpOnly, SameSite=Strict) that the login form sets.
+"""
+
+from __future__ import annotations
+
+import hmac
+import secrets
+from dataclasses import dataclass
+
+from fastapi import Request
+
+from magickbox.store import Store
+from magickbox.store.tokens import TokenStore, scope_allows
+
+SESSION_COOKIE = "mb_ui"
+CSRF_COOKIE = "mb_csrf"
+CSRF_FIELD = "csrf"
+
+
+@dataclass(frozen=True)
+class Access:
+    tokens: TokenStore
+    tokens_enabled: bool
+    reads_open: bool
+
+    def can_read(self, request: Request) -> bool:
+        if not self.tokens_enabled or self.reads_open:
+            return True
+        return self.valid(request.cookies.get(SESSION_COOKIE, ""))
+
+    def valid(self, token: str) -> bool:
+        """A token the API would accept for reads (the page's buttons still send it for writes)."""
+        if not token:
+            return False
+        granted = self.tokens.check(token)
+        return granted is not None and scope_allows(granted, "read")
+
+
+def access(request: Request) -> Access:
+    store: Store = request.app.state.store
+    return Access(
+        tokens=store.tokens,
+        tokens_enabled=store.tokens.any_active(),
+        reads_open=bool(request.app.state.settings.open_reads),
+    )
+
+
+def csrf_token(request: Request) -> str:
+    """The value a form of this page must echo; kept in a cookie (double submit)."""
+    return request.cookies.get(CSRF_COOKIE) or secrets.token_urlsafe(24)
+
+
+def same_origin(request: Request) -> bool:
+    """Refuse a POST that a browser says came from another site (Fetch metadata, then Origin)."""
+    fetch_site = request.headers.get("sec-fetch-site")
+    if fetch_site is not None and fetch_site not in ("same-origin", "none"):
+        return False
+    origin = request.headers.get("origin")
+    if origin is None:
+        return True
+    if origin == "null":  # an opaque origin: trust it only when fetch metadata says same-origin
+        return fetch_site == "same-origin"
+    return origin.split("://", 1)[-1] == request.headers.get("host", "")
+
+
+def csrf_ok(request: Request, submitted: str) -> bool:
+    expected = request.cookies.get(CSRF_COOKIE, "")
+    return bool(expected) and hmac.compare_digest(expected, submitted) and same_origin(request)

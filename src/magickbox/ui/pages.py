@@ -1,0 +1,352 @@
+"""The web page: server-rendered pages over the store; buttons call the HTTP API from a little JS."""
+
+from __future__ import annotations
+
+import json
+from importlib import resources
+from typing import Annotated, Any
+from urllib.parse import urlencode
+
+from fastapi import APIRouter, Form, Query, Request
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+from fastapi.templating import Jinja2Templates
+from jinja2 import Environment, PackageLoader, select_autoescape
+
+from magickbox import __version__
+from magickbox.config import Settings
+from magickbox.errors import NotFound
+from magickbox.store import Store
+from magickbox.store.layout import is_scratchdir_name
+from magickbox.store.sessions import STATES, Session
+from magickbox.ui import actions, auth, charts, routing_view, views
+
+router = APIRouter()
+router.include_router(actions.router)
+
+_env = Environment(
+    loader=PackageLoader("magickbox.ui", "templates"),
+    autoescape=select_autoescape(default=True, default_for_string=True),
+    trim_blocks=True,
+    lstrip_blocks=True,
+)
+templates = Jinja2Templates(env=_env)
+
+# The API endpoints the page's buttons call. One place, so the page follows the API's paths.
+ENDPOINTS: dict[str, str] = {
+    "output_zip": "/code/php/getOutputZip.php?folder={scratchdir}",
+    "input_zip": "/code/php/getOutputZip.php?folder={scratchdir}&type=input",
+    "log_file": "/scratch/{scratchdir}/processing.log",
+    "delete": "DELETE /api/v1/sessions/{scratchdir}",
+    "cancel": "POST /api/v1/sessions/{scratchdir}/cancel",
+    "rerun": "POST /api/v1/sessions/{scratchdir}/rerun",
+    "bucket_enable": "POST /api/v1/buckets/{bucket}/enable",
+    "bucket_disable": "POST /api/v1/buckets/{bucket}/disable",
+    "routing_validate": "POST /ui/routing/check",
+    "routing_save": "PUT /api/v1/routing",
+    "delivery_retry": "POST /api/v1/deliveries/{delivery}/retry",
+}
+
+STATIC_FILES = {"app.css": "text/css", "app.js": "text/javascript", "favicon.svg": "image/svg+xml"}
+SECURITY_HEADERS = {
+    # Nothing inline, nothing from elsewhere: a value that slipped past escaping still cannot run.
+    "Content-Security-Policy": (
+        "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:;"
+        " object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'"
+    ),
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "same-origin",
+    "X-Frame-Options": "DENY",
+}
+
+
+def _store(request: Request) -> Store:
+    store: Store = request.app.state.store
+    return store
+
+
+def _settings(request: Request) -> Settings:
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+def _page(request: Request, name: str, context: dict[str, Any], status_code: int = 200) -> Response:
+    access = auth.access(request)
+    if not access.can_read(request):
+        target = "/ui/login?" + urlencode({"next": request.url.path})
+        return RedirectResponse(target, status_code=303)
+    csrf = auth.csrf_token(request)
+    base = {
+        "settings": _settings(request),
+        "version": __version__,
+        "endpoints_json": json.dumps(ENDPOINTS),
+        "tokens_enabled": access.tokens_enabled,
+        "csrf": csrf,
+        "session_count": _store(request).db.query_one("SELECT COUNT(*) AS n FROM sessions")["n"],  # type: ignore[index]
+    }
+    response = templates.TemplateResponse(request, name, {**base, **context}, status_code=status_code)
+    response.headers.update(SECURITY_HEADERS)
+    response.set_cookie(auth.CSRF_COOKIE, csrf, httponly=True, samesite="strict", path="/ui")
+    return response
+
+
+def _not_found(request: Request, what: str) -> Response:
+    return _page(request, "error.html", {"title": "Not found", "message": what}, status_code=404)
+
+
+def _session(request: Request, scratchdir: str) -> Session | None:
+    if not is_scratchdir_name(scratchdir):
+        return None
+    try:
+        return _store(request).sessions.by_scratchdir(scratchdir)
+    except NotFound:
+        return None
+
+
+# ---- sessions ------------------------------------------------------------------------------------
+def _filter(text: str, bucket: str, state: str) -> views.SessionFilter:
+    return views.SessionFilter(
+        text=text.strip()[:200], bucket=bucket[:200], state=state if state in STATES else ""
+    )
+
+
+TextQ = Annotated[str, Query(max_length=200)]
+
+
+@router.get("/", response_class=HTMLResponse, include_in_schema=False)
+def sessions_page(request: Request, q: TextQ = "", bucket: TextQ = "", state: TextQ = "") -> Response:
+    wanted = _filter(q, bucket, state)
+    store = _store(request)
+    return _page(
+        request,
+        "sessions.html",
+        {
+            "title": "Sessions",
+            "nav": "sessions",
+            "table": views.session_table(store, wanted),
+            "wanted": wanted,
+            "buckets": views.bucket_names(store),
+            "states": STATES,
+        },
+    )
+
+
+@router.get("/ui/sessions/rows", response_class=HTMLResponse, include_in_schema=False)
+def session_rows(request: Request, q: TextQ = "", bucket: TextQ = "", state: TextQ = "") -> Response:
+    """The table body alone, for the page's poll. 304 while nothing changed."""
+    if not auth.access(request).can_read(request):
+        return Response(status_code=401)
+    wanted = _filter(q, bucket, state)
+    store = _store(request)
+    etag = f'"{views.table_version(store)}"'
+    if request.headers.get("if-none-match") == etag:
+        return Response(status_code=304, headers={"ETag": etag})
+    table = views.session_table(store, wanted)
+    response = templates.TemplateResponse(request, "_session_rows.html", {"table": table})
+    response.headers["ETag"] = etag
+    response.headers["Cache-Control"] = "no-cache"
+    response.headers["X-Matching"] = str(table.matching)
+    response.headers["X-Total"] = str(table.total)
+    return response
+
+
+@router.get("/ui/sessions/{scratchdir}", response_class=HTMLResponse, include_in_schema=False)
+def session_page(request: Request, scratchdir: str) -> Response:
+    session = _session(request, scratchdir)
+    if session is None:
+        return _not_found(request, f"There is no session {scratchdir}.")
+    store = _store(request)
+    layout = store.layout
+    return _page(
+        request,
+        "session.html",
+        {
+            "title": session.scratchdir,
+            "nav": "sessions",
+            "row": views.session_row(session),
+            "s": session,
+            "history": [
+                {"at": views.local_time(r["at"]), "state": r["state"], "detail": r["detail"]}
+                for r in store.sessions.history(session.id)
+            ],
+            "proc_json": views.read_proc_json(layout.proc_path(scratchdir)),
+            "input_files": views.list_files(layout.input_dir(scratchdir)),
+            "output_files": views.list_files(layout.output_dir(scratchdir)),
+            "deliveries": views.deliveries(store, session.id),
+            "sealed": views.local_time(session.sealed_at),
+            "started": views.local_time(session.started_at),
+            "ended": views.local_time(session.ended_at),
+        },
+    )
+
+
+@router.get("/ui/sessions/{scratchdir}/log", include_in_schema=False)
+def session_log(
+    request: Request,
+    scratchdir: str,
+    offset: Annotated[int, Query(ge=0)] = 0,
+    tail: Annotated[bool, Query()] = False,
+) -> Response:
+    """The log from `offset` on and the session's state, for the live view (shown with textContent)."""
+    if not auth.access(request).can_read(request):
+        return JSONResponse({"error": "unauthorized", "detail": "log in first"}, status_code=401)
+    session = _session(request, scratchdir)
+    if session is None:
+        return JSONResponse({"error": "not_found", "detail": f"no session {scratchdir}"}, status_code=404)
+    path = _store(request).layout.log_path(scratchdir)
+    if tail:  # the first read of a long log: only its end (the whole file is the "raw" link)
+        offset = views.tail_offset(path)
+    chunk = views.read_log(path, offset)
+    return JSONResponse(
+        {
+            "text": chunk.text,
+            "start": offset,
+            "offset": chunk.offset,
+            "size": chunk.size,
+            "state": session.state,
+            "routing": session.routing,
+        },
+        headers={"Cache-Control": "no-store"},
+    )
+
+
+# ---- buckets, routing, system --------------------------------------------------------------------
+@router.get("/ui/buckets", response_class=HTMLResponse, include_in_schema=False)
+def buckets_page(request: Request) -> Response:
+    store = _store(request)
+    settings = _settings(request)
+    host = request.url.hostname or settings.host
+    return _page(
+        request,
+        "buckets.html",
+        {
+            "title": "Buckets",
+            "nav": "buckets",
+            "catalog": store.catalog(),
+            "loads": views.bucket_loads(store),
+            "no_load": views.NO_LOAD,
+            "host": host,
+        },
+    )
+
+
+@router.get("/ui/routing", response_class=HTMLResponse, include_in_schema=False)
+def routing_page(request: Request) -> Response:
+    settings = _settings(request)
+    return _page(
+        request,
+        "routing.html",
+        {
+            "title": "Routing",
+            "nav": "routing",
+            "routing": routing_view.load(settings.routing_path),
+            "log_lines": routing_view.log_tail(settings.logs_dir),
+        },
+    )
+
+
+@router.get("/ui/system", response_class=HTMLResponse, include_in_schema=False)
+def system_page(request: Request) -> Response:
+    store = _store(request)
+    settings = _settings(request)
+    per_day = views.sessions_per_day(store)
+    times = views.processing_times(store)
+    day_chart = charts.bar_chart(
+        [float(n) for _, n in per_day],
+        [f"{day.isoformat()}: {n} session(s)" for day, n in per_day],
+        {i: day.strftime("%b %d") for i, (day, _) in enumerate(per_day) if (len(per_day) - 1 - i) % 7 == 0},
+    )
+    time_chart = charts.bar_chart(
+        [seconds for _, seconds in times],
+        [f"{name}: {views.human_seconds(seconds)}" for name, seconds in times],
+        {},
+        fmt="{:g} s",
+        least=1.0,
+    )
+    return _page(
+        request,
+        "system.html",
+        {
+            "title": "System",
+            "nav": "system",
+            "counts": views.state_counts(store),
+            "disk": views.disk(settings.data),
+            "day_chart": day_chart,
+            "time_chart": time_chart,
+            "time_count": len(times),
+        },
+    )
+
+
+# ---- login (only when the box has tokens) ---------------------------------------------------------
+@router.get("/ui/login", response_class=HTMLResponse, include_in_schema=False)
+def login_page(request: Request, next: TextQ = "/") -> Response:
+    csrf = auth.csrf_token(request)
+    response = templates.TemplateResponse(
+        request,
+        "login.html",
+        {
+            "title": "Token",
+            "next": _safe_next(next),
+            "csrf": csrf,
+            "error": "",
+            "settings": _settings(request),
+        },
+    )
+    response.headers.update(SECURITY_HEADERS)
+    response.set_cookie(auth.CSRF_COOKIE, csrf, httponly=True, samesite="strict", path="/ui")
+    return response
+
+
+@router.post("/ui/login", include_in_schema=False)
+def login(
+    request: Request,
+    token: Annotated[str, Form(max_length=512)],
+    csrf: Annotated[str, Form(max_length=100)],
+    next: Annotated[str, Form(max_length=200)] = "/",
+) -> Response:
+    if not auth.csrf_ok(request, csrf):
+        return JSONResponse({"error": "forbidden", "detail": "cross-site form refused"}, status_code=403)
+    if not auth.access(request).valid(token):
+        refused = templates.TemplateResponse(
+            request,
+            "login.html",
+            {
+                "title": "Token",
+                "next": _safe_next(next),
+                "csrf": csrf,
+                "error": "That token is not valid.",
+                "settings": _settings(request),
+            },
+            status_code=401,
+        )
+        refused.headers.update(SECURITY_HEADERS)
+        return refused
+    response = RedirectResponse(_safe_next(next), status_code=303)
+    response.set_cookie(auth.SESSION_COOKIE, token, httponly=True, samesite="strict", path="/")
+    return response
+
+
+@router.post("/ui/logout", include_in_schema=False)
+def logout(request: Request, csrf: Annotated[str, Form(max_length=100)]) -> Response:
+    if not auth.csrf_ok(request, csrf):
+        return JSONResponse({"error": "forbidden", "detail": "cross-site form refused"}, status_code=403)
+    response = RedirectResponse("/ui/login", status_code=303)
+    response.delete_cookie(auth.SESSION_COOKIE, path="/")
+    return response
+
+
+def _safe_next(target: str) -> str:
+    """Only a path on this box: never an open redirect."""
+    if not target.startswith("/") or target.startswith("//") or "\\" in target:
+        return "/"
+    return target
+
+
+# ---- static assets (shipped in the package; no CDN) -----------------------------------------------
+@router.get("/ui/static/{name}", include_in_schema=False)
+def static(name: str) -> Response:
+    media = STATIC_FILES.get(name)
+    if media is None:
+        return Response(status_code=404)
+    body = resources.files("magickbox.ui").joinpath("static", name).read_bytes()
+    return Response(body, media_type=media, headers={"Cache-Control": "no-cache"})

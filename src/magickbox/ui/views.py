@@ -1,0 +1,335 @@
+"""What the pages show, read from the store: plain values, formatted once, escaped by the templates."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import time
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from pathlib import Path
+
+from magickbox.store import Store, queries
+from magickbox.store.deliveries import delivery_store
+from magickbox.store.sessions import ENDED, STATES, Session
+
+PAGE_ROWS = 200  # the sessions table shows at most this many matching rows
+MAX_FILES = 500  # the session page lists at most this many files per folder
+LOG_CHUNK = 256 * 1024  # one poll of the live log returns at most this many bytes
+LIVE_STATES = ("receiving", "queued", "running")
+
+
+def human_bytes(count: float) -> str:
+    for unit in ("B", "KB", "MB", "GB", "TB"):
+        if count < 1024 or unit == "TB":
+            return f"{count:.0f} {unit}" if unit == "B" else f"{count:.1f} {unit}"
+        count /= 1024
+    return f"{count:.1f} TB"  # pragma: no cover - the loop always returns
+
+
+def human_seconds(seconds: float | None) -> str:
+    if seconds is None:
+        return ""
+    seconds = max(0.0, seconds)
+    if seconds < 60:
+        return f"{seconds:.1f} s" if seconds < 10 else f"{seconds:.0f} s"
+    minutes, secs = divmod(int(seconds), 60)
+    if minutes < 60:
+        return f"{minutes} min {secs:02d} s"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours} h {minutes:02d} min"
+
+
+def local_time(at: float | None) -> str:
+    if at is None:
+        return ""
+    return datetime.fromtimestamp(at).astimezone().strftime("%Y-%m-%d %H:%M:%S")
+
+
+@dataclass(frozen=True)
+class SessionRow:
+    session: Session
+    duration: str
+    running_since: float | None  # set while running: the page ticks the duration itself
+    size: str
+    received: str
+
+    @property
+    def live(self) -> bool:
+        return self.session.state in LIVE_STATES
+
+
+def session_row(session: Session, now: float | None = None) -> SessionRow:
+    now = time.time() if now is None else now
+    running_since = session.started_at if session.state == "running" else None
+    duration: float | None = None
+    if session.started_at is not None:
+        duration = (session.ended_at or now) - session.started_at
+    return SessionRow(
+        session=session,
+        duration=human_seconds(duration),
+        running_since=running_since,
+        size=human_bytes(session.bytes),
+        received=local_time(session.received_at),
+    )
+
+
+TEXT_COLUMNS = (
+    "scratchdir",
+    "pid",
+    "calling_aet",
+    "called_aet",
+    "caller_ip",
+    "bucket",
+    "state",
+    "description",
+)
+
+
+@dataclass(frozen=True)
+class SessionFilter:
+    text: str = ""
+    bucket: str = ""
+    state: str = ""
+
+    def where(self) -> tuple[str, list[object]]:
+        """An SQL condition and its parameters; the text matches any column, case-insensitively."""
+        clauses: list[str] = []
+        params: list[object] = []
+        if self.bucket:
+            clauses.append("bucket = ?")
+            params.append(self.bucket)
+        if self.state:
+            clauses.append("state = ?")
+            params.append(self.state)
+        if self.text:
+            pattern = "%" + self.text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+            clauses.append(
+                "(" + " OR ".join(f"IFNULL({c}, '') LIKE ? ESCAPE '\\'" for c in TEXT_COLUMNS) + ")"
+            )
+            params.extend([pattern] * len(TEXT_COLUMNS))
+        return (" WHERE " + " AND ".join(clauses) if clauses else ""), params
+
+
+@dataclass(frozen=True)
+class SessionTable:
+    rows: list[SessionRow]
+    matching: int
+    total: int
+    version: str  # changes whenever anything shown may have changed (the poll's ETag)
+
+
+def table_version(store: Store) -> str:
+    row = store.db.query_one("SELECT COUNT(*) AS n, MAX(updated_at) AS t, MAX(id) AS i FROM sessions")
+    if row is None:
+        return "0"
+    return f"{row['n']}-{row['t'] or 0}-{row['i'] or 0}"
+
+
+def session_table(store: Store, wanted: SessionFilter) -> SessionTable:
+    """The newest PAGE_ROWS sessions that match, filtered and counted by SQLite (fast with many)."""
+    version = table_version(store)
+    where, params = wanted.where()
+    rows = store.db.query(
+        f"SELECT * FROM sessions{where} ORDER BY received_at DESC, id DESC LIMIT ?", (*params, PAGE_ROWS)
+    )
+    matching = store.db.query_one(f"SELECT COUNT(*) AS n FROM sessions{where}", tuple(params))
+    total = store.db.query_one("SELECT COUNT(*) AS n FROM sessions")
+    now = time.time()
+    return SessionTable(
+        rows=[session_row(Session.from_row(r), now) for r in rows],
+        matching=int(matching["n"]) if matching else 0,
+        total=int(total["n"]) if total else 0,
+        version=version,
+    )
+
+
+def bucket_names(store: Store) -> list[str]:
+    """Buckets to filter by: those on disk plus those that sessions name (a removed bucket too)."""
+    names = {b.name for b in store.catalog().valid}
+    names.update(r["bucket"] for r in store.db.query("SELECT DISTINCT bucket FROM sessions") if r["bucket"])
+    return sorted(names)
+
+
+# ---- one session ---------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class FileEntry:
+    path: str
+    size: str
+
+
+@dataclass(frozen=True)
+class FileList:
+    entries: list[FileEntry]
+    total: int
+    total_bytes: str
+
+
+def list_files(folder: Path) -> FileList:
+    entries: list[FileEntry] = []
+    total = 0
+    size = 0
+    if folder.is_dir():
+        for path in sorted(folder.rglob("*")):
+            if not path.is_file():
+                continue
+            nbytes = path.stat().st_size
+            total += 1
+            size += nbytes
+            if len(entries) < MAX_FILES:
+                entries.append(FileEntry(str(path.relative_to(folder)), human_bytes(nbytes)))
+    return FileList(entries, total, human_bytes(size))
+
+
+def read_proc_json(path: Path) -> str:
+    """proc.json pretty-printed, or the raw text when a bucket wrote something that is not JSON."""
+    try:
+        text = path.read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return ""
+    try:
+        return json.dumps(json.loads(text), indent=2)
+    except json.JSONDecodeError:
+        return text
+
+
+@dataclass(frozen=True)
+class LogChunk:
+    text: str
+    offset: int  # where the next poll starts
+    size: int
+
+
+def read_log(path: Path, offset: int) -> LogChunk:
+    """The log from `offset` on (at most LOG_CHUNK bytes); offset 0 again if the file shrank."""
+    try:
+        size = path.stat().st_size
+    except OSError:
+        return LogChunk("", 0, 0)
+    if offset > size:
+        offset = 0
+    with path.open("rb") as handle:
+        handle.seek(offset)
+        data = handle.read(LOG_CHUNK)
+    keep = _whole_utf8(data)
+    return LogChunk(data[:keep].decode("utf-8", errors="replace"), offset + keep, size)
+
+
+def tail_offset(path: Path) -> int:
+    """Where to start showing a log so that at most LOG_CHUNK bytes are shown, at a line start."""
+    try:
+        size = path.stat().st_size
+    except OSError:
+        return 0
+    if size <= LOG_CHUNK:
+        return 0
+    with path.open("rb") as handle:
+        handle.seek(size - LOG_CHUNK)
+        head = handle.read(LOG_CHUNK)
+    newline = head.find(b"\n")
+    return size - LOG_CHUNK + (newline + 1 if newline >= 0 else 0)
+
+
+def _whole_utf8(data: bytes) -> int:
+    """How many leading bytes to send now: a UTF-8 character cut by the read waits for the next poll."""
+    for cut in range(min(4, len(data))):
+        try:
+            data[: len(data) - cut].decode("utf-8")
+        except UnicodeDecodeError as exc:
+            if exc.start < len(data) - 4:
+                return len(data)  # bad bytes inside, not a cut character: send as is (replaced)
+            continue
+        return len(data) - cut
+    return len(data)
+
+
+@dataclass(frozen=True)
+class DeliveryRow:
+    id: int
+    destination: str
+    folder: str
+    rule: str
+    state: str
+    attempts: int
+    last_error: str
+    when: str  # next try while pending, else when it ended
+    files: str
+
+
+def deliveries(store: Store, session_id: int) -> list[DeliveryRow]:
+    """The session's routed sends, as the routing stage stores them."""
+    rows = []
+    for d in delivery_store(store.db, store.settings).for_session(session_id):
+        when = f"next try {local_time(d.next_try_at)}" if d.state == "pending" else local_time(d.finished_at)
+        rows.append(
+            DeliveryRow(
+                id=d.id,
+                destination=f"{d.called_aet}@{d.ip}:{d.port} (as {d.calling_aet})",
+                folder=d.folder,
+                rule=d.rule_name,
+                state=d.state,
+                attempts=d.attempts,
+                last_error=d.last_error,
+                when=when,
+                files=f"{d.files_sent} sent, {d.files_failed} failed, {d.files_skipped} skipped",
+            )
+        )
+    return rows
+
+
+# ---- buckets -------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class BucketLoad:
+    queued: int
+    running: int
+    average: str
+    runs: int
+
+
+NO_LOAD = BucketLoad(0, 0, "", 0)
+
+
+def bucket_loads(store: Store) -> dict[str, BucketLoad]:
+    return {
+        name: BucketLoad(s.queued, s.running, human_seconds(s.avg_run_s), s.done)
+        for name, s in queries.bucket_stats(store.db).items()
+    }
+
+
+# ---- system --------------------------------------------------------------------------------------
+def state_counts(store: Store) -> dict[str, int]:
+    return {**dict.fromkeys(STATES, 0), **queries.count_by_state(store.db)}
+
+
+def sessions_per_day(store: Store, days: int = 30, today: date | None = None) -> list[tuple[date, int]]:
+    today = today or date.today()
+    first = today - timedelta(days=days - 1)
+    since = datetime.combine(first, datetime.min.time()).timestamp()
+    counts: dict[date, int] = {}
+    for row in store.db.query("SELECT received_at FROM sessions WHERE received_at >= ?", (since,)):
+        day = datetime.fromtimestamp(row["received_at"]).date()
+        counts[day] = counts.get(day, 0) + 1
+    return [(first + timedelta(days=i), counts.get(first + timedelta(days=i), 0)) for i in range(days)]
+
+
+def processing_times(store: Store, last: int = 40) -> list[tuple[str, float]]:
+    """(scratchdir, seconds) of the most recently ended sessions, oldest first."""
+    rows = store.db.query(
+        "SELECT scratchdir, ended_at - started_at AS took FROM sessions"
+        f" WHERE state IN ({','.join('?' * len(ENDED))}) AND started_at IS NOT NULL"
+        " AND ended_at IS NOT NULL ORDER BY ended_at DESC LIMIT ?",
+        (*ENDED, last),
+    )
+    return [(r["scratchdir"], max(0.0, float(r["took"]))) for r in reversed(rows)]
+
+
+@dataclass(frozen=True)
+class Disk:
+    free: str
+    total: str
+    used_percent: int
+
+
+def disk(path: Path) -> Disk:
+    usage = shutil.disk_usage(path)
+    return Disk(human_bytes(usage.free), human_bytes(usage.total), round(100 * usage.used / usage.total))
