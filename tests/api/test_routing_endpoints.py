@@ -115,3 +115,10 @@ def test_with_tokens_changing_routing_needs_admin_and_send_again_needs_write(
     assert client.get("/code/php/getRoutingLog.php").status_code == 401
     assert client.post("/api/v1/deliveries/1/retry", params={"token": read}).status_code == 403
     assert client.post("/api/v1/deliveries/1/retry", params={"token": write}).status_code == 404
+
+
+def test_delivery_ids_beyond_sqlite_range_are_refused_not_a_server_error(client: TestClient) -> None:
+    huge = 2**70
+    assert client.get(f"/api/v1/deliveries/{huge}").status_code == 422
+    assert client.post(f"/api/v1/deliveries/{huge}/retry").status_code == 422
+    assert client.post("/api/v1/deliveries/0/retry").status_code == 422

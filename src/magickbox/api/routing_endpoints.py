@@ -4,9 +4,9 @@ and /api/v1 for the table and the deliveries ("send again")."""
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Form, Request
+from fastapi import APIRouter, Depends, Form, Path, Request
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
 
 from magickbox.api.deps import require_admin, require_read, require_write
@@ -22,6 +22,7 @@ router = APIRouter()
 
 PARSE_ERROR = "Error: could not parse this json file"
 EMPTY_TABLE: dict[str, Any] = {"routing": []}
+DeliveryId = Annotated[int, Path(ge=1, le=2**63 - 1, description="a delivery id")]  # SQLite's range
 
 
 def _context(request: Request) -> tuple[Settings, Store]:
@@ -154,7 +155,7 @@ def session_deliveries(request: Request, scratchdir: str) -> Response:
 
 
 @router.get("/api/v1/deliveries/{delivery_id}", tags=["routing"], dependencies=[Depends(require_read)])
-def one_delivery(request: Request, delivery_id: int) -> Response:
+def one_delivery(request: Request, delivery_id: DeliveryId) -> Response:
     """One delivery with the outcome of each file."""
     settings, store = _context(request)
     deliveries = delivery_store(store.db, settings)
@@ -175,7 +176,7 @@ def one_delivery(request: Request, delivery_id: int) -> Response:
     status_code=202,
     dependencies=[Depends(require_write)],
 )
-def retry_delivery(request: Request, delivery_id: int) -> Response:
+def retry_delivery(request: Request, delivery_id: DeliveryId) -> Response:
     """ "Send again": the delivery is due now (a finished one sends all its files again)."""
     settings, store = _context(request)
     try:
