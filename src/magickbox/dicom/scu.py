@@ -103,13 +103,19 @@ def _accepted(assoc: Association) -> dict[str, set[str]]:
 
 
 def _prepare(path: Path, header: _Header, accepted: set[str]) -> Dataset | Path:
-    """The file itself when its syntax is accepted, else a dataset the peer can take."""
+    """The file itself when its syntax is accepted, else a dataset the peer can take.
+
+    A path is sent as it is (decoded or streamed, per pynetdicom's STORE_SEND_CHUNKED_DATASET);
+    a dataset lets pynetdicom convert between uncompressed syntaxes whatever that flag says.
+    """
     syntax = header.transfer_syntax
-    if syntax in accepted or (syntax in UNCOMPRESSED and accepted & set(map(str, UNCOMPRESSED))):
+    if syntax in accepted:
         return path
     if not accepted:
         raise ValueError(f"the destination accepts no transfer syntax for SOP class {header.sop_class}")
     ds = pydicom.dcmread(path)
+    if syntax in UNCOMPRESSED and accepted & set(map(str, UNCOMPRESSED)):
+        return ds
     if syntax == DeflatedExplicitVRLittleEndian:
         ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
         return ds
