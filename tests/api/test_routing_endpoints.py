@@ -96,3 +96,29 @@ def test_deliveries_of_unknown_or_malformed_sessions(client: TestClient) -> None
     bad = client.get("/api/v1/sessions/..%2Fetc/deliveries")
     assert bad.status_code in (400, 404)
     assert client.get("/api/v1/deliveries/42").status_code == 404
+
+
+def test_with_tokens_changing_routing_needs_admin_and_send_again_needs_write(
+    client: TestClient, store: Store, settings: Settings
+) -> None:
+    _, read = store.tokens.create("read")
+    _, write = store.tokens.create("write")
+    _, admin = store.tokens.create("admin")
+    table = {"routing": [DEFAULT_RULE]}
+    assert client.put("/api/v1/routing", json=table).status_code == 401
+    as_write = client.put("/api/v1/routing", json=table, headers={"Authorization": f"Bearer {write}"})
+    assert as_write.status_code == 403
+    saved = client.post("/code/php/saveRouting.php", data={"text": json.dumps(table)}, params={"token": read})
+    assert saved.status_code == 403 and not settings.routing_path.exists()
+    assert client.put("/api/v1/routing", json=table, params={"token": admin}).status_code == 200
+    assert client.get("/api/v1/routing", params={"token": read}).json() == table
+    assert client.get("/code/php/getRoutingLog.php").status_code == 401
+    assert client.post("/api/v1/deliveries/1/retry", params={"token": read}).status_code == 403
+    assert client.post("/api/v1/deliveries/1/retry", params={"token": write}).status_code == 404
+
+
+def test_delivery_ids_beyond_sqlite_range_are_refused_not_a_server_error(client: TestClient) -> None:
+    huge = 2**70
+    assert client.get(f"/api/v1/deliveries/{huge}").status_code == 422
+    assert client.post(f"/api/v1/deliveries/{huge}/retry").status_code == 422
+    assert client.post("/api/v1/deliveries/0/retry").status_code == 422

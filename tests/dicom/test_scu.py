@@ -5,7 +5,10 @@ from pathlib import Path
 
 import pydicom
 import pytest
+from pynetdicom import evt
 
+from magickbox.dicom import scu
+from magickbox.dicom.netopts import has_nodelay
 from magickbox.dicom.scu import Outgoing, SendFailed, send_files
 from tests.route.peers import StoreSCP, assert_same_datasets
 from tests.support.dicomdata import IMPLICIT_LE, JPEG_BASELINE, MR_EXPLICIT_LE, RLE, write_study
@@ -76,3 +79,41 @@ def test_only_non_dicom_files_need_no_association(tmp_path: Path) -> None:
     junk.write_text("x")
     results = send_files(outgoing([junk]), "127.0.0.1", free_port(), "BOX", "ANYSCP")
     assert [r.outcome for r in results] == ["skipped"]
+
+
+def test_the_association_socket_has_tcp_nodelay(
+    tmp_path: Path, scp: StoreSCP, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    seen: list[bool] = []
+    tune = scu._tune
+
+    def spy(event: evt.Event) -> None:
+        tune(event)
+        seen.append(has_nodelay(event.assoc.dul.socket.socket))
+
+    monkeypatch.setattr(scu, "_tune", spy)
+    _, files = write_study(tmp_path / "out", 1)
+    assert [r.outcome for r in send_files(outgoing(files), "127.0.0.1", scp.port, "BOX", "X")] == ["sent"]
+    assert seen == [True]
+
+
+def test_many_files_over_one_association_all_get_their_status(tmp_path: Path, scp: StoreSCP) -> None:
+    # Fast responses once raced pynetdicom's reactor for the response of the next file.
+    _, files = write_study(tmp_path / "out", 150)
+    results = send_files(outgoing(files), "127.0.0.1", scp.port, "BOX", "X", timeout_s=10)
+    assert [r.outcome for r in results] == ["sent"] * 150
+    assert len(scp.received()) == 150
+
+
+def test_jpeg_baseline_is_decoded_for_a_peer_that_takes_only_uncompressed(
+    tmp_path: Path, scp: StoreSCP
+) -> None:
+    _, files = write_study(tmp_path / "out", 2, source=JPEG_BASELINE)
+    results = send_files(outgoing(files), "127.0.0.1", scp.port, "BOX", "X")
+    assert [r.outcome for r in results] == ["sent", "sent"]
+    got = {str(ds.SOPInstanceUID): ds for ds in map(pydicom.dcmread, scp.received())}
+    for path in files:
+        original = pydicom.dcmread(path)
+        received = got[str(original.SOPInstanceUID)]
+        assert not received.file_meta.TransferSyntaxUID.is_compressed
+        assert (received.pixel_array == original.pixel_array).all()

@@ -7,6 +7,8 @@ Finished sessions are made from the test process through the store, as the sched
 from __future__ import annotations
 
 import json
+import socket
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -52,7 +54,7 @@ def start_box(
     if rules is not None:
         (data / "routing.json").write_text(json.dumps({"routing": rules}))
     env = {**FAST_RETRIES, "MAGICKBOX_ROUTE_ME": "127.0.0.1", "MAGICKBOX_ROUTE_PORT": str(me_port)}
-    return box_factory(data=data, env=env).start(wait_dicom=False)
+    return box_factory(data=data, env=env).start()
 
 
 def deliveries(box: BoxProcess, scratchdir: str) -> dict[str, Any]:
@@ -258,4 +260,57 @@ def test_sessions_wait_while_routing_json_is_broken_and_go_when_it_is_fixed(
     fixed = {"routing": [{"name": "r", "send": [{".*": to(peer)}]}]}
     assert httpx.put(f"{box.url}/api/v1/routing", json=fixed).status_code == 200
     wait_routing(box, scratchdir, "routed")
+    assert_same_datasets(output, peer.received())
+
+
+def test_storescu_to_box_a_to_box_b_to_storescp_carries_the_same_data_sets(
+    tmp_path: Path, peers: list[StoreSCP], box_factory: type[BoxProcess]
+) -> None:
+    """The whole chain with the shipped ProcCopy bucket on two boxes: A routes its OUTPUT to B's
+    DICOM port (B's ProcCopy bucket), B routes its OUTPUT to storescp."""
+    final = start_peer(tmp_path, peers, "final")
+    box_b = start_box(box_factory, tmp_path / "b", [{"name": "out", "send": [{"success": to(final)}]}])
+    to_b = {"IP": "127.0.0.1", "PORT": box_b.dicom_port, "AETitleSender": "BoxA", "AETitleTo": "ProcCopy"}
+    box_a = start_box(box_factory, tmp_path / "a", [{"name": "to b", "send": [{"success": to_b}]}])
+    _, study = write_study(tmp_path / "study", 4, series_description="chain")
+    argv = ["storescu", "-aet", "MySelf", "-aec", "ProcCopy", "+sd", "+r", "-nh"]
+    subprocess.run([*argv, "127.0.0.1", str(box_a.dicom_port), str(tmp_path / "study")], check=True)
+
+    def routed(box: BoxProcess) -> list[dict[str, Any]]:
+        return [s for s in box.get_json("/code/php/getScratch.php") if s.get("routing") == "routed"]
+
+    wait_until(lambda: routed(box_a), timeout=60, what="box A routed")
+    wait_until(lambda: routed(box_b), timeout=60, what="box B routed")
+    (session_b,) = box_b.get_json("/code/php/getScratch.php")
+    assert session_b["AETitleCaller"] == "BoxA" and session_b["status"] == "finished"
+    wait_until(lambda: len(final.received()) == 4, timeout=30, what="four files at storescp")
+    assert_same_datasets(study, final.received())
+
+
+def test_kill_9_while_a_delivery_is_being_sent_sends_it_after_restart(
+    tmp_path: Path, peers: list[StoreSCP], box_factory: type[BoxProcess]
+) -> None:
+    """The destination takes the connection but never answers: the delivery is `sending` when
+    the box dies. The restarted box takes its dead claim back at once (the lease is long)."""
+    silent = socket.create_server(("127.0.0.1", 0))
+    port = silent.getsockname()[1]
+    peer = StoreSCP(tmp_path / "peer", port=port)
+    env = {"MAGICKBOX_ROUTE_LEASE_S": "600", "MAGICKBOX_ROUTE_TIMEOUT_S": "60"}
+    rules = [{"name": "r", "send": [{".*": to(peer)}]}]
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "routing.json").write_text(json.dumps({"routing": rules}))
+    box = box_factory(data=data, env={**FAST_RETRIES, **env}).start()
+    _, output = write_study(tmp_path / "out", 2)
+    scratchdir = make_finished_session(box.data, output=output)
+    try:
+        sending = lambda: [d["state"] for d in deliveries(box, scratchdir)["deliveries"]] == ["sending"]  # noqa: E731
+        wait_until(sending, timeout=30, what="the delivery being sent")
+        box.kill()
+    finally:
+        silent.close()
+    peers.append(peer.start())
+    again = box_factory(data=data, env={**FAST_RETRIES, **env}).start()
+    (delivery,) = wait_routing(again, scratchdir, "routed", timeout=30)["deliveries"]
+    assert delivery["attempts"] == 2
     assert_same_datasets(output, peer.received())

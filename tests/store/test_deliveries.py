@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import subprocess
 import time
 
 import pytest
@@ -7,7 +8,7 @@ import pytest
 from magickbox.config import Settings
 from magickbox.errors import Conflict
 from magickbox.store import Store
-from magickbox.store.deliveries import Backoff, DeliveryStore, FileResult, NewDelivery
+from magickbox.store.deliveries import HOST, Backoff, DeliveryStore, FileResult, NewDelivery
 from magickbox.store.sessions import SessionKey
 
 T0 = time.time() + 3600  # later than any session end in this run, so plans are stamped T0
@@ -139,3 +140,37 @@ def test_settings_carry_the_retry_defaults(settings: Settings) -> None:
     assert (settings.route_retry_initial_s, settings.route_retry_max_s, settings.route_give_up_s) == (
         30.0, 3600.0, 86400.0,
     )  # fmt: skip
+
+
+def test_a_failed_file_that_is_gone_does_not_hold_the_delivery(
+    store: Store, deliveries: DeliveryStore
+) -> None:
+    session = finished_session(store)
+    (only,) = deliveries.plan(session, [new()])
+    deliveries.claim(60)
+    deliveries.finish_attempt(
+        only, [FileResult("a.dcm", "sent", 0), FileResult("b.dcm", "failed", None, "x")]
+    )
+    deliveries.retry(only)
+    deliveries.claim(60)
+    done = deliveries.finish_attempt(only, [])  # b.dcm was removed from OUTPUT meanwhile
+    assert (done.state, done.files_sent, done.files_failed) == ("done", 1, 0)
+
+
+def test_claims_of_a_dead_process_on_this_host_are_released_at_once(
+    store: Store, deliveries: DeliveryStore
+) -> None:
+    session = finished_session(store)
+    dead_id, live_id = deliveries.plan(session, [new(104), new(105)])
+    finished = subprocess.Popen(["true"])
+    finished.wait()
+    assert deliveries.claim(600) is not None and deliveries.claim(600) is not None
+    with store.db.transaction() as conn:
+        conn.execute(
+            "UPDATE delivery_claims SET owner = ? WHERE delivery_id = ?", (f"{HOST}:{finished.pid}", dead_id)
+        )
+        conn.execute("UPDATE delivery_claims SET owner = ? WHERE delivery_id = ?", (f"{HOST}:1", live_id))
+    assert deliveries.release_dead_claims() == 1
+    again = deliveries.claim(600)
+    assert again is not None and again.id == dead_id and again.attempts == 2
+    assert deliveries.claim(600) is None  # the live owner's claim stands

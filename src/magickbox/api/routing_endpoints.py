@@ -4,11 +4,12 @@ and /api/v1 for the table and the deliveries ("send again")."""
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Form, Request
+from fastapi import APIRouter, Depends, Form, Path, Request
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
 
+from magickbox.api.deps import require_admin, require_read, require_write
 from magickbox.config import Settings
 from magickbox.errors import Conflict, NotFound
 from magickbox.route import routelog
@@ -21,6 +22,7 @@ router = APIRouter()
 
 PARSE_ERROR = "Error: could not parse this json file"
 EMPTY_TABLE: dict[str, Any] = {"routing": []}
+DeliveryId = Annotated[int, Path(ge=1, le=2**63 - 1, description="a delivery id")]  # SQLite's range
 
 
 def _context(request: Request) -> tuple[Settings, Store]:
@@ -34,7 +36,7 @@ def _error(status: int, error: str, detail: Any) -> JSONResponse:
 # ---- the original's endpoints ------------------------------------------------------------------------
 
 
-@router.get("/code/bin/routing.json", include_in_schema=False)
+@router.get("/code/bin/routing.json", include_in_schema=False, dependencies=[Depends(require_read)])
 def routing_json(request: Request) -> Response:
     """The routing table as text (the UI's editor loads it). No file: an empty table."""
     settings, _ = _context(request)
@@ -45,7 +47,7 @@ def routing_json(request: Request) -> Response:
     return Response(body, media_type="application/json")
 
 
-@router.post("/code/php/saveRouting.php", include_in_schema=False)
+@router.post("/code/php/saveRouting.php", include_in_schema=False, dependencies=[Depends(require_admin)])
 def save_routing(request: Request, text: str = Form("")) -> PlainTextResponse:
     """Empty answer on success; the original's error text (plus our reasons) otherwise.
 
@@ -61,7 +63,7 @@ def save_routing(request: Request, text: str = Form("")) -> PlainTextResponse:
     return PlainTextResponse("")
 
 
-@router.get("/code/php/getRoutingLog.php", include_in_schema=False)
+@router.get("/code/php/getRoutingLog.php", include_in_schema=False, dependencies=[Depends(require_read)])
 def routing_log(request: Request) -> JSONResponse:
     settings, _ = _context(request)
     return JSONResponse(routelog.render(settings.logs_dir / "routing.log"))
@@ -70,7 +72,7 @@ def routing_log(request: Request) -> JSONResponse:
 # ---- /api/v1 --------------------------------------------------------------------------------------------
 
 
-@router.get("/api/v1/routing", tags=["routing"])
+@router.get("/api/v1/routing", tags=["routing"], dependencies=[Depends(require_read)])
 def get_routing(request: Request) -> Response:
     """The routing table as stored (`{"routing": []}` when there is none)."""
     settings, _ = _context(request)
@@ -84,7 +86,7 @@ def get_routing(request: Request) -> Response:
         return _error(409, "routing.json on disk is not valid JSON; PUT a new table", str(exc))
 
 
-@router.put("/api/v1/routing", tags=["routing"])
+@router.put("/api/v1/routing", tags=["routing"], dependencies=[Depends(require_admin)])
 async def put_routing(request: Request) -> Response:
     """Replace the table. Refused with 400 (not JSON) or 422 (not a valid table) and the reasons."""
     settings, _ = _context(request)
@@ -129,7 +131,9 @@ def delivery_json(delivery: Delivery) -> dict[str, Any]:
     }
 
 
-@router.get("/api/v1/sessions/{scratchdir}/deliveries", tags=["routing"])
+@router.get(
+    "/api/v1/sessions/{scratchdir}/deliveries", tags=["routing"], dependencies=[Depends(require_read)]
+)
 def session_deliveries(request: Request, scratchdir: str) -> Response:
     """The session's deliveries, oldest first, with its `routing` outcome."""
     settings, store = _context(request)
@@ -150,8 +154,8 @@ def session_deliveries(request: Request, scratchdir: str) -> Response:
     )
 
 
-@router.get("/api/v1/deliveries/{delivery_id}", tags=["routing"])
-def one_delivery(request: Request, delivery_id: int) -> Response:
+@router.get("/api/v1/deliveries/{delivery_id}", tags=["routing"], dependencies=[Depends(require_read)])
+def one_delivery(request: Request, delivery_id: DeliveryId) -> Response:
     """One delivery with the outcome of each file."""
     settings, store = _context(request)
     deliveries = delivery_store(store.db, settings)
@@ -166,8 +170,13 @@ def one_delivery(request: Request, delivery_id: int) -> Response:
     return JSONResponse({**delivery_json(delivery), "file_results": files})
 
 
-@router.post("/api/v1/deliveries/{delivery_id}/retry", tags=["routing"], status_code=202)
-def retry_delivery(request: Request, delivery_id: int) -> Response:
+@router.post(
+    "/api/v1/deliveries/{delivery_id}/retry",
+    tags=["routing"],
+    status_code=202,
+    dependencies=[Depends(require_write)],
+)
+def retry_delivery(request: Request, delivery_id: DeliveryId) -> Response:
     """ "Send again": the delivery is due now (a finished one sends all its files again)."""
     settings, store = _context(request)
     try:

@@ -18,6 +18,7 @@ CALLED = "CALLED routing with"
 ROUTE = "ROUTE:"
 DELIVERY = "DELIVERY:"
 MAX_LINES = 10_000  # getRoutingLog.php renders at most this many (newest) lines
+MAX_BYTES = 20 << 20  # then routing.log becomes routing.log.1 (one old file kept)
 
 _lock = threading.Lock()
 
@@ -36,11 +37,21 @@ def write(path: Path, message: str) -> None:
     line = f"{_stamp()} {_clean(message)}\n".encode()
     path.parent.mkdir(parents=True, exist_ok=True)
     with _lock:
+        _rotate(path)
         fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
         try:
             os.write(fd, line)
         finally:
             os.close(fd)
+
+
+def _rotate(path: Path) -> None:
+    """Keep one previous file: the original never rotated and its log grew without bound."""
+    try:
+        if path.stat().st_size > MAX_BYTES:
+            os.replace(path, path.with_name(path.name + ".1"))
+    except FileNotFoundError:
+        pass
 
 
 def render(path: Path) -> list[str]:

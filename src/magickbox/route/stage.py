@@ -215,6 +215,9 @@ class RouterStage:
         self._thread = threading.Thread(target=self._loop, name="router", daemon=True)
 
     def start(self) -> None:
+        released = self.router.deliveries.release_dead_claims()
+        if released:
+            log.warning("%d delivery(ies) were being sent when the box stopped; sending again", released)
         self._thread.start()
 
     def stop(self) -> None:

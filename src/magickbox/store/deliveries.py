@@ -9,6 +9,8 @@ and the session's `routing` field.
 from __future__ import annotations
 
 import json
+import os
+import socket
 import sqlite3
 import time
 from collections.abc import Iterable, Sequence
@@ -28,6 +30,21 @@ SUPERSEDED: Final = "superseded"  # the session was routed again (re-run); this 
 CANCELLED: Final = "cancelled"  # the session was deleted
 
 OPEN: Final = (PENDING, SENDING)
+HOST: Final = socket.gethostname()
+
+
+def _owner() -> str:
+    return f"{HOST}:{os.getpid()}"
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 @dataclass(frozen=True)
@@ -188,7 +205,8 @@ class DeliveryStore:
                 "UPDATE sessions SET route_checked_at = ?, routing = ?, updated_at = ? WHERE id = ?",
                 (now, routing, now, session_id),
             )
-            _event(conn, session_id, f"{routing}: {len(ids)} deliveries", now)
+            if ids:  # "nothing to route" is not worth a line in the session's history
+                _event(conn, session_id, f"{routing}: {len(ids)} deliveries", now)
         return ids
 
     # ---- the senders -------------------------------------------------------------------------------
@@ -215,8 +233,34 @@ class DeliveryStore:
                 " attempts = attempts + 1 WHERE id = ?",
                 (now + lease_s, now, chosen["id"]),
             )
+            conn.execute(
+                "INSERT OR REPLACE INTO delivery_claims(delivery_id, owner) VALUES (?, ?)",
+                (chosen["id"], _owner()),
+            )
             row = conn.execute("SELECT * FROM deliveries WHERE id = ?", (chosen["id"],)).fetchone()
         return Delivery.from_row(row)
+
+    def release_dead_claims(self) -> int:
+        """Deliveries claimed by a process of this host that no longer runs are due at once.
+
+        (Claims of other hosts wait for their lease.) Returns how many were released.
+        """
+        rows = self.db.query(
+            "SELECT c.delivery_id, c.owner FROM delivery_claims c JOIN deliveries d"
+            " ON d.id = c.delivery_id WHERE d.state = 'sending'"
+        )
+        dead = []
+        for row in rows:
+            host, _, pid = str(row["owner"]).rpartition(":")
+            if host == HOST and pid.isdigit() and int(pid) != os.getpid() and not _alive(int(pid)):
+                dead.append(int(row["delivery_id"]))
+        with self.db.transaction() as conn:
+            for delivery_id in dead:
+                conn.execute(
+                    "UPDATE deliveries SET lease_until = 0 WHERE id = ? AND state = 'sending'", (delivery_id,)
+                )
+                conn.execute("DELETE FROM delivery_claims WHERE delivery_id = ?", (delivery_id,))
+        return len(dead)
 
     def next_due(self) -> float | None:
         row = self.db.query_one(
@@ -255,6 +299,10 @@ class DeliveryStore:
             row = conn.execute("SELECT * FROM deliveries WHERE id = ?", (delivery_id,)).fetchone()
             if row is None:
                 raise NotFound(f"delivery {delivery_id} does not exist")
+            # Outcomes other than `sent` are this attempt's word only (a file may be gone since).
+            conn.execute(
+                "DELETE FROM delivery_files WHERE delivery_id = ? AND outcome != 'sent'", (delivery_id,)
+            )
             for result in results:
                 conn.execute(
                     "INSERT OR REPLACE INTO delivery_files(delivery_id, path, outcome, status, detail, at)"
@@ -291,6 +339,7 @@ class DeliveryStore:
                     counts.get("failed", 0), counts.get("skipped", 0), delivery_id,
                 ),
             )  # fmt: skip
+            conn.execute("DELETE FROM delivery_claims WHERE delivery_id = ?", (delivery_id,))
             _refresh(conn, int(row["session_id"]), now)
         return self.get(delivery_id)
 
@@ -302,6 +351,7 @@ class DeliveryStore:
                 " last_error = ? WHERE id = ?",
                 (now, reason, delivery_id),
             )
+            conn.execute("DELETE FROM delivery_claims WHERE delivery_id = ?", (delivery_id,))
 
     # ---- users ----------------------------------------------------------------------------------------
     def retry(self, delivery_id: int) -> Delivery:

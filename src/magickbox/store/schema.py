@@ -144,3 +144,14 @@ STATEMENTS += [
     )
     """,
 ]
+
+# Which process holds a `sending` delivery, so a restarted box takes back its own dead claims at
+# once instead of waiting for the lease to run out.
+STATEMENTS += [
+    """
+    CREATE TABLE IF NOT EXISTS delivery_claims (
+        delivery_id INTEGER PRIMARY KEY,
+        owner TEXT NOT NULL                   -- '<host>:<pid>'
+    )
+    """,
+]
