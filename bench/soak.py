@@ -325,6 +325,7 @@ def run(work: Path, count: int, kills: int, senders: int, rng: random.Random, lo
             "MAGICKBOX_LEASE_S": "3",
             "MAGICKBOX_ROUTE_RETRY_INITIAL_S": "1",
             "MAGICKBOX_ROUTE_RETRY_MAX_S": "4",
+            "MAGICKBOX_ROUTE_LEASE_S": "3",
         },
     ).start()
     samples, stop = Samples(), threading.Event()
