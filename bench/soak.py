@@ -109,12 +109,13 @@ def send_and_abort(study: Study, box: BoxProcess, caller: str) -> bool:
     for ds in datasets:
         ae.add_requested_context(ds.SOPClassUID, ds.file_meta.TransferSyntaxUID)
     assoc = ae.associate("127.0.0.1", box.dicom_port, ae_title=BUCKET_AE)
-    if assoc.is_established:
-        for ds in datasets:
-            assoc.send_c_store(ds)
-        assoc.abort()
-        return True
-    return False
+    if not assoc.is_established:
+        return False
+    # A kill can end the association before any instance was acknowledged: then the box has
+    # nothing to show for it (no session), and the send is tried again like any other.
+    acknowledged = [int(getattr(assoc.send_c_store(ds), "Status", -1)) == 0 for ds in datasets]
+    assoc.abort()
+    return all(acknowledged)
 
 
 def sender(
