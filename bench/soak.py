@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import os
 import random
 import shutil
 import signal
@@ -160,10 +161,13 @@ def sample(box: BoxProcess, samples: Samples, stop: threading.Event) -> None:
 
 def start_storescp(port: int, out: Path) -> subprocess.Popen[bytes]:
     out.mkdir(parents=True, exist_ok=True)
+    # TCP_NODELAY=1: dcmtk leaves Nagle on otherwise, and every C-STORE-RSP then waits for the
+    # box's delayed ACK (~40 ms per routed instance); a destination set up for throughput has it.
     proc = subprocess.Popen(
         ["storescp", "+xa", "-aet", DEST_AE, "-od", str(out), "--fork", str(port)],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
+        env={**os.environ, "TCP_NODELAY": "1"},
     )
     wait_for_port(port)
     return proc
