@@ -155,6 +155,7 @@ def test_kill_during_transfer_then_restart_recovers(box_factory: Any, tmp_path: 
 
     [session] = sessions(box)
     assert session["state"] == "incomplete"
+    assert session["instances"] == 1  # recounted from INPUT/: counts reach SQLite in batches
     assert not list(box.data.rglob("*.part"))
     assert send_files(box, files) == [0, 0, 0]  # the box accepts new sends
     wait_until(lambda: len(sessions(box)) == 2 and all_settled(box), timeout=20, what="a new session")
@@ -177,6 +178,30 @@ def test_kill_inside_the_settle_window_then_restart_queues_the_session(
     wait_until(lambda: all_settled(box), timeout=20, what="the session to be sealed")
     [session] = sessions(box)
     assert sealed(box, session)
+    assert_identical(files, input_files(box, session))
+
+
+@pytest.mark.parametrize("settle_s", [60.0])
+def test_a_release_is_durable_before_the_sender_gets_the_release_response(
+    box_factory: Any, tmp_path: Path, settle_s: float
+) -> None:
+    """Once the sender's release completed, the send is in the store: a kill at that very
+    moment leaves a settling session with every instance counted, and a restart queues it."""
+    box = make_box(box_factory, tmp_path, settle_s=settle_s).start()
+    _, files = dicomdata.write_study(tmp_path / "send", 4)
+
+    assert send_files(box, files) == [0, 0, 0, 0]  # returns once the A-RELEASE-RP arrived
+    [at_release] = sessions(box)  # read at once, before the box's handler thread ends
+    box.stop(signal.SIGKILL)
+
+    assert at_release["state"] == "receiving" and at_release["open_associations"] == 0
+    assert at_release["settle_until"] is not None
+    assert at_release["instances"] == 4
+    box.start()
+    wait_until(lambda: all_settled(box), timeout=20, what="the session to be sealed")
+    [session] = sessions(box)
+    assert sealed(box, session)
+    assert session["instances"] == 4
     assert_identical(files, input_files(box, session))
 
 

@@ -15,6 +15,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pydicom
 from pydicom.dataset import Dataset
@@ -182,6 +183,26 @@ def _tune(event: evt.Event) -> None:
         wrapper.__class__ = _QuickSocket
 
 
+def _responses_for_the_sender_only(assoc: Association) -> None:
+    """Keep pynetdicom's reactor thread from taking a C-STORE-RSP meant for send_c_store().
+
+    pynetdicom 3 pauses its reactor around each send_c_store(), but the handshake has a gap:
+    when one send un-pauses the reactor and the next send starts before the reactor noticed,
+    the reactor can take the next (fast) response off the queue, log "Received unexpected
+    C-STORE service message", and send_c_store() then waits the whole DIMSE timeout for a
+    response that never comes (the delivery fails after 30 s). This association only sends,
+    so its reactor never needs a DIMSE message.
+    """
+    get_msg = assoc.dimse.get_msg
+
+    def sender_only(block: bool = False) -> tuple[int | None, Any]:
+        if threading.current_thread() is assoc:
+            return None, None
+        return get_msg(block)
+
+    setattr(assoc.dimse, "get_msg", sender_only)  # noqa: B010 - an instance override, on purpose
+
+
 def send_files(
     files: Sequence[Outgoing],
     host: str,
@@ -215,6 +236,7 @@ def send_files(
     if not assoc.is_established:
         reason = "rejected" if assoc.is_rejected else "aborted" if assoc.is_aborted else "no answer"
         raise SendFailed(f"association to {called_aet}@{host}:{port} failed ({reason})")
+    _responses_for_the_sender_only(assoc)
     try:
         accepted = _accepted(assoc)
         for item, header in sendable:

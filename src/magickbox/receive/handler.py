@@ -4,7 +4,9 @@ marked incomplete, and one log line written."""
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import socket
 import time
 from copy import deepcopy
 from dataclasses import dataclass, field
@@ -13,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 from pynetdicom import evt
 from pynetdicom._globals import MODE_ACCEPTOR
 from pynetdicom.association import Association
+from pynetdicom.pdu_primitives import A_RELEASE
 from pynetdicom.transport import RequestHandler, ThreadedAssociationServer
 
 from magickbox.receive.dimse import StoreFastPath
@@ -38,6 +41,7 @@ class AssociationRecord:
     tracker: AssociationTracker | None = None
     fast_path: StoreFastPath | None = None
     assoc: Association | None = None
+    release_failed: bool = False  # the release could not be recorded: the sender must not get the RP
 
 
 def end_association(record: AssociationRecord) -> None:
@@ -49,6 +53,14 @@ def end_association(record: AssociationRecord) -> None:
         assoc.abort()
     else:
         wake_waiting_acceptor(assoc)
+
+
+def cut_connection(assoc: Association) -> None:
+    """Shut the socket down at once: nothing more (no A-RELEASE-RP) reaches the peer."""
+    sock = assoc.dul.socket.socket if assoc.dul.socket is not None else None
+    if sock is not None:
+        with contextlib.suppress(OSError):
+            sock.shutdown(socket.SHUT_RDWR)
 
 
 class BoxServer(ThreadedAssociationServer):
@@ -103,7 +115,34 @@ class BoxRequestHandler(RequestHandler):
         assoc.acceptor.supported_contexts = deepcopy(self.server.contexts)
         assoc.requestor.address_info = self.remote
         assoc.bind(evt.EVT_REQUESTED, self._on_requested, [record])
+        assoc.bind(evt.EVT_ACSE_RECV, self._on_acse_received, [record])
         return assoc
+
+    def _on_acse_received(self, event: evt.Event, record: AssociationRecord) -> None:
+        """An A-RELEASE-RQ: make the send durable *before* pynetdicom answers with A-RELEASE-RP.
+
+        pynetdicom triggers this event in the association thread when it takes the request from
+        the DUL queue, and sends the RP right after. Once the sender has the RP it believes the
+        send is done, so the release (and the final instance counts) must already be in the store:
+        a kill after this point leaves a settling (or sealed) session that a restart queues.
+        If recording fails the connection is cut instead, so the sender sees a failed send.
+        """
+        primitive = getattr(event, "primitive", None)
+        if not isinstance(primitive, A_RELEASE) or primitive.result is not None:
+            return
+        tracker = record.tracker
+        if tracker is None:
+            return
+        try:
+            tracker.end(True, "", after=self.server.receiver.sealer.wake)
+        except Exception:
+            log.exception(
+                "could not record the release of %s@%s; dropping the connection",
+                record.calling_aet,
+                record.ip,
+            )
+            record.release_failed = True
+            cut_connection(event.assoc)
 
     def _on_requested(self, event: evt.Event, record: AssociationRecord) -> None:
         """A-ASSOCIATE-RQ arrived: pick the bucket from the called AE title before negotiation.
@@ -133,7 +172,7 @@ class BoxRequestHandler(RequestHandler):
         record.tracker = AssociationTracker(receiver.store, peer, target.bucket, target.settle_s)
 
     def _finish(self, assoc: Association, record: AssociationRecord) -> None:
-        released = bool(assoc.is_released)
+        released = bool(assoc.is_released) and not record.release_failed
         outcome = "released" if released else "rejected" if assoc.is_rejected else "aborted"
         if not record.called_aet:
             outcome = "closed before A-ASSOCIATE"

@@ -74,7 +74,8 @@ class AssociationTracker:
         self._slots: dict[str | None, SessionSlot] = {}
         self._lock = threading.Lock()
         self._last_flush = time.monotonic()
-        self._ended = False
+        self._ended = False  # no new sessions: the association is over (or being ended)
+        self._settled = False  # its sessions were released or aborted in the store
 
     def slot_for(self, study_uid: str | None) -> SessionSlot:
         """The session of this study for this association (created or joined on first use)."""
@@ -125,7 +126,7 @@ class AssociationTracker:
     def end(self, released: bool, reason: str, after: Callable[[], None] | None = None) -> None:
         """The association is over: release its sessions (settle window) or mark them incomplete."""
         with self._lock:
-            if self._ended:
+            if self._settled:
                 return
             self._ended = True
             self._flush()
@@ -136,6 +137,7 @@ class AssociationTracker:
                         tidy_incoming(self.store, slot.session_id)
                     else:
                         self.store.sessions.abort(slot.session_id, reason)
+            self._settled = True
         if after is not None:
             after()
 

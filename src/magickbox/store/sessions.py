@@ -345,6 +345,15 @@ class SessionStore:
         self.layout.remove_session_dir(session.scratchdir)
 
     # ---- crash recovery -----------------------------------------------------------------------
+    def _recount(self, conn: sqlite3.Connection, session_id: int, scratchdir: str, now: float) -> None:
+        """The receiver records instance counts in batches; after a crash the files in INPUT/
+        are the truth (every acknowledged instance was renamed there before its C-STORE-RSP)."""
+        files = [p for p in self.layout.input_dir(scratchdir).glob("*.dcm") if p.is_file()]
+        conn.execute(
+            "UPDATE sessions SET instances = ?, bytes = ?, updated_at = ? WHERE id = ?",
+            (len(files), sum(p.stat().st_size for p in files), now, session_id),
+        )
+
     def recover_receiving(self) -> tuple[list[int], list[int]]:
         """At start: sessions fed by an association open at the crash become `incomplete`;
         sessions whose associations had all been released are sealed (queued). Returns both lists.
@@ -352,8 +361,11 @@ class SessionStore:
         now = time.time()
         with self.db.transaction() as conn:
             rows = conn.execute(
-                "SELECT id, open_associations, source FROM sessions WHERE state = 'receiving'"
+                "SELECT id, open_associations, source, scratchdir FROM sessions WHERE state = 'receiving'"
             ).fetchall()
+            for row in rows:
+                if row["source"] == "dicom":
+                    self._recount(conn, int(row["id"]), row["scratchdir"], now)
             broken = [int(r["id"]) for r in rows if r["open_associations"] > 0 or r["source"] != "dicom"]
             settled = [int(r["id"]) for r in rows if int(r["id"]) not in broken]
             for session_id in broken:
