@@ -14,8 +14,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import re
-import subprocess
 import sys
 import tempfile
 import time
@@ -24,33 +22,19 @@ from pathlib import Path
 from magickbox.config import load_settings
 from magickbox.store import Store
 from tests.support.box import BoxProcess
+from tests.support.peak_rss import run_measured
 
 MB = Path(sys.executable).parent / "mb"
 AET = "ProcX"
 WORK_SH = '#!/bin/sh\ncp -R "$1"/. "$2"/\n'
-LAUNCHER = """
-import os, sys
-pid = os.fork()
-if pid == 0:
-    os.execvp(sys.argv[1], sys.argv[1:])
-_, status, usage = os.wait4(pid, 0)
-sys.stderr.write(f"\\nMAXRSS_KB={usage.ru_maxrss}\\n")
-sys.exit(os.waitstatus_to_exitcode(status))
-"""
 
 
 def measured(argv: list[str], env: dict[str, str], cwd: Path) -> tuple[float, int, str]:
     """(seconds, peak RSS in kB, stdout) of one run; raises when it fails."""
-    start = time.perf_counter()
-    result = subprocess.run(
-        [sys.executable, "-c", LAUNCHER, *argv], env=env, cwd=cwd, capture_output=True, text=True
-    )
-    elapsed = time.perf_counter() - start
-    if result.returncode != 0:
-        raise SystemExit(f"{argv[0]} failed ({result.returncode}): {result.stderr[-2000:]}")
-    match = re.search(r"MAXRSS_KB=(\d+)", result.stderr)
-    assert match
-    return elapsed, int(match.group(1)), result.stdout
+    run = run_measured(argv, env, cwd)
+    if run.returncode != 0:
+        raise SystemExit(f"{argv[0]} failed ({run.returncode}): {run.stderr[-2000:]}")
+    return run.seconds, run.peak_kb, run.stdout
 
 
 def write_folder(folder: Path, megabytes: int, files: int = 64) -> None:

@@ -4,7 +4,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from fastapi.testclient import TestClient
 
+from magickbox.api.app import create_app
 from magickbox.config import Settings, load_settings
 from magickbox.store import Store
 from tests.support.box import BoxProcess
@@ -20,6 +22,13 @@ def store(settings: Settings) -> Iterator[Store]:
     store = Store(settings)
     yield store
     store.db.close()
+
+
+@pytest.fixture
+def client(settings: Settings, store: Store) -> Iterator[TestClient]:
+    """The app in this process (no stages) over the `store` fixture."""
+    with TestClient(create_app(settings, store)) as client:
+        yield client
 
 
 @pytest.fixture

@@ -12,6 +12,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from magickbox.store.layout import write_json_atomic
 from tests.api.conftest import BUCKET, BUCKET_AET, Served
 
 STRING_FIELDS = (
@@ -75,6 +76,31 @@ def test_get_scratch_types_and_states(served: Served) -> None:
     assert waiting["processingTime"] == "0" and waiting["lastChangedTime"] == "0"
     assert "processingLogSize" not in waiting and waiting["status"] == "queued"
     assert by_dir[running.scratchdir]["processingTime"] == "0"
+
+
+def _add_info_keys(served: Served, scratchdir: str, extra: dict[str, object]) -> None:
+    path = served.store.layout.info_path(scratchdir)
+    write_json_atomic(path, {**json.loads(path.read_text()), **extra})
+
+
+def test_get_scratch_passes_every_info_json_key_through(served: Served) -> None:
+    done = served.make_session("infokeys")
+    queued = served.make_session("infokeys", end=None)
+    clash = {"AETitleCaller": "not me", "status": "not me", "processingLast": -1}
+    for s in (done, queued):
+        _add_info_keys(served, s.scratchdir, {"StudyNote": "from info.json", **clash})
+    by_dir = {e["scratchdir"]: e for e in scratch(served)}
+    finished, waiting = by_dir[done.scratchdir], by_dir[queued.scratchdir]
+    assert finished["StudyNote"] == waiting["StudyNote"] == "from info.json"
+    assert finished["AETitleCaller"] == waiting["AETitleCaller"] == "infokeys", "computed keys win"
+    assert finished["status"] == "finished" and waiting["status"] == "queued"
+    assert isinstance(finished["processingLast"], int) and finished["processingLast"] >= 0
+    assert waiting["processingLast"] == -1, "without a log there is no computed processingLast"
+    keys = list(finished)
+    assert keys[:4] == ["CallerIP", "AETitleCalled", "AETitleCaller", "received"]
+    assert keys.index("StudyNote") < keys.index("scratchdir"), "info.json's keys come first"
+    _add_info_keys(served, queued.scratchdir, {"StudyNote": "changed"})
+    assert entry(served, queued.scratchdir)["StudyNote"] == "changed"
 
 
 def test_seed_page_jq_filters_work_literally(served: Served) -> None:

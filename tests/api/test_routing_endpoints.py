@@ -1,24 +1,16 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 
 import pytest
 from fastapi.testclient import TestClient
 
-from magickbox.api.app import create_app
 from magickbox.config import Settings
 from magickbox.route import routelog
 from magickbox.store import Store
 from tests.route.test_rules import DEFAULT_RULE
 
 PARSE_ERROR = "Error: could not parse this json file"
-
-
-@pytest.fixture
-def client(settings: Settings, store: Store) -> Iterator[TestClient]:
-    with TestClient(create_app(settings, store)) as client:
-        yield client
 
 
 def test_routing_json_is_an_empty_table_until_one_is_saved(client: TestClient, settings: Settings) -> None:

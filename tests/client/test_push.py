@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import select
 import subprocess
-import sys
 from pathlib import Path
 
 from tests.client.conftest import AET, MB, Fleet, dead_port, mb_json, run_mb
+from tests.support.peak_rss import run_measured
 
 
 def _folder(root: Path, name: str, files: dict[str, bytes]) -> Path:
@@ -86,32 +85,10 @@ def test_push_prefers_a_box_that_answers(fleet: Fleet, sender: str, tmp_path: Pa
     assert json.loads(result.stdout)[0]["Port"] in {b.port for b in fleet.boxes}
 
 
-# Forks from a fresh, small interpreter: a child forked from pytest itself would report pytest's
-# resident size as its peak (Linux keeps the old peak across fork + exec).
-_LAUNCHER = """
-import os, sys
-pid = os.fork()
-if pid == 0:
-    os.execv(sys.argv[1], sys.argv[1:])
-_, status, usage = os.wait4(pid, 0)
-sys.stderr.write(f"\\nMAXRSS_KB={usage.ru_maxrss}\\n")
-sys.exit(os.waitstatus_to_exitcode(status))
-"""
-
-
 def _peak_rss_kb(argv: list[str], env: dict[str, str], cwd: Path) -> tuple[int, int, str]:
     """Run `argv` to its end: (its peak resident memory in kB, exit code, stdout)."""
-    result = subprocess.run(
-        [sys.executable, "-c", _LAUNCHER, *argv],
-        env=env,
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    match = re.search(r"MAXRSS_KB=(\d+)", result.stderr)
-    assert match, result.stderr
-    return int(match.group(1)), result.returncode, result.stdout
+    run = run_measured(argv, env, cwd, timeout=300)
+    return run.peak_kb, run.returncode, run.stdout
 
 
 def test_large_push_keeps_memory_flat(fleet: Fleet, sender: str, tmp_path: Path) -> None:

@@ -3,7 +3,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from magickbox.store.buckets import load_catalog
+import pytest
+
+from magickbox.store.buckets import load_catalog, set_enabled
 
 
 def _bucket(streams: Path, folder: str, info: object) -> None:
@@ -32,3 +34,21 @@ def test_enabled_accepts_original_spellings(tmp_path: Path) -> None:
         _bucket(tmp_path, f"b{index}", {"name": "n", "AETitle": f"P{index}", "enabled": value})
     catalog = load_catalog(tmp_path)
     assert all(b.info.enabled for b in catalog.valid) and len(catalog.valid) == 4
+
+
+def test_set_enabled_keeps_other_keys_and_writes_the_number_form(tmp_path: Path) -> None:
+    info = {"name": "Good", "AETitle": "ProcGood", "enabled": 1, "extra": {"kept": [1, 2]}}
+    _bucket(tmp_path, "Good", info)
+    set_enabled(tmp_path, "Good", False)
+    written = json.loads((tmp_path / "Good" / "info.json").read_text())
+    assert written == {**info, "enabled": 0}
+    assert load_catalog(tmp_path).for_called_aet("ProcGood") is None
+    set_enabled(tmp_path, "Good", True)
+    assert json.loads((tmp_path / "Good" / "info.json").read_text())["enabled"] == 1
+
+
+def test_set_enabled_refuses_a_file_that_is_not_a_json_object(tmp_path: Path) -> None:
+    _bucket(tmp_path, "Bad", "[1, 2]")
+    with pytest.raises(ValueError, match="must hold a JSON object"):
+        set_enabled(tmp_path, "Bad", True)
+    assert (tmp_path / "Bad" / "info.json").read_text() == "[1, 2]"

@@ -2,21 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
-import pytest
 from fastapi.testclient import TestClient
 
-from magickbox.api.app import create_app
 from magickbox.config import Settings
 from magickbox.store import Store
 from tests.ui import driving
-
-
-@pytest.fixture
-def client(settings: Settings, store: Store) -> Iterator[TestClient]:
-    with TestClient(create_app(settings, store)) as client:
-        yield client
 
 
 def test_every_page_renders_with_a_strict_policy(client: TestClient, store: Store) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
@@ -15,13 +15,13 @@ from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
 
 from magickbox.api.actions import cancel_session, delete_session, find_session, rerun_session
-from magickbox.api.deps import get_store, require_read, require_write
+from magickbox.api.deps import get_store, require_admin, require_read, require_write
 from magickbox.api.errors import ApiError
 from magickbox.api.legacy import log_response, zip_response
 from magickbox.api.uploads import create_session, receive_form
 from magickbox.api.views import processing_seconds
 from magickbox.store import Store
-from magickbox.store.buckets import Bucket, InvalidBucket
+from magickbox.store.buckets import Bucket, InvalidBucket, set_enabled
 from magickbox.store.queries import (
     SETTLED_STATES,
     BucketStats,
@@ -118,6 +118,11 @@ class ActionOut(BaseModel):
     scratchdir: str
     action: str
     status: str
+
+
+class BucketSwitchOut(BaseModel):
+    bucket: str
+    enabled: bool
 
 
 class BucketOut(BaseModel):
@@ -340,14 +345,21 @@ def delete(store: StoreDep, scratchdir: str) -> ActionOut:
     return ActionOut(scratchdir=s.scratchdir, action="delete", status="deleted")
 
 
+def _job_action(
+    store: Store, scratchdir: str, action: str, act: Callable[[Store, Session], object]
+) -> ActionOut:
+    """Cancel or rerun: the answer carries the session's state after the action."""
+    s = find_session(store, scratchdir)
+    act(store, s)
+    return ActionOut(scratchdir=s.scratchdir, action=action, status=store.sessions.get(s.id).state)
+
+
 @router.post(
     "/sessions/{scratchdir}/cancel", status_code=202, dependencies=[Depends(require_write)], responses=ERRORS
 )
 def cancel(store: StoreDep, scratchdir: str) -> ActionOut:
     """Cancel the session's job: a queued one at once, a running one is stopped by its worker."""
-    s = find_session(store, scratchdir)
-    cancel_session(store, s)
-    return ActionOut(scratchdir=s.scratchdir, action="cancel", status=store.sessions.get(s.id).state)
+    return _job_action(store, scratchdir, "cancel", cancel_session)
 
 
 @router.post(
@@ -355,9 +367,7 @@ def cancel(store: StoreDep, scratchdir: str) -> ActionOut:
 )
 def rerun(store: StoreDep, scratchdir: str) -> ActionOut:
     """Queue the session's bucket again (finished, failed or cancelled sessions)."""
-    s = find_session(store, scratchdir)
-    rerun_session(store, s)
-    return ActionOut(scratchdir=s.scratchdir, action="rerun", status=store.sessions.get(s.id).state)
+    return _job_action(store, scratchdir, "rerun", rerun_session)
 
 
 @router.post(
@@ -444,3 +454,28 @@ def bucket(store: StoreDep, name: str) -> BucketOut:
     if found is None:
         raise ApiError(404, "no such bucket", f"no bucket folder {name!r}")
     return bucket_out(found, bucket_stats(store.db).get(name))
+
+
+def _switch_bucket(store: Store, name: str, enabled: bool) -> BucketSwitchOut:
+    catalog = store.catalog()
+    if catalog.by_name(name) is None:
+        if any(b.name == name for b in catalog.invalid):
+            raise ApiError(409, "bucket is invalid", f"fix streams/{name}/info.json first")
+        raise ApiError(404, "no such bucket", f"no bucket folder {name!r}")
+    try:
+        set_enabled(store.settings.streams_dir, name, enabled)
+    except ValueError as exc:  # info.json broke after the catalog was read
+        raise ApiError(409, "bucket is invalid", f"fix streams/{name}/info.json first") from exc
+    return BucketSwitchOut(bucket=name, enabled=enabled)
+
+
+@router.post("/buckets/{name}/enable", dependencies=[Depends(require_admin)], responses=ERRORS)
+def enable_bucket(store: StoreDep, name: str) -> BucketSwitchOut:
+    """Offer the bucket again: sessions sent to its AE title are accepted and run."""
+    return _switch_bucket(store, name, True)
+
+
+@router.post("/buckets/{name}/disable", dependencies=[Depends(require_admin)], responses=ERRORS)
+def disable_bucket(store: StoreDep, name: str) -> BucketSwitchOut:
+    """Stop offering the bucket: new sessions for it are refused; queued ones fail with a reason."""
+    return _switch_bucket(store, name, False)

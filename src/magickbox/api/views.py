@@ -53,6 +53,30 @@ def read_measures(folder: Path) -> dict[str, Any] | None:
     return measures or None
 
 
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")  # NaN/Infinity would make the whole answer invalid
+
+
+def read_info_keys(path: str) -> dict[str, Any]:
+    """The keys of a session's info.json (getScratch.php passes them through); {} when unreadable."""
+    try:
+        with open(path, "rb") as handle:
+            value = json.loads(handle.read(), parse_constant=_no_constant)
+    except (OSError, ValueError):
+        return {}
+    return value if isinstance(value, dict) else {}
+
+
+def _stat_key(path: str) -> tuple[int, int] | None:
+    try:
+        stat = os.stat(path)
+    except OSError:
+        return None
+    return stat.st_mtime_ns, stat.st_size
+
+
+_InfoRead = tuple[tuple[int, int] | None, dict[str, Any]]  # info.json's stat and its keys
+
 SCRATCH_COLUMNS = (
     "id, scratchdir, pid, calling_aet, called_aet, caller_ip, received_at, state, routing,"
     " ended_at, updated_at"
@@ -67,6 +91,7 @@ class _Rendered:
     mtime: float | None  # log mtime, for processingLast
     size: int | None  # log size
     tail: str  # ',"measures": ..., "routing": ...}'
+    info_stat: tuple[int, int] | None  # info.json's (mtime_ns, size) when it was read
 
     @property
     def settled(self) -> bool:
@@ -88,6 +113,7 @@ class ScratchRenderer:
         self.recheck_s = recheck_s
         self._lock = threading.Lock()
         self._by_id: dict[int, _Rendered] = {}
+        self._info: dict[str, _InfoRead] = {}  # by scratchdir
         self._entries: list[_Rendered] = []
         self._live: list[int] = []
         self._signature: tuple[Any, ...] | None = None
@@ -133,6 +159,8 @@ class ScratchRenderer:
             by_id[row[0]] = done
             entries.append(done)
         self._by_id, self._entries = by_id, entries
+        kept = {e.row[1] for e in entries}
+        self._info = {name: value for name, value in self._info.items() if name in kept}
         self._live = [index for index, e in enumerate(entries) if not e.settled]
 
     def _recheck(self, done: _Rendered, layout: ScratchLayout, now: float) -> _Rendered:
@@ -142,10 +170,22 @@ class ScratchRenderer:
             found: tuple[float | None, int | None] = (stat.st_mtime, stat.st_size)
         except OSError:
             found = (None, None)
-        if found != (done.mtime, done.size):
+        info_path = os.path.join(layout.root, done.row[1], "info.json")
+        if found != (done.mtime, done.size) or _stat_key(info_path) != done.info_stat:
             return self._render_one(done.row, layout, now)
         done.checked = now
         return done
+
+    def _info_keys(self, layout: ScratchLayout, scratchdir: str) -> _InfoRead:
+        """info.json's stat and keys, read again only when the file changed (live sessions are
+        rendered on every request; this keeps that to one stat)."""
+        path = os.path.join(layout.root, scratchdir, "info.json")
+        stat = _stat_key(path)
+        cached = self._info.get(scratchdir)
+        if cached is None or cached[0] != stat:
+            keys = {} if stat is None else read_info_keys(path)
+            cached = self._info[scratchdir] = (stat, keys)
+        return cached
 
     def _render_one(self, row: tuple[Any, ...], layout: ScratchLayout, now: float) -> _Rendered:
         (
@@ -187,6 +227,11 @@ class ScratchRenderer:
                 tail["measures"] = found
         tail["status"] = state
         tail["routing"] = routing
+        info_stat, info_keys = self._info_keys(layout, scratchdir)
+        if info_keys:
+            # As the original: info.json's keys first, each computed key wins over its namesake.
+            later = {*tail, "processingLast"} if mtime is not None else set(tail)
+            head = {**{k: v for k, v in info_keys.items() if k not in later}, **head}
         return _Rendered(
             row=row,
             checked=now,
@@ -194,4 +239,5 @@ class ScratchRenderer:
             mtime=mtime,
             size=size,
             tail="," + json.dumps(tail, separators=(",", ":"))[1:],
+            info_stat=info_stat,
         )

@@ -15,7 +15,7 @@ from magickbox.errors import Conflict, InvalidInput, NotFound
 from magickbox.run import process
 from magickbox.run.contract import RunContext, build_spec, write_proc_json
 from magickbox.store import Store
-from magickbox.store.buckets import Bucket, load_bucket, load_catalog
+from magickbox.store.buckets import Bucket, load_bucket, load_catalog, set_enabled
 from magickbox.store.jobs import BucketLoad
 from magickbox.store.layout import write_json_atomic
 
@@ -203,14 +203,9 @@ def run_run(args: argparse.Namespace) -> int:
 def run_toggle(args: argparse.Namespace) -> int:
     settings = _settings(args)
     folder = _bucket_folder(settings, args.name)
-    path = folder / "info.json"
     try:
-        raw = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        raise InvalidInput(f"{path} is not readable JSON: {exc}") from exc
-    if not isinstance(raw, dict):
-        raise InvalidInput(f"{path} must hold a JSON object")
-    raw["enabled"] = 1 if args.enabled else 0  # the original's number form
-    write_json_atomic(path, raw)
+        set_enabled(folder.parent, folder.name, args.enabled)
+    except ValueError as exc:
+        raise InvalidInput(str(exc)) from exc
     print(f"{args.name}: {'enabled' if args.enabled else 'disabled'}")
     return 0

@@ -14,26 +14,9 @@ import pydicom
 from pydicom.errors import InvalidDicomError
 
 from magickbox.route.rules import CALLER, ME, PORT, Destination, RoutingTable, Rule, parse_tag
+from magickbox.store.deliveries import NewDelivery
 
 COULD_NOT_READ = "couldNotReadProcJSON"
-
-
-@dataclass(frozen=True)
-class Planned:
-    """One delivery to make: a destination, the folder to send and the optional `which` filter."""
-
-    rule_index: int
-    rule_name: str
-    send_key: str
-    ip: str
-    port: int
-    calling_aet: str
-    called_aet: str
-    folder: str  # OUTPUT | INPUT
-    which: tuple[tuple[tuple[str, str], ...], ...] | None
-
-    def identity(self) -> tuple[object, ...]:
-        return (self.ip, self.port, self.calling_aet, self.called_aet, self.folder, self.which)
 
 
 def read_outcome(proc_path: Path) -> str:
@@ -74,7 +57,9 @@ def _which(dest: Destination) -> tuple[tuple[tuple[str, str], ...], ...] | None:
     return tuple(tuple(group.items()) for group in dest.which)
 
 
-def _rule_sends(index: int, rule: Rule, outcome: str, values: Placeholders) -> Iterator[tuple[Planned, str]]:
+def _rule_sends(
+    index: int, rule: Rule, outcome: str, values: Placeholders
+) -> Iterator[tuple[NewDelivery, str]]:
     """The rule's matching destinations in file order, each with the log line that explains it.
 
     A matching destination with `break` stops the rest of this rule's send entries (the
@@ -85,7 +70,7 @@ def _rule_sends(index: int, rule: Rule, outcome: str, values: Placeholders) -> I
             if not re.search(key, outcome, re.IGNORECASE):
                 continue
             ip, port = _resolve(dest, values)
-            planned = Planned(
+            planned = NewDelivery(
                 index, rule.name, key, ip, port, dest.AETitleSender, dest.AETitleTo, rule.RouteDirectory,
                 _which(dest),
             )  # fmt: skip
@@ -96,9 +81,9 @@ def _rule_sends(index: int, rule: Rule, outcome: str, values: Placeholders) -> I
 
 def plan(
     table: RoutingTable, called_aet: str, calling_aet: str, outcome: str, values: Placeholders
-) -> tuple[list[Planned], list[str]]:
+) -> tuple[list[NewDelivery], list[str]]:
     """The deliveries for one session (duplicates merged) and log lines that explain the choice."""
-    planned: list[Planned] = []
+    planned: list[NewDelivery] = []
     notes: list[str] = []
     seen: set[tuple[object, ...]] = set()
     for index, rule in enumerate(table.routing):

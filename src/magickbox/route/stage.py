@@ -72,7 +72,7 @@ class Router:
             f'{routelog.CALLED} {folder} "{session.called_aet}" "{session.calling_aet}"',
         )
         if table is None:
-            planned: list[evaluate.Planned] = []
+            planned: list[NewDelivery] = []
             notes = [f"no routing table ({self.settings.routing_path}): nothing to send"]
         else:
             outcome = evaluate.read_outcome(self.store.layout.proc_path(session.scratchdir))
@@ -83,14 +83,7 @@ class Router:
             notes.insert(0, f"proc.json success = {outcome!r}")
         for note in notes:
             routelog.write(self.log_path, note)
-        ids = self.deliveries.plan(
-            session.id,
-            [
-                NewDelivery(p.rule_index, p.rule_name, p.send_key, p.ip, p.port, p.calling_aet,
-                            p.called_aet, p.folder, p.which)
-                for p in planned
-            ],
-        )  # fmt: skip
+        ids = self.deliveries.plan(session.id, planned)
         for delivery_id, item in zip(ids, planned, strict=False):
             routelog.write(
                 self.log_path,

@@ -10,6 +10,7 @@ from pathlib import Path
 from pydantic import ValidationError
 
 from magickbox.models import BucketInfo
+from magickbox.store.layout import write_json_atomic
 
 log = logging.getLogger(__name__)
 
@@ -75,6 +76,23 @@ def load_bucket(folder: Path) -> Bucket:
         )
         raise ValueError(reasons) from exc
     return Bucket(folder=folder, info=info, raw=raw)
+
+
+def set_enabled(streams_dir: Path, name: str, enabled: bool) -> None:
+    """Write `enabled` into `streams/<name>/info.json` atomically, every other key kept as written.
+
+    The value is the original's number form (1/0). Raises ValueError with a readable reason when
+    the file is not a JSON object; the caller has checked that the bucket folder exists.
+    """
+    path = streams_dir / name / "info.json"
+    try:
+        raw = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise ValueError(f"{path} is not readable JSON: {exc}") from exc
+    if not isinstance(raw, dict):
+        raise ValueError(f"{path} must hold a JSON object")
+    raw["enabled"] = 1 if enabled else 0
+    write_json_atomic(path, raw)
 
 
 def load_catalog(streams_dir: Path) -> Catalog:

@@ -48,10 +48,9 @@ def _alive(pid: int) -> bool:
 
 
 @dataclass(frozen=True)
-class Delivery:
-    id: int
-    session_id: int
-    planned_at: float
+class Target:
+    """Where a delivery goes and what it sends: one matching destination of a routing rule."""
+
     rule_index: int
     rule_name: str
     send_key: str
@@ -59,8 +58,26 @@ class Delivery:
     port: int
     calling_aet: str
     called_aet: str
-    folder: str
-    which: str | None
+    folder: str  # OUTPUT | INPUT
+
+
+@dataclass(frozen=True)
+class NewDelivery(Target):
+    """A delivery to record, with the optional `which` filter (groups of (tag, pattern))."""
+
+    which: tuple[tuple[tuple[str, str], ...], ...] | None
+
+    def identity(self) -> tuple[object, ...]:
+        """What makes two planned deliveries the same send (rule and key do not)."""
+        return (self.ip, self.port, self.calling_aet, self.called_aet, self.folder, self.which)
+
+
+@dataclass(frozen=True)
+class Delivery(Target):
+    id: int
+    session_id: int
+    planned_at: float
+    which: str | None  # the `which` filter as JSON
     state: str
     attempts: int
     next_try_at: float
@@ -82,19 +99,6 @@ class Delivery:
         if self.which is None:
             return None
         return [[(tag, pattern) for tag, pattern in group] for group in json.loads(self.which)]
-
-
-@dataclass(frozen=True)
-class NewDelivery:
-    rule_index: int
-    rule_name: str
-    send_key: str
-    ip: str
-    port: int
-    calling_aet: str
-    called_aet: str
-    folder: str
-    which: Sequence[Sequence[tuple[str, str]]] | None
 
 
 @dataclass(frozen=True)

@@ -68,6 +68,15 @@ def _session_state(conn: sqlite3.Connection, session_id: int) -> str | None:
     return None if row is None else str(row["state"])
 
 
+def _leased_session(conn: sqlite3.Connection, job_id: int, owner: str) -> int | None:
+    """The session of a job that `owner` still runs; None when the lease was lost."""
+    row = conn.execute(
+        "SELECT session_id FROM jobs WHERE id = ? AND lease_owner = ? AND state = 'running'",
+        (job_id, owner),
+    ).fetchone()
+    return None if row is None else int(row["session_id"])
+
+
 class JobStore:
     def __init__(self, db: Database) -> None:
         self.db = db
@@ -189,18 +198,14 @@ class JobStore:
             raise ValueError(f"{state} is not an end state of a job")
         now = time.time()
         with self.db.transaction() as conn:
-            row = conn.execute(
-                "SELECT session_id FROM jobs WHERE id = ? AND lease_owner = ? AND state = 'running'",
-                (job_id, owner),
-            ).fetchone()
-            if row is None:
+            session_id = _leased_session(conn, job_id, owner)
+            if session_id is None:
                 return False
             conn.execute(
                 "UPDATE jobs SET state = ?, ended_at = ?, exit_code = ?, reason = ?, lease_owner = NULL,"
                 " lease_until = NULL WHERE id = ?",
                 (state, now, exit_code, reason, job_id),
             )
-            session_id = int(row["session_id"])
             if _session_state(conn, session_id) == S.RUNNING:
                 S._move(conn, session_id, SESSION_END[state], reason, now, ended_at=now)
         return True
@@ -209,18 +214,14 @@ class JobStore:
         """Give a running job back to the queue without counting the attempt (the box is stopping)."""
         now = time.time()
         with self.db.transaction() as conn:
-            row = conn.execute(
-                "SELECT session_id FROM jobs WHERE id = ? AND lease_owner = ? AND state = 'running'",
-                (job_id, owner),
-            ).fetchone()
-            if row is None:
+            session_id = _leased_session(conn, job_id, owner)
+            if session_id is None:
                 return False
             conn.execute(
                 "UPDATE jobs SET state = 'queued', attempts = MAX(attempts - 1, 0), lease_owner = NULL,"
                 " lease_until = NULL, started_at = NULL, reason = ? WHERE id = ?",
                 (reason, job_id),
             )
-            session_id = int(row["session_id"])
             if _session_state(conn, session_id) == S.RUNNING:
                 S._move(conn, session_id, S.QUEUED, reason, now, started_at=None, ended_at=None)
         return True

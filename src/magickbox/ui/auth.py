@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from fastapi import Request
 
-from magickbox.store import Store
+from magickbox.api.deps import get_settings, get_store
 from magickbox.store.tokens import TokenStore, scope_allows
 
 SESSION_COOKIE = "mb_ui"
@@ -42,11 +42,11 @@ class Access:
 
 
 def access(request: Request) -> Access:
-    store: Store = request.app.state.store
+    store = get_store(request)
     return Access(
         tokens=store.tokens,
         tokens_enabled=store.tokens.any_active(),
-        reads_open=bool(request.app.state.settings.open_reads),
+        reads_open=bool(get_settings(request).open_reads),
     )
 
 

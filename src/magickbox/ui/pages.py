@@ -13,9 +13,8 @@ from fastapi.templating import Jinja2Templates
 from jinja2 import Environment, PackageLoader, select_autoescape
 
 from magickbox import __version__
-from magickbox.config import Settings
+from magickbox.api.deps import get_settings, get_store
 from magickbox.errors import NotFound
-from magickbox.store import Store
 from magickbox.store.layout import is_scratchdir_name
 from magickbox.store.sessions import STATES, Session
 from magickbox.ui import actions, auth, charts, routing_view, views
@@ -59,16 +58,6 @@ SECURITY_HEADERS = {
 }
 
 
-def _store(request: Request) -> Store:
-    store: Store = request.app.state.store
-    return store
-
-
-def _settings(request: Request) -> Settings:
-    settings: Settings = request.app.state.settings
-    return settings
-
-
 def _page(request: Request, name: str, context: dict[str, Any], status_code: int = 200) -> Response:
     access = auth.access(request)
     if not access.can_read(request):
@@ -76,12 +65,12 @@ def _page(request: Request, name: str, context: dict[str, Any], status_code: int
         return RedirectResponse(target, status_code=303)
     csrf = auth.csrf_token(request)
     base = {
-        "settings": _settings(request),
+        "settings": get_settings(request),
         "version": __version__,
         "endpoints_json": json.dumps(ENDPOINTS),
         "tokens_enabled": access.tokens_enabled,
         "csrf": csrf,
-        "session_count": _store(request).db.query_one("SELECT COUNT(*) AS n FROM sessions")["n"],  # type: ignore[index]
+        "session_count": get_store(request).db.query_one("SELECT COUNT(*) AS n FROM sessions")["n"],  # type: ignore[index]
     }
     response = templates.TemplateResponse(request, name, {**base, **context}, status_code=status_code)
     response.headers.update(SECURITY_HEADERS)
@@ -97,7 +86,7 @@ def _session(request: Request, scratchdir: str) -> Session | None:
     if not is_scratchdir_name(scratchdir):
         return None
     try:
-        return _store(request).sessions.by_scratchdir(scratchdir)
+        return get_store(request).sessions.by_scratchdir(scratchdir)
     except NotFound:
         return None
 
@@ -115,7 +104,7 @@ TextQ = Annotated[str, Query(max_length=200)]
 @router.get("/", response_class=HTMLResponse, include_in_schema=False)
 def sessions_page(request: Request, q: TextQ = "", bucket: TextQ = "", state: TextQ = "") -> Response:
     wanted = _filter(q, bucket, state)
-    store = _store(request)
+    store = get_store(request)
     return _page(
         request,
         "sessions.html",
@@ -136,7 +125,7 @@ def session_rows(request: Request, q: TextQ = "", bucket: TextQ = "", state: Tex
     if not auth.access(request).can_read(request):
         return Response(status_code=401)
     wanted = _filter(q, bucket, state)
-    store = _store(request)
+    store = get_store(request)
     etag = f'"{views.table_version(store)}"'
     if request.headers.get("if-none-match") == etag:
         return Response(status_code=304, headers={"ETag": etag})
@@ -154,7 +143,7 @@ def session_page(request: Request, scratchdir: str) -> Response:
     session = _session(request, scratchdir)
     if session is None:
         return _not_found(request, f"There is no session {scratchdir}.")
-    store = _store(request)
+    store = get_store(request)
     layout = store.layout
     return _page(
         request,
@@ -192,7 +181,7 @@ def session_log(
     session = _session(request, scratchdir)
     if session is None:
         return JSONResponse({"error": "not_found", "detail": f"no session {scratchdir}"}, status_code=404)
-    path = _store(request).layout.log_path(scratchdir)
+    path = get_store(request).layout.log_path(scratchdir)
     if tail:  # the first read of a long log: only its end (the whole file is the "raw" link)
         offset = views.tail_offset(path)
     chunk = views.read_log(path, offset)
@@ -212,8 +201,8 @@ def session_log(
 # ---- buckets, routing, system --------------------------------------------------------------------
 @router.get("/ui/buckets", response_class=HTMLResponse, include_in_schema=False)
 def buckets_page(request: Request) -> Response:
-    store = _store(request)
-    settings = _settings(request)
+    store = get_store(request)
+    settings = get_settings(request)
     host = request.url.hostname or settings.host
     return _page(
         request,
@@ -231,7 +220,7 @@ def buckets_page(request: Request) -> Response:
 
 @router.get("/ui/routing", response_class=HTMLResponse, include_in_schema=False)
 def routing_page(request: Request) -> Response:
-    settings = _settings(request)
+    settings = get_settings(request)
     return _page(
         request,
         "routing.html",
@@ -246,8 +235,8 @@ def routing_page(request: Request) -> Response:
 
 @router.get("/ui/system", response_class=HTMLResponse, include_in_schema=False)
 def system_page(request: Request) -> Response:
-    store = _store(request)
-    settings = _settings(request)
+    store = get_store(request)
+    settings = get_settings(request)
     per_day = views.sessions_per_day(store)
     times = views.processing_times(store)
     day_chart = charts.bar_chart(
@@ -289,7 +278,7 @@ def login_page(request: Request, next: TextQ = "/") -> Response:
             "next": _safe_next(next),
             "csrf": csrf,
             "error": "",
-            "settings": _settings(request),
+            "settings": get_settings(request),
         },
     )
     response.headers.update(SECURITY_HEADERS)
@@ -315,7 +304,7 @@ def login(
                 "next": _safe_next(next),
                 "csrf": csrf,
                 "error": "That token is not valid.",
-                "settings": _settings(request),
+                "settings": get_settings(request),
             },
             status_code=401,
         )
