@@ -9,9 +9,9 @@ The instance (a multi-frame 16-bit secondary capture, explicit VR little endian)
 disk in 1 MiB blocks, never held in memory. Every dcmtk process (storescu, storescp) runs with
 TCP_NODELAY=1. The box runs with MAGICKBOX_MAX_WORKERS=0 (no bucket runs). Prints one row per
 run (receivers take turns): the send time (storescu start to exit), MB/s, the receiver's peak
-resident memory (VmHWM) and whether the stored data set equals the sent one (SHA-256, read in
-blocks). `storescp` holds the whole data set in memory before writing it; `storescp +B`
-(bit-preserving) writes it to the file as it arrives, like the box.
+resident memory (VmHWM) before and after the send, and whether the stored data set equals the
+sent one (SHA-256, read in blocks). `storescp` holds the whole data set in memory before
+writing it; `storescp +B` (bit-preserving) writes it to the file as it arrives, like the box.
 """
 
 from __future__ import annotations
@@ -69,15 +69,16 @@ def run_one(kind: type[Receiver], name: str, work: Path, path: Path, env: dict[s
     receiver = kind(name=name, work=work / name, dcmtk_env=env)
     receiver.start()
     try:
-        seconds = send(receiver, path, env)
         assert receiver.proc is not None
+        idle = vm_hwm_mb(receiver.proc.pid)
+        seconds = send(receiver, path, env)
         peak = vm_hwm_mb(receiver.proc.pid)
         same = data_set_digest(stored_file(receiver)) == data_set_digest(path)
     finally:
         receiver.stop()  # also removes its work folder (and the stored copy)
     megabytes = path.stat().st_size / 1e6
-    peak_text = f"{peak:.0f}" if peak is not None else "-"
-    return f"| {name} | {seconds:.2f} | {megabytes / seconds:.0f} | {peak_text} | {'yes' if same else 'NO'} |"
+    memory = " | ".join(f"{mb:.0f}" if mb is not None else "-" for mb in (idle, peak))
+    return f"| {name} | {seconds:.2f} | {megabytes / seconds:.0f} | {memory} | {'yes' if same else 'NO'} |"
 
 
 RECEIVERS: tuple[tuple[type[Receiver], str], ...] = (
@@ -102,8 +103,8 @@ def main() -> None:
         path = work / "huge.dcm"
         write_big_instance(path, args.mb)
         print(f"instance: {path.stat().st_size / 1e6:.0f} MB ({args.mb} MiB of pixel data)")
-        print("| receiver | send s | MB/s | peak RSS MiB | identical |")
-        print("|---|---|---|---|---|")
+        print("| receiver | send s | MB/s | peak RSS MiB before | peak RSS MiB after | identical |")
+        print("|---|---|---|---|---|---|")
         for _ in range(args.runs):
             for kind, name in RECEIVERS:
                 print(run_one(kind, name, work, path, env), flush=True)
