@@ -10,6 +10,7 @@ from typing import Any
 import httpx
 import pytest
 
+from magickbox.ui import charts
 from tests.support.box import BoxProcess
 from tests.support.net import free_port, wait_for_port, wait_until
 from tests.ui import driving
@@ -254,6 +255,9 @@ def test_system_page_charts_and_counts(box: BoxProcess, page: Any, tmp_path: Pat
     page.goto(box.url + "/ui/system")
     assert page.locator("svg.chart").count() == 2
     assert page.locator("svg.chart rect.bar").count() >= 30 + 3
+    times = page.locator("svg.chart").nth(1).locator("rect.bar")
+    tallest = max(float(times.nth(i).get_attribute("height") or 0) for i in range(times.count()))
+    assert tallest > 0.4 * (charts.HEIGHT - charts.TOP - charts.BOTTOM)  # the axis fits the runs
     counts = page.inner_text("table.counts")
     assert "finished\t2" in counts and "failed\t1" in counts
     assert str(box.data) in page.inner_text("main")

@@ -19,7 +19,7 @@ from pynetdicom.pdu_primitives import A_RELEASE
 from pynetdicom.transport import RequestHandler, ThreadedAssociationServer
 
 from magickbox.receive.dimse import StoreFastPath
-from magickbox.receive.tcp import TunedSocket, tune_accepted, wake_waiting_acceptor
+from magickbox.receive.tcp import AcceptedSocket, tune_accepted, wake_waiting_acceptor
 from magickbox.receive.tracker import AssociationTracker, Peer
 
 if TYPE_CHECKING:
@@ -100,8 +100,8 @@ class BoxRequestHandler(RequestHandler):
         assoc = Association(self.ae, MODE_ACCEPTOR)
         assoc._server = self.server
         assoc.name = f"Association@{record.ip}:{record.port}"
-        assoc.set_socket(TunedSocket(assoc, client_socket=self.request))
-        # Poll without sleeping: TunedSocket.ready already waits for data in select().
+        assoc.set_socket(AcceptedSocket(assoc, client_socket=self.request))
+        # Poll without sleeping: AcceptedSocket.ready already waits for data in select().
         assoc.dul._run_loop_delay = 0.0
         record.fast_path = StoreFastPath(
             assoc, lambda: record.tracker, receiver.spill_dir, receiver.free_space_ok

@@ -95,3 +95,13 @@ def bar_chart(
         plot_bottom=TOP + plot_height,
         empty=not any(values),
     )
+
+
+def duration_chart(seconds: list[float], titles: list[str]) -> BarChart:
+    """Bars for durations in seconds on an axis scaled to the data (no fixed minimum, so runs of
+    a few milliseconds still show); labelled in ms while the axis stays under 1 s."""
+    if 4 * nice_step(max(seconds, default=0.0)) < 1:
+        # Rounded so float noise (0.2 * 1000 = 200.00000000000003) does not push the axis a step up.
+        millis = [round(value * 1000, 6) for value in seconds]
+        return bar_chart(millis, titles, {}, fmt="{:g} ms", least=0.0)
+    return bar_chart(seconds, titles, {}, fmt="{:g} s", least=0.0)

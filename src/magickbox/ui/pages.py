@@ -244,12 +244,9 @@ def system_page(request: Request) -> Response:
         [f"{day.isoformat()}: {n} session(s)" for day, n in per_day],
         {i: day.strftime("%b %d") for i, (day, _) in enumerate(per_day) if (len(per_day) - 1 - i) % 7 == 0},
     )
-    time_chart = charts.bar_chart(
+    time_chart = charts.duration_chart(
         [seconds for _, seconds in times],
         [f"{name}: {views.human_seconds(seconds)}" for name, seconds in times],
-        {},
-        fmt="{:g} s",
-        least=1.0,
     )
     return _page(
         request,
