@@ -169,7 +169,7 @@ class JobStore:
                 " lease_until = ?, started_at = ?, ended_at = NULL, reason = '' WHERE id = ?",
                 (owner, now + lease_s, now, job_id),
             )
-            S._move(conn, session_id, S.RUNNING, "", now, started_at=now, ended_at=None)
+            S.move_state(conn, session_id, S.RUNNING, "", now, started_at=now, ended_at=None)
             claimed = conn.execute("SELECT * FROM jobs WHERE id = ?", (job_id,)).fetchone()
         return Job.from_row(claimed)
 
@@ -207,7 +207,7 @@ class JobStore:
                 (state, now, exit_code, reason, job_id),
             )
             if _session_state(conn, session_id) == S.RUNNING:
-                S._move(conn, session_id, SESSION_END[state], reason, now, ended_at=now)
+                S.move_state(conn, session_id, SESSION_END[state], reason, now, ended_at=now)
         return True
 
     def release(self, job_id: int, owner: str, reason: str) -> bool:
@@ -223,7 +223,7 @@ class JobStore:
                 (reason, job_id),
             )
             if _session_state(conn, session_id) == S.RUNNING:
-                S._move(conn, session_id, S.QUEUED, reason, now, started_at=None, ended_at=None)
+                S.move_state(conn, session_id, S.QUEUED, reason, now, started_at=None, ended_at=None)
         return True
 
     def fail_queued(self, bucket: str, reason: str) -> list[int]:
@@ -239,7 +239,7 @@ class JobStore:
                     (now, reason, row["id"]),
                 )
                 if _session_state(conn, int(row["session_id"])) == S.QUEUED:
-                    S._move(conn, int(row["session_id"]), S.FAILED, reason, now, ended_at=now)
+                    S.move_state(conn, int(row["session_id"]), S.FAILED, reason, now, ended_at=now)
         return [int(r["session_id"]) for r in rows]
 
     def recover(
@@ -282,7 +282,7 @@ class JobStore:
                     (reason, job_id),
                 )
                 if in_session:
-                    S._move(conn, job.session_id, S.QUEUED, reason, now, started_at=None, ended_at=None)
+                    S.move_state(conn, job.session_id, S.QUEUED, reason, now, started_at=None, ended_at=None)
                 return Recovered(job_id, job.session_id, True, reason)
             reason = f"gave up after {job.attempts} attempt(s); the last was interrupted (the box stopped)"
             conn.execute(
@@ -291,7 +291,7 @@ class JobStore:
                 (now, reason, job_id),
             )
             if in_session:
-                S._move(conn, job.session_id, S.FAILED, reason, now, ended_at=now)
+                S.move_state(conn, job.session_id, S.FAILED, reason, now, ended_at=now)
             return Recovered(job_id, job.session_id, False, reason)
 
     # ---- the API's side ----------------------------------------------------------------------
@@ -310,7 +310,7 @@ class JobStore:
                 (now, reason, session_id),
             ).rowcount
             if queued and _session_state(conn, session_id) == S.QUEUED:
-                S._move(conn, session_id, S.CANCELLED, reason, now, ended_at=now)
+                S.move_state(conn, session_id, S.CANCELLED, reason, now, ended_at=now)
             running = conn.execute(
                 "UPDATE jobs SET cancel_requested = 1 WHERE session_id = ? AND state = 'running'",
                 (session_id,),

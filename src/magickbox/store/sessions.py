@@ -95,9 +95,13 @@ def _record(conn: sqlite3.Connection, session_id: int, state: str, detail: str, 
     )
 
 
-def _move(
+def move_state(
     conn: sqlite3.Connection, session_id: int, new_state: str, reason: str, now: float, **columns: object
 ) -> None:
+    """Change a session's state inside the caller's transaction, checked against ALLOWED and recorded.
+
+    The job store uses it so that a job and its session change together in one transaction.
+    """
     row = conn.execute("SELECT state FROM sessions WHERE id = ?", (session_id,)).fetchone()
     if row is None:
         raise NotFound(f"session {session_id} does not exist")
@@ -261,7 +265,7 @@ class SessionStore:
             state = conn.execute("SELECT state FROM sessions WHERE id = ?", (session_id,)).fetchone()
             if state is None or state["state"] != RECEIVING:
                 return
-            _move(conn, session_id, INCOMPLETE, reason, time.time(), open_associations=0)
+            move_state(conn, session_id, INCOMPLETE, reason, time.time(), open_associations=0)
         self.layout.clear_incoming(self.get(session_id).scratchdir)
 
     def seal(self, session_id: int) -> None:
@@ -272,7 +276,7 @@ class SessionStore:
 
     def _seal(self, conn: sqlite3.Connection, session_id: int, now: float) -> None:
         row = conn.execute("SELECT bucket FROM sessions WHERE id = ?", (session_id,)).fetchone()
-        _move(conn, session_id, QUEUED, "", now, sealed_at=now, open_associations=0, settle_until=None)
+        move_state(conn, session_id, QUEUED, "", now, sealed_at=now, open_associations=0, settle_until=None)
         _insert_job(conn, session_id, row["bucket"] or "", now)
 
     def seal_due(self, now: float | None = None) -> list[int]:
@@ -301,7 +305,7 @@ class SessionStore:
     def mark_running(self, session_id: int) -> None:
         now = time.time()
         with self.db.transaction() as conn:
-            _move(conn, session_id, RUNNING, "", now, started_at=now, ended_at=None)
+            move_state(conn, session_id, RUNNING, "", now, started_at=now, ended_at=None)
 
     def mark_ended(self, session_id: int, state: str, reason: str = "") -> None:
         """finished, failed or cancelled, with the end time the API derives processingTime from."""
@@ -309,7 +313,7 @@ class SessionStore:
             raise ValueError(f"{state} is not an end state")
         now = time.time()
         with self.db.transaction() as conn:
-            _move(conn, session_id, state, reason, now, ended_at=now)
+            move_state(conn, session_id, state, reason, now, ended_at=now)
 
     def requeue(self, session_id: int, reason: str) -> None:
         """Re-run an ended session: back to `queued` with a new job for its bucket.
@@ -324,7 +328,7 @@ class SessionStore:
                 raise NotFound(f"session {session_id} does not exist")
             if row["state"] not in ENDED:
                 raise Conflict(f"session {session_id} is {row['state']}; only an ended session can re-run")
-            _move(conn, session_id, QUEUED, reason, now, started_at=None, ended_at=None)
+            move_state(conn, session_id, QUEUED, reason, now, started_at=None, ended_at=None)
             _insert_job(conn, session_id, row["bucket"] or "", now)
 
     def set_routing(self, session_id: int, routing: str) -> None:
@@ -369,7 +373,7 @@ class SessionStore:
             broken = [int(r["id"]) for r in rows if r["open_associations"] > 0 or r["source"] != "dicom"]
             settled = [int(r["id"]) for r in rows if int(r["id"]) not in broken]
             for session_id in broken:
-                _move(
+                move_state(
                     conn, session_id, INCOMPLETE, "the box stopped while receiving", now, open_associations=0
                 )
             for session_id in settled:
