@@ -7,7 +7,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -95,7 +94,3 @@ class BoxProcess:
             work.write_text(script)
             work.chmod(0o755)
         return bucket
-
-
-def wait_seconds(seconds: float) -> None:
-    time.sleep(seconds)
