@@ -20,8 +20,8 @@ from magickbox.client.boxes import BoxClient
 from magickbox.client.context import Context
 from magickbox.client.errors import BoxError, MbError, Unreachable, UsageError
 from magickbox.client.progress import Reporter
-from magickbox.client.zipstream import Member, collect
 from magickbox.dicom.netopts import set_nodelay
+from magickbox.zipstream import Member, collect
 
 MAX_CONTEXTS = 128  # the DICOM limit of presentation contexts in one association
 _config.STORE_SEND_CHUNKED_DATASET = True
