@@ -21,7 +21,3 @@ class Conflict(MagickBoxError):
 
 class InvalidInput(MagickBoxError):
     """The request or the data it carries is malformed."""
-
-
-class BucketInvalid(MagickBoxError):
-    """A bucket's info.json is missing or invalid."""

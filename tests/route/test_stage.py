@@ -17,8 +17,8 @@ import httpx
 import pydicom
 import pytest
 
+from tests.models.test_routing import DEFAULT_RULE
 from tests.route.peers import StoreSCP, assert_same_datasets, make_finished_session
-from tests.route.test_rules import DEFAULT_RULE
 from tests.support.box import BoxProcess
 from tests.support.dicomdata import write_study
 from tests.support.net import free_port, wait_until
