@@ -10,7 +10,7 @@ import ipaddress
 import os
 import tomllib
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
@@ -18,6 +18,8 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 from magickbox.errors import SettingsError
 
 ENV_PREFIX = "MAGICKBOX_"
+StageName = Literal["receive", "run", "route", "http"]
+ALL_STAGES: tuple[StageName, ...] = ("receive", "run", "route", "http")
 TOML_NAME = "magickbox.toml"
 
 
@@ -31,6 +33,8 @@ class Settings(BaseSettings):
     dicom_port: int = Field(default=11113, ge=0, le=65535)
     http_port: int = Field(default=2813, ge=0, le=65535)
     ae_title: str = Field(default="MAGICKBOX", min_length=1, max_length=16)
+    # Which stages this process runs; several processes with different stages share one data folder.
+    stages: list[StageName] = Field(default_factory=lambda: list(ALL_STAGES), min_length=1)
 
     # Receiving
     session_settle_s: float = Field(default=2.0, ge=0)
