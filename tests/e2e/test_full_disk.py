@@ -18,6 +18,7 @@ from pydicom import dcmread
 from pynetdicom import AE, Association
 from pynetdicom.sop_class import CTImageStorage  # type: ignore[attr-defined]
 
+from magickbox.dicom import status
 from tests.support.box import BoxProcess
 from tests.support.dicomdata import write_study
 from tests.support.net import wait_until
@@ -27,7 +28,7 @@ BUCKET = "Hold"
 # Waits for a flag outside the tmpfs, then writes 1 MiB of output: on a full disk that fails.
 HOLD_SCRIPT = """#!/bin/sh
 while [ ! -e "$MB_ARGUMENTS" ] && [ ! -e "{flag}" ]; do sleep 0.05; done
-head -c 1048576 /dev/zero > "$MB_OUTPUT/result.bin" || exit 3
+head -c 1048576 /dev/zero > "$MB_OUTPUT/result.bin" || {{ touch "{flag}.failed"; exit 3; }}
 """
 
 
@@ -44,15 +45,17 @@ def start_box(box_factory: type[BoxProcess], disk: SmallDisk, flag: Path) -> Box
     return box.start()
 
 
-def open_association(box: BoxProcess, tmp_path: Path, name: str) -> tuple[Association, str]:
-    """An association that has stored one CT instance of a new study and is still open."""
+def open_association(
+    box: BoxProcess, tmp_path: Path, name: str, expect: int = status.SUCCESS
+) -> tuple[Association, str]:
+    """An association that has sent one CT instance of a new study (answered `expect`), still open."""
     study_uid, files = write_study(tmp_path / name, 1)
     ae = AE(ae_title="FILLER")
     ae.add_requested_context(CTImageStorage)
     assoc = ae.associate("127.0.0.1", box.dicom_port, ae_title=BUCKET)
     assert assoc.is_established
-    status = assoc.send_c_store(dcmread(files[0]))
-    assert status.Status == 0x0000
+    answer = assoc.send_c_store(dcmread(files[0]))
+    assert answer.Status == expect, f"C-STORE answered {answer.Status:#06x}"
     return assoc, study_uid
 
 
@@ -96,6 +99,8 @@ def test_delete_works_on_a_full_disk_and_a_refused_release_is_resolved(
 
     refused.release()
     assert not refused.is_released, "the sender was told its send is done, but the box could not record it"
+    newcomer = open_association(box, tmp_path, "late", expect=status.OUT_OF_RESOURCES)[0]
+    newcomer.release()
     stuck = session_of(box, refused_uid)
     assert stuck["status"] == "receiving"
     answer = httpx.get(f"{box.url}/code/php/deleteStudy.php", params={"scratchdir": stuck["scratchdir"]})
@@ -144,7 +149,7 @@ def test_a_job_that_failed_on_a_full_disk_says_so_and_reruns(
     empty_wal(disk.root / "magickbox.db")
     disk.fill()
     flag.touch()
-    wait_until(lambda: "waits for free space" in box.server_log(), timeout=30, what="the end waits")
+    wait_until(lambda: Path(f"{flag}.failed").exists(), timeout=30, what="the bucket failing to write")
     assert detail(box, scratchdir)["status"] == "running", "the end was recorded on a full disk?"
     answer = httpx.post(f"{box.url}/api/v1/sessions/{scratchdir}/rerun")
     assert answer.status_code in (409, 507), answer.text

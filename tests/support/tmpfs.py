@@ -57,7 +57,8 @@ def empty_wal(db_path: Path) -> None:
             time.sleep(0.05)
     finally:
         conn.close()
-    assert os.path.getsize(f"{db_path}-wal") == 0
+    wal = Path(f"{db_path}-wal")
+    assert not wal.exists() or wal.stat().st_size == 0, "the WAL was not emptied"
 
 
 @contextmanager

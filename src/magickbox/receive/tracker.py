@@ -6,6 +6,7 @@ once a second, and when the association ends) so the hot path does not write SQL
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import secrets
 import threading
@@ -112,7 +113,10 @@ class AssociationTracker:
             self.instances += 1
             self.bytes += nbytes
             if time.monotonic() - self._last_flush >= FLUSH_EVERY_S:
-                self._flush()
+                # The instance is already durable in INPUT/; counts a full disk refuses stay
+                # pending for the next flush (the release's flush must succeed; restart recounts).
+                with contextlib.suppress(StoreFull):
+                    self._flush()
 
     def _flush(self) -> None:
         self._last_flush = time.monotonic()
