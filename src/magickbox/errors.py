@@ -25,3 +25,10 @@ class InvalidInput(MagickBoxError):
 
 class BucketInvalid(MagickBoxError):
     """A bucket's info.json is missing or invalid."""
+
+
+class StoreFull(MagickBoxError):
+    """The store could not write: the data folder is full (SQLITE_FULL, ENOSPC) or failing (I/O error).
+
+    Edges answer HTTP 507 or a DICOM out-of-resources status; deleting still works (it frees space).
+    """

@@ -10,7 +10,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from magickbox.errors import Conflict, InvalidInput, NotFound
+from magickbox.errors import Conflict, InvalidInput, NotFound, StoreFull
 
 log = logging.getLogger(__name__)
 
@@ -71,6 +71,11 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(InvalidInput)
     async def _invalid_input(_request: Request, exc: InvalidInput) -> JSONResponse:
         return error_response(400, "bad request", str(exc))
+
+    @app.exception_handler(StoreFull)
+    async def _store_full(_request: Request, exc: StoreFull) -> JSONResponse:
+        # 507 Insufficient Storage: the request was fine; free space (deleting works) and retry.
+        return error_response(507, "insufficient storage", str(exc))
 
     @app.exception_handler(OverflowError)
     async def _overflow(_request: Request, exc: OverflowError) -> JSONResponse:
