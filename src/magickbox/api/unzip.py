@@ -189,6 +189,9 @@ def _copy(src: IO[bytes], out: BinaryIO, info: zipfile.ZipInfo, budget: _Budget)
         except BROKEN as exc:
             raise broken(exc) from None
         if not block:
+            if entry_written != info.file_size:
+                detail = f"{info.filename!r} unpacks to {entry_written} bytes, not {info.file_size}"
+                raise ApiError(400, "broken zip", detail)
             return
         entry_written += len(block)
         budget.take(info, entry_written, len(block), out.fileno())
