@@ -12,6 +12,7 @@ from typing import Protocol
 import uvicorn
 
 from magickbox.api.app import create_app
+from magickbox.api.timeouts import bounded_protocol
 from magickbox.config import Settings
 from magickbox.receive.stage import make_receiver
 from magickbox.route.stage import create_stage as create_router
@@ -96,6 +97,9 @@ def serve(settings: Settings) -> None:
             port=settings.http_port,
             log_level="warning",
             access_log=False,
+            http=bounded_protocol(settings),
+            limit_concurrency=settings.http_max_connections,
+            backlog=settings.http_backlog,
         )
         server = uvicorn.Server(config)
         log.info(

@@ -110,10 +110,8 @@ def test_mb_push_style_upload_with_curl(small: Served, tmp_path: Path) -> None:
         [*argv, small.url + "/code/php/processZip.php"], capture_output=True, text=True
     ).stdout
     assert code == "200"
-    assert (
-        small.store.db.query_one("SELECT pid FROM sessions WHERE calling_aet = 'curlsender'")["pid"]
-        == "mb_DICOMS"
-    )
+    row = small.store.db.query_one("SELECT pid FROM sessions WHERE calling_aet = 'curlsender'")
+    assert row is not None and row["pid"] == "mb_DICOMS"
 
 
 @pytest.mark.parametrize(

@@ -10,6 +10,7 @@ from fastapi import FastAPI
 
 from magickbox import __version__
 from magickbox.api import legacy, machines, metrics, v1
+from magickbox.api.edge import EdgeGuard, HostRule, own_names
 from magickbox.api.errors import install_error_handlers
 from magickbox.api.routing_endpoints import router as routing_router
 from magickbox.config import Settings
@@ -43,7 +44,11 @@ def create_app(settings: Settings, store: Store) -> FastAPI:
         title="MagickBox",
         version=__version__,
         description="The original's /code/php endpoints, /api/v1, /metrics. See docs/http-api.md.",
+        # FastAPI's /docs and /redoc pages load their scripts from a CDN: off unless asked for.
+        docs_url="/docs" if settings.api_docs else None,
+        redoc_url="/redoc" if settings.api_docs else None,
     )
+    app.add_middleware(EdgeGuard, hosts=HostRule(settings.allowed_hosts, own_names()))
     app.state.settings = settings
     app.state.store = store
     install_error_handlers(app)

@@ -28,6 +28,8 @@ class ApiError(Exception):
 def error_response(
     status: int, error: str, detail: Any = "", headers: dict[str, str] | None = None
 ) -> JSONResponse:
+    # The 500 answer is made outside the edge middleware (api/edge.py): say nosniff here too.
+    headers = {"X-Content-Type-Options": "nosniff", **(headers or {})}
     return JSONResponse({"error": error, "detail": detail}, status_code=status, headers=headers)
 
 

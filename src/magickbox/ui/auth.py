@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 from fastapi import Request
 
+from magickbox.api import edge
 from magickbox.api.deps import get_settings, get_store
 from magickbox.store.tokens import TokenStore, scope_allows
 
@@ -56,16 +57,8 @@ def csrf_token(request: Request) -> str:
 
 
 def same_origin(request: Request) -> bool:
-    """Refuse a POST that a browser says came from another site (Fetch metadata, then Origin)."""
-    fetch_site = request.headers.get("sec-fetch-site")
-    if fetch_site is not None and fetch_site not in ("same-origin", "none"):
-        return False
-    origin = request.headers.get("origin")
-    if origin is None:
-        return True
-    if origin == "null":  # an opaque origin: trust it only when fetch metadata says same-origin
-        return fetch_site == "same-origin"
-    return origin.split("://", 1)[-1] == request.headers.get("host", "")
+    """Refuse a form a browser says came from another site: the app-wide rule of api/edge.py."""
+    return edge.same_origin(request.headers, request.url.scheme)
 
 
 def csrf_ok(request: Request, submitted: str) -> bool:
