@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
-from magickbox.api.app import create_app
+from magickbox.app import create_app
 from magickbox.config import Settings, load_settings
 from magickbox.store import Store
 from tests.support.box import BoxProcess
@@ -26,8 +26,9 @@ def store(settings: Settings) -> Iterator[Store]:
 
 @pytest.fixture
 def client(settings: Settings, store: Store) -> Iterator[TestClient]:
-    """The app in this process (no stages) over the `store` fixture."""
-    with TestClient(create_app(settings, store)) as client:
+    """The app in this process (no stages) over the `store` fixture (as `localhost`: the box
+    answers only to host names it knows, and TestClient's default `testserver` is not one)."""
+    with TestClient(create_app(settings, store), base_url="http://localhost") as client:
         yield client
 
 

@@ -66,6 +66,17 @@ class Settings(BaseSettings):
     # Access
     open_reads: bool = False
 
+    # HTTP edge
+    # Host names the HTTP port answers to besides IP literals, localhost and this machine's
+    # own names ("*.example.org" for a domain's subdomains, "*" for any: no DNS-rebinding guard)
+    allowed_hosts: list[str] = Field(default_factory=list)
+    http_header_timeout_s: float = Field(default=10.0, gt=0)  # a request head must be complete
+    http_body_timeout_s: float = Field(default=30.0, gt=0)  # longest pause inside a request body
+    http_max_connections: int = Field(default=4096, ge=1)  # beyond it, new requests get 503
+    http_backlog: int = Field(default=1024, ge=1)
+    api_docs: bool = False  # /docs and /redoc (their pages load scripts from a CDN)
+    upload_max_ratio: float = Field(default=100.0, gt=0)  # unpacked : compressed, per entry and overall
+
     # Other boxes this one tells `mb queryMachines` about ("host:port" of their HTTP API)
     peers: list[str] = Field(default_factory=list)
 

@@ -21,3 +21,10 @@ class Conflict(MagickBoxError):
 
 class InvalidInput(MagickBoxError):
     """The request or the data it carries is malformed."""
+
+
+class StoreFull(MagickBoxError):
+    """The store could not write: the data folder is full (SQLITE_FULL, ENOSPC) or failing (I/O error).
+
+    Edges answer HTTP 507 or a DICOM out-of-resources status; deleting still works (it frees space).
+    """

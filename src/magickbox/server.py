@@ -12,13 +12,14 @@ from typing import Protocol
 
 import uvicorn
 
-from magickbox.api.app import create_app
+from magickbox.app import create_app
 from magickbox.config import Settings
 from magickbox.receive.stage import make_receiver
 from magickbox.route.stage import create_stage as create_router
 from magickbox.run.scheduler import create_scheduler
 from magickbox.run.shipped import install_shipped
 from magickbox.store import Store
+from magickbox.web.timeouts import bounded_protocol
 
 log = logging.getLogger(__name__)
 
@@ -136,6 +137,9 @@ def _serve_http(settings: Settings, store: Store) -> None:
         port=settings.http_port,
         log_level="warning",
         access_log=False,
+        http=bounded_protocol(settings),
+        limit_concurrency=settings.http_max_connections,
+        backlog=settings.http_backlog,
     )
     _keep_running_after_uvicorn_stops()
     uvicorn.Server(config).run()

@@ -15,9 +15,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from magickbox.api.errors import ApiError
 from magickbox.api.uploads import clean_spool, disk_error, pid_for, spool_dir
 from magickbox.config import load_settings
+from magickbox.web.errors import ApiError
 from tests.api.conftest import BUCKET, BUCKET_AET, Served, start_served
 
 LIMITS = {
@@ -110,10 +110,8 @@ def test_mb_push_style_upload_with_curl(small: Served, tmp_path: Path) -> None:
         [*argv, small.url + "/code/php/processZip.php"], capture_output=True, text=True
     ).stdout
     assert code == "200"
-    assert (
-        small.store.db.query_one("SELECT pid FROM sessions WHERE calling_aet = 'curlsender'")["pid"]
-        == "mb_DICOMS"
-    )
+    row = small.store.db.query_one("SELECT pid FROM sessions WHERE calling_aet = 'curlsender'")
+    assert row is not None and row["pid"] == "mb_DICOMS"
 
 
 @pytest.mark.parametrize(

@@ -2,10 +2,20 @@
 
 from __future__ import annotations
 
+import json
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
 from fastapi.testclient import TestClient
 
 from magickbox.config import Settings
 from magickbox.store import Store
+from tests.api.conftest import start_served
+from tests.models.test_routing import DEFAULT_RULE
 from tests.ui import driving
 
 
@@ -140,3 +150,58 @@ def test_routing_check_reports_the_validators_reasons(client: TestClient, settin
     good = client.post("/ui/routing/check", content='{"routing": []}')
     assert good.status_code == 200 and good.json() == {"rules": 0}
     assert not settings.routing_path.exists()
+
+
+# ---- a foreign page in a real browser ----------------------------------------------------------------
+FOREIGN_PAGE = """<!doctype html><html><body>
+<img src="{box}/code/php/deleteStudy.php?scratchdir={scratchdir}">
+<form id="f" method="post" action="{box}/code/php/saveRouting.php">
+<input type="hidden" name="text" value='{{"routing": []}}'></form>
+<script>window.onload = () => document.getElementById("f").submit();</script>
+</body></html>"""
+
+
+@contextmanager
+def foreign_site(html: str) -> Iterator[str]:
+    """A second web site on another loopback port (`localhost`, so another site than 127.0.0.1)."""
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            body = html.encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "text/html")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, format: str, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://localhost:{server.server_address[1]}/"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_a_foreign_page_in_chromium_cannot_change_the_box(page: Any, tmp_path: Path) -> None:
+    served = start_served(tmp_path / "data")
+    try:
+        session = served.make_session()
+        routing = served.store.settings.routing_path
+        routing.write_text(json.dumps({"routing": [DEFAULT_RULE]}))
+        before = routing.read_bytes()
+        html = FOREIGN_PAGE.format(box=served.url, scratchdir=session.scratchdir)
+        with foreign_site(html) as url, page.expect_response(lambda r: "saveRouting" in r.url) as answer:
+            page.goto(url)
+        assert answer.value.status == 403
+        assert "cross-site request refused" in page.locator("body").inner_text()
+        assert routing.read_bytes() == before
+        assert served.store.layout.session_dir(session.scratchdir).is_dir()
+        assert served.store.sessions.by_scratchdir(session.scratchdir).state == "finished"
+    finally:
+        served.box.stop()
+        served.store.db.close()

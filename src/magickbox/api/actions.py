@@ -5,12 +5,12 @@ from __future__ import annotations
 import logging
 import time
 
-from magickbox.api.errors import ApiError
-from magickbox.errors import NotFound
+from magickbox.errors import NotFound, StoreFull
 from magickbox.store import Store
 from magickbox.store.layout import is_scratchdir_name
 from magickbox.store.queries import job_is_running
 from magickbox.store.sessions import Session
+from magickbox.web.errors import ApiError
 
 log = logging.getLogger(__name__)
 
@@ -28,12 +28,25 @@ def find_session(store: Store, scratchdir: str | None) -> Session:
 
 
 def delete_session(store: Store, session: Session, wait_s: float = CANCEL_WAIT_S) -> None:
-    """Cancel a queued or running job, wait until its process has stopped, then delete."""
-    if session.state == "receiving" and session.open_associations > 0:
+    """Cancel a queued or running job, wait until its process has stopped, then delete.
+
+    Works on a full disk: the folder goes first (that frees space) and records the store cannot
+    write yet are finished later (see `SessionStore.delete`). A `receiving` session answers 409
+    only while an association still feeds it.
+    """
+    gone = store.sessions.unrecorded_ends.count(session.id)
+    if session.state == "receiving" and session.open_associations > gone:
         raise ApiError(409, "still receiving", f"{session.scratchdir} is being received; try again later")
-    if store.jobs.request_cancel(session.id):
+    store.sessions.finish_deletes()  # earlier deletions a full disk held back
+    try:
+        cancelled = store.jobs.request_cancel(session.id)
+    except StoreFull:
+        # The flag cannot be written; the worker stops anyway when its folder disappears.
+        cancelled = False
+        log.warning("could not record the cancel of %s (the data folder is full)", session.scratchdir)
+    if cancelled:
         deadline = time.monotonic() + wait_s
-        while job_is_running(store.db, session.id):
+        while job_is_running(store.db, session.id) and not store.jobs.stopped_unrecorded(session.id):
             if time.monotonic() > deadline:
                 raise ApiError(
                     409, "still running", f"{session.scratchdir} did not stop within {wait_s:.0f}s; try again"

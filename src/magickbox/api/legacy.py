@@ -14,12 +14,12 @@ from fastapi.responses import PlainTextResponse, Response, StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
 from magickbox.api.actions import delete_session, find_session
-from magickbox.api.deps import get_store, require_read, require_write
-from magickbox.api.errors import ApiError
 from magickbox.api.uploads import clean_spool, create_session, receive_form
 from magickbox.api.views import ScratchRenderer
 from magickbox.store import Store
 from magickbox.store.queries import bucket_stats, sessions_with_pid
+from magickbox.web.deps import get_store, require_read, require_write
+from magickbox.web.errors import ApiError
 from magickbox.zipstream import session_files, stream_folder
 
 log = logging.getLogger(__name__)

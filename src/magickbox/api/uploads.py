@@ -9,26 +9,24 @@ leaves nothing behind.
 
 from __future__ import annotations
 
-import errno
 import logging
-import os
 import re
 import secrets
-import stat
+import sqlite3
 import time
-import zipfile
 from dataclasses import dataclass, field
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import BinaryIO
 
 from python_multipart.exceptions import FormParserError
 from python_multipart.multipart import MultipartParser, parse_options_header
 from starlette.requests import Request
 
-from magickbox.api.errors import ApiError
+from magickbox.api.unzip import check_zip, free_bytes, is_disk_full, no_room, unpack
 from magickbox.config import Settings
 from magickbox.store import Store
 from magickbox.store.sessions import Session, SessionKey
+from magickbox.web.errors import ApiError
 
 log = logging.getLogger(__name__)
 
@@ -36,7 +34,6 @@ FILE_FIELDS = ("theFile", "file")
 TEXT_FIELDS = ("aetitle", "sender", "jobname", "filename", "description", "arguments")
 MAX_FIELD_BYTES = 64 << 10
 MAX_PARTS = 32
-COPY_CHUNK = 1 << 20
 
 
 @dataclass
@@ -168,7 +165,11 @@ async def receive_form(request: Request, settings: Settings) -> UploadForm:
     declared = request.headers.get("content-length")
     if declared and declared.isdigit() and int(declared) > settings.upload_max_bytes + (1 << 20):
         raise ApiError(413, "upload too large", f"the limit is {settings.upload_max_bytes} bytes")
-    spool = spool_dir(settings) / f"upload-{secrets.token_hex(8)}.zip"
+    folder = spool_dir(settings)
+    coming = int(declared) if declared and declared.isdigit() else 0
+    if free_bytes(folder) - coming < settings.min_free_bytes:
+        raise no_room(settings)
+    spool = folder / f"upload-{secrets.token_hex(8)}.zip"
     collector = _FormCollector(spool, settings.upload_max_bytes)
     parser = MultipartParser(boundary, collector.callbacks())  # type: ignore[arg-type]
     try:
@@ -192,75 +193,10 @@ async def receive_form(request: Request, settings: Settings) -> UploadForm:
     return collector.form
 
 
-# ---- checking and unpacking --------------------------------------------------------------------
-
-
-def _safe_name(name: str) -> PurePosixPath | None:
-    """The entry's relative path, or None when it would leave INPUT/ (absolute, `..`, drive)."""
-    if not name or "\x00" in name or "\\" in name:
-        return None
-    path = PurePosixPath(name)
-    if path.is_absolute() or ".." in path.parts or re.match(r"^[A-Za-z]:", name):
-        return None
-    parts = [p for p in path.parts if p not in ("", ".")]
-    return PurePosixPath(*parts) if parts else None
-
-
-def _is_link(info: zipfile.ZipInfo) -> bool:
-    mode = info.external_attr >> 16
-    return stat.S_ISLNK(mode)
-
-
-def check_zip(path: Path, settings: Settings) -> list[tuple[zipfile.ZipInfo, PurePosixPath]]:
-    """Open the zip and check every entry; raise a 4xx ApiError naming the first problem."""
-    try:
-        archive = zipfile.ZipFile(path)
-    except (zipfile.BadZipFile, OSError) as exc:
-        raise ApiError(400, "broken zip", f"the upload is not a readable zip file: {exc}") from None
-    with archive:
-        infos = archive.infolist()
-    if len(infos) > settings.upload_max_entries:
-        raise ApiError(413, "too many entries", f"the limit is {settings.upload_max_entries} entries")
-    total = sum(i.file_size for i in infos)
-    if total > settings.upload_max_unpacked_bytes:
-        raise ApiError(413, "unpacks too large", f"the limit is {settings.upload_max_unpacked_bytes} bytes")
-    checked: list[tuple[zipfile.ZipInfo, PurePosixPath]] = []
-    for info in infos:
-        if _is_link(info):
-            raise ApiError(400, "refused entry", f"{info.filename!r} is a link")
-        safe = _safe_name(info.filename)
-        if safe is None:
-            raise ApiError(400, "refused entry", f"{info.filename!r} would be written outside INPUT/")
-        checked.append((info, safe))
-    return checked
-
-
-def unpack(path: Path, entries: list[tuple[zipfile.ZipInfo, PurePosixPath]], dest: Path, limit: int) -> None:
-    """Write the checked entries under `dest` (files 0644, never executable, never through a link)."""
-    written = 0
-    with zipfile.ZipFile(path) as archive:
-        for info, rel in entries:
-            target = dest.joinpath(*rel.parts)
-            if info.is_dir():
-                target.mkdir(parents=True, exist_ok=True)
-                continue
-            target.parent.mkdir(parents=True, exist_ok=True)
-            flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0)
-            try:
-                fd = os.open(target, flags, 0o644)
-            except FileExistsError:
-                raise ApiError(400, "refused entry", f"{info.filename!r} appears twice") from None
-            with os.fdopen(fd, "wb") as out, archive.open(info) as src:
-                while block := src.read(COPY_CHUNK):
-                    written += len(block)
-                    if written > limit:  # the declared sizes may lie
-                        raise ApiError(413, "unpacks too large", f"the limit is {limit} bytes")
-                    out.write(block)
-
-
-def disk_error(exc: OSError) -> ApiError | OSError:
-    """A full disk is the client's problem to know about (507); other OS errors stay errors."""
-    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+def disk_error(exc: BaseException) -> ApiError | BaseException:
+    """A full disk (or a database that cannot grow) is the client's to know about (507); other
+    errors stay errors."""
+    if is_disk_full(exc):
         return ApiError(507, "disk full", "the box has no room for this upload; try again later")
     return exc
 
@@ -269,6 +205,15 @@ def pid_for(jobname: str) -> str:
     """`mb_<jobname>` with only letters, digits, `.`, `_`, `-` (safe as a folder and file name)."""
     cleaned = re.sub(r"[^A-Za-z0-9._-]+", "_", jobname).strip("._-")[:64]
     return f"mb_{cleaned or 'upload'}"
+
+
+def _forget(store: Store, session: Session) -> None:
+    """Leave nothing of a failed upload: the files first (that frees the space SQLite may need)."""
+    store.layout.remove_session_dir(session.scratchdir)
+    try:
+        store.sessions.delete(session.id)
+    except Exception:  # the row stays `receiving`; a restart's recovery resolves it
+        log.exception("could not forget the failed upload session %s", session.scratchdir)
 
 
 def create_session(store: Store, form: UploadForm, client_ip: str) -> Session:
@@ -283,31 +228,28 @@ def create_session(store: Store, form: UploadForm, client_ip: str) -> Session:
     if bucket is None:
         raise ApiError(404, "unknown AE title", f"no enabled bucket has the AE title {aetitle!r}")
     entries = check_zip(form.file_path, settings)
+    if free_bytes(settings.scratch_dir) - sum(i.file_size for i, _ in entries) < settings.min_free_bytes:
+        raise no_room(settings)
     sender = form.fields.get("sender", "").strip() or "mb-shell"
     key = SessionKey(sender[:256], aetitle, client_ip, None)
-    session = store.sessions.create_upload(
-        key,
-        bucket.name,
-        pid_for(form.fields.get("jobname", "")),
-        form.fields.get("arguments", ""),
-        form.fields.get("description", ""),
-    )
     try:
-        unpack(
-            form.file_path,
-            entries,
-            store.layout.input_dir(session.scratchdir),
-            settings.upload_max_unpacked_bytes,
+        session = store.sessions.create_upload(
+            key,
+            bucket.name,
+            pid_for(form.fields.get("jobname", "")),
+            form.fields.get("arguments", ""),
+            form.fields.get("description", ""),
         )
+    except sqlite3.Error as exc:
+        raise disk_error(exc) from exc
+    try:
+        unpack(form.file_path, entries, store.layout.input_dir(session.scratchdir), settings)
         files = sum(1 for info, _ in entries if not info.is_dir())
         store.sessions.record_instances(session.id, files, form.file_bytes)
         store.sessions.seal(session.id)
-    except OSError as exc:
-        store.sessions.delete(session.id)
+    except BaseException as exc:
+        _forget(store, session)
         raise disk_error(exc) from exc
-    except BaseException:
-        store.sessions.delete(session.id)
-        raise
     log.info(
         "upload from %s (%s) for %s: session %s, %d entries",
         sender,

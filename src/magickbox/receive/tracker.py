@@ -6,6 +6,7 @@ once a second, and when the association ends) so the hot path does not write SQL
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import secrets
 import threading
@@ -15,6 +16,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from magickbox.errors import StoreFull
 from magickbox.store import Store
 from magickbox.store.buckets import Bucket
 from magickbox.store.sessions import RECEIVING, SessionKey
@@ -111,7 +113,10 @@ class AssociationTracker:
             self.instances += 1
             self.bytes += nbytes
             if time.monotonic() - self._last_flush >= FLUSH_EVERY_S:
-                self._flush()
+                # The instance is already durable in INPUT/; counts a full disk refuses stay
+                # pending for the next flush (the release's flush must succeed; restart recounts).
+                with contextlib.suppress(StoreFull):
+                    self._flush()
 
     def _flush(self) -> None:
         self._last_flush = time.monotonic()
@@ -124,22 +129,41 @@ class AssociationTracker:
                     slot.pending_instances = slot.pending_bytes = 0
 
     def end(self, released: bool, reason: str, after: Callable[[], None] | None = None) -> None:
-        """The association is over: release its sessions (settle window) or mark them incomplete."""
+        """The association is over: release its sessions (settle window) or mark them incomplete.
+
+        When the store cannot write (full disk) the ends are handed to the store's unrecorded
+        ends, which the sealer retries, and a release raises `StoreFull` so that the caller cuts
+        the connection: the sender must not believe a send the box could not record.
+        """
         with self._lock:
             if self._settled:
                 return
             self._ended = True
-            self._flush()
             with thread_db(self.store):
-                for slot in self._slots.values():
-                    if released:
-                        self.store.sessions.release(slot.session_id, self.settle_s)
-                        tidy_incoming(self.store, slot.session_id)
-                    else:
-                        self.store.sessions.abort(slot.session_id, reason)
+                recorded = self._settle(released, reason)
             self._settled = True
         if after is not None:
             after()
+        if released and not recorded:
+            raise StoreFull("the release could not be recorded: the data folder is full")
+
+    def _settle(self, released: bool, reason: str) -> bool:
+        """Record the end of every session; False if the store refused (then deferred as aborts)."""
+        try:
+            self._flush()
+            for slot in self._slots.values():
+                if released:
+                    self.store.sessions.release(slot.session_id, self.settle_s)
+                    tidy_incoming(self.store, slot.session_id)
+                else:
+                    self.store.sessions.abort(slot.session_id, reason)
+            return True
+        except StoreFull:
+            why = "the end of an association could not be recorded (the data folder was full)"
+            log.warning("association %s: %s; retrying until the store can write", self.group_key, why)
+            for slot in self._slots.values():
+                self.store.sessions.unrecorded_ends.add(slot.session_id, why)
+            return False
 
     @property
     def session_dirs(self) -> list[str]:

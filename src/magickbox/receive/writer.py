@@ -23,12 +23,14 @@ from magickbox.dicom import status
 from magickbox.dicom.header import Header, NeedMore, inflate_head, is_deflated, scan_header
 from magickbox.dicom.part10 import file_meta
 from magickbox.dicom.uid import is_valid_uid
+from magickbox.errors import StoreFull
 from magickbox.receive.tracker import AssociationTracker, SessionSlot
 
 log = logging.getLogger(__name__)
 
 FIRST_SCAN_AT = 2048  # bytes; most headers fit
 SPILL_AFTER = 8 << 20  # keep at most this much of a data set in memory before its header is known
+STORE_FULL = "the box's data folder is full: its store cannot record the instance"
 SCAN_LIMIT = 2 * SPILL_AFTER  # a header beyond this many bytes is not worth looking for
 
 
@@ -85,6 +87,8 @@ class InstanceWriter:
                 self._try_scan(complete=False)
         except StoreRefused as exc:
             self._refuse(exc)
+        except StoreFull:
+            self._refuse(StoreRefused(status.OUT_OF_RESOURCES, STORE_FULL))
         except OSError as exc:
             self._refuse(_disk_error(exc))
 
@@ -140,6 +144,8 @@ class InstanceWriter:
                 return self._finish()
         except StoreRefused as exc:
             self._refuse(exc)
+        except StoreFull:
+            self._refuse(StoreRefused(status.OUT_OF_RESOURCES, STORE_FULL))
         except OSError as exc:
             self._refuse(_disk_error(exc))
         assert self.refused is not None

@@ -1,14 +1,35 @@
-"""SQLite access: one connection per thread, WAL, explicit short write transactions."""
+"""SQLite access: one connection per thread, WAL, explicit short write transactions.
+
+A write that fails because the data folder is full (or its disk fails) is rolled back and raised
+as `StoreFull`, the one domain error every edge translates; no connection is left mid-transaction.
+"""
 
 from __future__ import annotations
 
+import errno
+import logging
 import sqlite3
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from magickbox.errors import StoreFull
 from magickbox.store.schema import STATEMENTS
+
+log = logging.getLogger(__name__)
+
+# Primary result codes (the low byte of extended ones): disk full, disk I/O error.
+_SQLITE_IOERR = 10
+_SQLITE_FULL = 13
+
+
+def is_disk_full(exc: BaseException) -> bool:
+    """True for SQLite's "database or disk is full" / "disk I/O error" and OS ENOSPC / EDQUOT / EIO."""
+    if isinstance(exc, sqlite3.Error):
+        code = getattr(exc, "sqlite_errorcode", None)
+        return code is not None and code & 0xFF in (_SQLITE_FULL, _SQLITE_IOERR)
+    return isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT, errno.EIO)
 
 
 class Database:
@@ -36,15 +57,38 @@ class Database:
 
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
-        """A write transaction, taken at once (BEGIN IMMEDIATE) so it never deadlocks on upgrade."""
+        """A write transaction, taken at once (BEGIN IMMEDIATE) so it never deadlocks on upgrade.
+
+        Raises `StoreFull` when the disk refused the write; the transaction is rolled back either way.
+        """
         conn = self.connection()
-        conn.execute("BEGIN IMMEDIATE")
         try:
-            yield conn
-        except BaseException:
-            conn.execute("ROLLBACK")
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield conn
+                conn.execute("COMMIT")
+            except BaseException:
+                self._roll_back(conn)
+                raise
+        except (sqlite3.Error, OSError) as exc:
+            # OSError: a transaction may also make a session folder (ENOSPC there is the same story).
+            if is_disk_full(exc):
+                raise StoreFull(f"the store could not write to {self.path.parent}: {exc}") from exc
             raise
-        conn.execute("COMMIT")
+
+    def _roll_back(self, conn: sqlite3.Connection) -> None:
+        """Undo what is left of a failed transaction; a connection that cannot is dropped.
+
+        SQLite rolls back on its own after some errors (a full disk at COMMIT), so there may be
+        nothing to undo. A connection stuck inside a transaction would fail every later BEGIN.
+        """
+        if not conn.in_transaction:
+            return
+        try:
+            conn.execute("ROLLBACK")
+        except sqlite3.Error:
+            log.warning("could not roll back a failed transaction; reopening the connection")
+            self.close()
 
     def query(self, sql: str, params: tuple[object, ...] | dict[str, object] = ()) -> list[sqlite3.Row]:
         return self.connection().execute(sql, params).fetchall()

@@ -9,6 +9,7 @@ never leaves a job and its session disagreeing.
 from __future__ import annotations
 
 import sqlite3
+import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, fields
@@ -80,6 +81,22 @@ def _leased_session(conn: sqlite3.Connection, job_id: int, owner: str) -> int | 
 class JobStore:
     def __init__(self, db: Database) -> None:
         self.db = db
+        # Sessions whose job's process has stopped but whose end a full disk refused to record
+        # (its worker retries): a delete need not wait for them. In memory: one process's workers.
+        self._stopped_unrecorded: set[int] = set()
+        self._stopped_lock = threading.Lock()
+
+    def mark_stopped_unrecorded(self, session_id: int, *, stopped: bool) -> None:
+        """A worker says its process has stopped (True) or its end is now recorded (False)."""
+        with self._stopped_lock:
+            if stopped:
+                self._stopped_unrecorded.add(session_id)
+            else:
+                self._stopped_unrecorded.discard(session_id)
+
+    def stopped_unrecorded(self, session_id: int) -> bool:
+        with self._stopped_lock:
+            return session_id in self._stopped_unrecorded
 
     # ---- reading -------------------------------------------------------------------------
     def get(self, job_id: int) -> Job | None:

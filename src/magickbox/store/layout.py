@@ -14,6 +14,8 @@ from typing import Any
 SCRATCHDIR_PATTERN = re.compile(r"^tmp\.[A-Za-z0-9]{10}$")
 _ALPHABET = string.ascii_letters + string.digits
 INCOMING = ".incoming"  # temporary files of instances being received; never inside INPUT/
+# A session folder being deleted: emptied at once (frees space), removed once its records are gone.
+TOMBSTONE_PREFIX = ".deleted."
 
 
 def is_scratchdir_name(name: str) -> bool:
@@ -78,6 +80,37 @@ class ScratchLayout:
 
     def remove_session_dir(self, scratchdir: str) -> None:
         shutil.rmtree(self.session_dir(scratchdir), ignore_errors=True)
+
+    def tombstone(self, scratchdir: str) -> Path:
+        """Where a session folder waits, empty, until the store has forgotten the session."""
+        return self.root / (TOMBSTONE_PREFIX + self.session_dir(scratchdir).name)
+
+    def empty_into_tombstone(self, scratchdir: str) -> None:
+        """Rename the session folder to its tombstone and empty it: frees the space without a write.
+
+        Renaming and unlinking need no free space, so this works on a full disk; the empty
+        tombstone tells a restart that the session's records still have to go.
+        """
+        folder, tomb = self.session_dir(scratchdir), self.tombstone(scratchdir)
+        if folder.exists() and tomb.exists():
+            shutil.rmtree(folder, ignore_errors=True)
+        elif folder.exists():
+            os.replace(folder, tomb)
+        if not tomb.is_dir():
+            return
+        for entry in tomb.iterdir():
+            if entry.is_dir() and not entry.is_symlink():
+                shutil.rmtree(entry, ignore_errors=True)
+            else:
+                entry.unlink(missing_ok=True)
+
+    def tombstoned(self) -> list[str]:
+        """The scratchdirs whose deletion a restart must finish."""
+        names = (p.name[len(TOMBSTONE_PREFIX) :] for p in self.root.glob(TOMBSTONE_PREFIX + "*"))
+        return [name for name in names if is_scratchdir_name(name)]
+
+    def remove_tombstone(self, scratchdir: str) -> None:
+        shutil.rmtree(self.tombstone(scratchdir), ignore_errors=True)
 
     def clear_temporaries(self, scratchdir: str) -> None:
         """Drop the temporary files of JSON writes that a crash interrupted (`.<name>.<hex>.tmp`)."""

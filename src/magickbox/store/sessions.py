@@ -6,6 +6,7 @@ and records the change in `session_events`, so the history survives any crash.
 
 from __future__ import annotations
 
+import logging
 import sqlite3
 import time
 from dataclasses import dataclass, fields
@@ -13,9 +14,12 @@ from datetime import datetime
 from email.utils import format_datetime
 from typing import Final
 
-from magickbox.errors import Conflict, NotFound
+from magickbox.errors import Conflict, NotFound, StoreFull
 from magickbox.store.db import Database
 from magickbox.store.layout import ScratchLayout
+from magickbox.store.pending import UnrecordedEnds
+
+log = logging.getLogger(__name__)
 
 RECEIVING: Final = "receiving"
 QUEUED: Final = "queued"
@@ -129,6 +133,7 @@ class SessionStore:
     def __init__(self, db: Database, layout: ScratchLayout) -> None:
         self.db = db
         self.layout = layout
+        self.unrecorded_ends = UnrecordedEnds()
 
     # ---- reading -------------------------------------------------------------------------
     def get(self, session_id: int) -> Session:
@@ -266,7 +271,10 @@ class SessionStore:
             if state is None or state["state"] != RECEIVING:
                 return
             move_state(conn, session_id, INCOMPLETE, reason, time.time(), open_associations=0)
-        self.layout.clear_incoming(self.get(session_id).scratchdir)
+            scratchdir = conn.execute(
+                "SELECT scratchdir FROM sessions WHERE id = ?", (session_id,)
+            ).fetchone()
+        self.layout.clear_incoming(scratchdir["scratchdir"])
 
     def seal(self, session_id: int) -> None:
         """Close a session for good and queue its job (uploads, and settled DICOM sessions)."""
@@ -339,14 +347,49 @@ class SessionStore:
             )
             _record(conn, session_id, "routing", routing, time.time())
 
-    def delete(self, session_id: int) -> None:
-        """Forget the session and remove its folder. The caller cancels a running job first."""
-        session = self.get(session_id)
+    def delete(self, session_id: int) -> bool:
+        """Free the session's space, then forget it. The caller cancels a running job first.
+
+        The folder goes first (emptied into its tombstone), because that needs no free space.
+        False when the records could not be written (full disk): the deletion is then finished by
+        `finish_deletes` as soon as the store can write, or at the next start.
+        """
+        scratchdir = self.get(session_id).scratchdir
+        self.layout.empty_into_tombstone(scratchdir)
+        try:
+            self._forget(scratchdir)
+        except StoreFull:
+            log.warning("session %s: folder removed; its records go when the store can write", scratchdir)
+            return False
+        return True
+
+    def _forget(self, scratchdir: str) -> None:
         with self.db.transaction() as conn:
-            conn.execute("DELETE FROM jobs WHERE session_id = ?", (session_id,))
-            conn.execute("DELETE FROM session_events WHERE session_id = ?", (session_id,))
-            conn.execute("DELETE FROM sessions WHERE id = ?", (session_id,))
-        self.layout.remove_session_dir(session.scratchdir)
+            row = conn.execute("SELECT id FROM sessions WHERE scratchdir = ?", (scratchdir,)).fetchone()
+            if row is not None:
+                conn.execute("DELETE FROM jobs WHERE session_id = ?", (row["id"],))
+                conn.execute("DELETE FROM session_events WHERE session_id = ?", (row["id"],))
+                conn.execute("DELETE FROM sessions WHERE id = ?", (row["id"],))
+        self.layout.remove_tombstone(scratchdir)
+
+    def finish_deletes(self) -> int:
+        """Forget the sessions whose folder was removed but whose records were not (full disk).
+
+        The tombstones on disk are the list, so any process, and a restart, can finish them.
+        Returns how many are still waiting; raises nothing when the disk is still full.
+        """
+        waiting = self.layout.tombstoned()
+        for index, scratchdir in enumerate(waiting):
+            try:
+                self._forget(scratchdir)
+            except StoreFull:
+                return len(waiting) - index
+        return 0
+
+    def retry_unrecorded_ends(self) -> int:
+        """Record association ends a full disk refused (sessions become incomplete); how many wait."""
+        self.unrecorded_ends.retry(self.abort)
+        return len(self.unrecorded_ends)
 
     # ---- crash recovery -----------------------------------------------------------------------
     def _recount(self, conn: sqlite3.Connection, session_id: int, scratchdir: str, now: float) -> None:
@@ -362,6 +405,7 @@ class SessionStore:
         """At start: sessions fed by an association open at the crash become `incomplete`;
         sessions whose associations had all been released are sealed (queued). Returns both lists.
         """
+        self.finish_deletes()
         now = time.time()
         with self.db.transaction() as conn:
             rows = conn.execute(

@@ -11,11 +11,13 @@ from __future__ import annotations
 import hmac
 import secrets
 from dataclasses import dataclass
+from typing import Annotated
 
-from fastapi import Request
+from fastapi import Depends, Request
 
-from magickbox.api.deps import get_settings, get_store
 from magickbox.store.tokens import TokenStore, scope_allows
+from magickbox.web import edge
+from magickbox.web.deps import get_settings, get_store
 
 SESSION_COOKIE = "mb_ui"
 CSRF_COOKIE = "mb_csrf"
@@ -50,22 +52,29 @@ def access(request: Request) -> Access:
     )
 
 
+class LoginNeeded(Exception):
+    """The viewer may not read: pages redirect to the login form, page fragments answer 401."""
+
+
+def reader(request: Request) -> Access:
+    """The dependency of every page and page fragment (as `require_read` is the API's)."""
+    allowed = access(request)
+    if not allowed.can_read(request):
+        raise LoginNeeded(request.url.path)
+    return allowed
+
+
+Reader = Annotated[Access, Depends(reader)]
+
+
 def csrf_token(request: Request) -> str:
     """The value a form of this page must echo; kept in a cookie (double submit)."""
     return request.cookies.get(CSRF_COOKIE) or secrets.token_urlsafe(24)
 
 
 def same_origin(request: Request) -> bool:
-    """Refuse a POST that a browser says came from another site (Fetch metadata, then Origin)."""
-    fetch_site = request.headers.get("sec-fetch-site")
-    if fetch_site is not None and fetch_site not in ("same-origin", "none"):
-        return False
-    origin = request.headers.get("origin")
-    if origin is None:
-        return True
-    if origin == "null":  # an opaque origin: trust it only when fetch metadata says same-origin
-        return fetch_site == "same-origin"
-    return origin.split("://", 1)[-1] == request.headers.get("host", "")
+    """Refuse a form a browser says came from another site: the app-wide rule of api/edge.py."""
+    return edge.same_origin(request.headers, request.url.scheme)
 
 
 def csrf_ok(request: Request, submitted: str) -> bool:

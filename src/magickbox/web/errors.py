@@ -10,7 +10,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from magickbox.errors import Conflict, InvalidInput, NotFound
+from magickbox.errors import Conflict, InvalidInput, NotFound, StoreFull
 
 log = logging.getLogger(__name__)
 
@@ -28,6 +28,8 @@ class ApiError(Exception):
 def error_response(
     status: int, error: str, detail: Any = "", headers: dict[str, str] | None = None
 ) -> JSONResponse:
+    # The 500 answer is made outside the edge middleware (api/edge.py): say nosniff here too.
+    headers = {"X-Content-Type-Options": "nosniff", **(headers or {})}
     return JSONResponse({"error": error, "detail": detail}, status_code=status, headers=headers)
 
 
@@ -71,6 +73,11 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(InvalidInput)
     async def _invalid_input(_request: Request, exc: InvalidInput) -> JSONResponse:
         return error_response(400, "bad request", str(exc))
+
+    @app.exception_handler(StoreFull)
+    async def _store_full(_request: Request, exc: StoreFull) -> JSONResponse:
+        # 507 Insufficient Storage: the request was fine; free space (deleting works) and retry.
+        return error_response(507, "insufficient storage", str(exc))
 
     @app.exception_handler(OverflowError)
     async def _overflow(_request: Request, exc: OverflowError) -> JSONResponse:
