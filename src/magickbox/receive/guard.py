@@ -117,7 +117,8 @@ def bounded_reader(
         raw = wrapper.socket if wrapper is not None else None
         if wrapper is None or raw is None:
             return None
-        negotiating = dul.state_machine.current_state == "Sta2"
+        # Sta1 too: the reactor may read before it has handled "connection open" (Evt5).
+        negotiating = dul.state_machine.current_state in ("Sta1", "Sta2")
         deadline = request_deadline if negotiating else None
         try:
             return read_pdu(raw, limits, negotiating=negotiating, deadline=deadline)
