@@ -70,13 +70,14 @@ def abort_pdu(reason: int = 0) -> bytes:
 
 def read_pdu(
     sock: socket.socket, limits: PduLimits, *, negotiating: bool, deadline: float | None = None
-) -> bytes:
+) -> bytearray:
     """One whole PDU. `negotiating`: no association yet (A-ASSOCIATE-RQ limits); `deadline`
     (monotonic) is an earlier end than the per-PDU timeout (the association request's)."""
     end = time.monotonic() + limits.pdu_timeout_s
     if deadline is not None:
         end = min(end, deadline)
-    header = _read_exact(sock, HEADER, end, preallocate=True)
+    header = bytearray(HEADER)
+    _read_into(sock, header, 0, end)
     pdu_type, length = header[0], int.from_bytes(header[2:6], "big")
     if pdu_type not in PDU_TYPES:
         raise PduRefused(f"unknown PDU type 0x{pdu_type:02X}")
@@ -84,26 +85,24 @@ def read_pdu(
     if length > limit:
         reject = RJ_LIMIT if negotiating else None
         raise PduRefused(f"PDU type 0x{pdu_type:02X} claims {length} bytes (limit {limit})", reject)
-    body = _read_exact(sock, length, end, preallocate=not negotiating)
-    pdu = bytes(header + body)
+    if negotiating:  # memory grows with what arrives, not with what the header claims
+        pdu = header + _read_growing(sock, length, end)
+    else:  # bounded by the negotiated maximum: one buffer, no copies
+        pdu = bytearray(HEADER + length)
+        pdu[:HEADER] = header
+        _read_into(sock, pdu, HEADER, end)
     if pdu_type == ASSOCIATE_RQ:
-        check_associate_rq(pdu)
+        check_associate_rq(bytes(pdu))
     return pdu
 
 
-def _read_exact(sock: socket.socket, count: int, end: float, *, preallocate: bool) -> bytearray:
-    """`count` bytes by `end`; memory grows with what arrives unless `preallocate` (bounded)."""
-    buffer = bytearray(count) if preallocate else bytearray()
-    got = 0
+def _read_into(sock: socket.socket, buffer: bytearray, start: int, end: float) -> None:
+    """Fill `buffer[start:]` from the socket by `end` (monotonic)."""
+    view = memoryview(buffer)
+    got, count = start, len(buffer)
     while got < count:
-        want = min(CHUNK, count - got)
         try:
-            if preallocate:
-                read = sock.recv_into(memoryview(buffer)[got:], want, socket.MSG_DONTWAIT)
-            else:
-                chunk = sock.recv(want, socket.MSG_DONTWAIT)
-                buffer += chunk
-                read = len(chunk)
+            read = sock.recv_into(view[got:], min(CHUNK, count - got), socket.MSG_DONTWAIT)
         except (BlockingIOError, InterruptedError):
             _wait_readable(sock, end)
             continue
@@ -113,6 +112,22 @@ def _read_exact(sock: socket.socket, count: int, end: float, *, preallocate: boo
         if read == 0:
             raise PeerClosed("the peer closed the connection")
         got += read
+
+
+def _read_growing(sock: socket.socket, count: int, end: float) -> bytearray:
+    buffer = bytearray()
+    while len(buffer) < count:
+        try:
+            chunk = sock.recv(min(CHUNK, count - len(buffer)), socket.MSG_DONTWAIT)
+        except (BlockingIOError, InterruptedError):
+            _wait_readable(sock, end)
+            continue
+        except OSError as exc:
+            raise PeerClosed(str(exc)) from exc
+        arm_quickack(sock)
+        if not chunk:
+            raise PeerClosed("the peer closed the connection")
+        buffer += chunk
     return buffer
 
 

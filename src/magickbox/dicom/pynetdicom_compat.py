@@ -56,7 +56,7 @@ def check_version(installed: str | None = None) -> str:
     return installed
 
 
-PduResult = bytes | None
+PduResult = bytearray | None
 
 
 # ---- acceptor set-up ---------------------------------------------------------------------------
@@ -73,7 +73,7 @@ def register_server(ae: AE, server: AssociationServer) -> None:
     ae._servers.append(server)  # type: ignore[arg-type]
 
 
-def forget_servers(ae: AE) -> None:
+def drop_server_registrations(ae: AE) -> None:
     ae._servers.clear()
 
 
@@ -100,7 +100,7 @@ def install_pdu_reader(assoc: Association, read: Callable[[DULServiceProvider], 
         if result is None:
             return
         try:
-            pdu, event = dul._decode_pdu(bytearray(result))
+            pdu, event = dul._decode_pdu(result)
         except Exception as exc:  # a malformed PDU: one line, not a traceback
             log.warning("%s: undecodable PDU (%s: %s); aborting", assoc.name, type(exc).__name__, exc)
             dul.event_queue.put("Evt19")

@@ -105,14 +105,14 @@ class Slots:
 
 def bounded_reader(
     limits: PduLimits, request_deadline: float
-) -> Callable[[DULServiceProvider], bytes | None]:
+) -> Callable[[DULServiceProvider], bytearray | None]:
     """The DUL's PDU reader for one accepted connection (see pynetdicom_compat.install_pdu_reader).
 
     A peer that breaks a limit gets an A-ASSOCIATE-RJ (before negotiation) or an A-ABORT, one log
     line, and the connection is closed; the association thread is woken if it still waits.
     """
 
-    def read(dul: DULServiceProvider) -> bytes | None:
+    def read(dul: DULServiceProvider) -> bytearray | None:
         wrapper = dul.socket
         raw = wrapper.socket if wrapper is not None else None
         if wrapper is None or raw is None:

@@ -10,7 +10,7 @@ import time
 from pynetdicom import AE
 
 from magickbox.config import Settings
-from magickbox.dicom.pynetdicom_compat import check_version, forget_servers, register_server
+from magickbox.dicom.pynetdicom_compat import check_version, drop_server_registrations, register_server
 from magickbox.receive.access import AccessPolicy
 from magickbox.receive.dimse import free_bytes
 from magickbox.receive.guard import Slots, raise_open_files_limit
@@ -96,7 +96,7 @@ class Receiver:
                 end_association(record)
             self._wait_for_handlers()
             self._server.server_close()
-            forget_servers(self._ae)
+            drop_server_registrations(self._ae)
             self._server = None
         self.sealer.stop()
 
