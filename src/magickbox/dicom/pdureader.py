@@ -134,7 +134,7 @@ def _read_growing(sock: socket.socket, count: int, end: float) -> bytearray:
 def _wait_readable(sock: socket.socket, end: float) -> None:
     left = end - time.monotonic()
     if left <= 0:
-        raise PduRefused("the PDU did not arrive within its deadline")
+        raise PduRefused("the PDU did not arrive within its deadline", RJ_LIMIT)
     poller = select.poll()
     poller.register(sock, select.POLLIN | select.POLLPRI)
     poller.poll(max(1, int(left * 1000)))
