@@ -50,6 +50,12 @@ class Settings(BaseSettings):
     allowed_calling_aets: list[str] = Field(default_factory=list)
     allowed_networks: list[str] = Field(default_factory=list)
     max_pdu: int = Field(default=131072, ge=0)
+    # Hostile peers (docs/receiving.md "Hostile peers")
+    association_request_timeout_s: float = Field(default=10.0, gt=0)  # connect -> whole A-ASSOCIATE-RQ
+    pdu_timeout_s: float = Field(default=30.0, gt=0)  # first byte of a PDU -> its last
+    max_associations: int = Field(default=64, ge=1)  # accepted associations at a time
+    max_associations_per_ip: int = Field(default=32, ge=1)
+    accepted_sop_classes: list[str] = Field(default_factory=list)  # empty: every storage class
 
     # Running buckets
     # 0: this process runs no buckets (another process on the same store does)

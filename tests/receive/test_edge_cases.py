@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import json
 import signal
 from pathlib import Path
 from typing import Any
@@ -108,20 +109,30 @@ def test_missing_or_unsafe_sop_instance_uid_is_refused(box_factory: Any, tmp_pat
     assert not list(box.data.rglob("evil*"))
 
 
-def test_repeated_sop_instance_uid_keeps_the_later_file(box_factory: Any, tmp_path: Path) -> None:
+def test_repeated_sop_instance_uid_identical_is_stored_once_different_is_kept_too(
+    box_factory: Any, tmp_path: Path
+) -> None:
     box = make_box(box_factory, tmp_path).start()
     _, [first] = dicomdata.write_study(tmp_path / "a", 1, series_description="first")
     ds = pydicom.dcmread(first)
     ds.SeriesDescription = "second"
     later = tmp_path / "later.dcm"
     ds.save_as(later)
+    uid = str(ds.SOPInstanceUID)
 
-    assert send_files(box, [first, later]) == [0, 0]
+    assert send_files(box, [first, first, later, later]) == [0, 0, 0, 0]
 
     wait_until(lambda: all_settled(box), timeout=20, what="the session to be sealed")
     [session] = sessions(box)
-    [stored] = input_files(box, session).values()
-    assert pydicom.dcmread(stored).SeriesDescription == "second"
+    stored = input_files(box, session)
+    assert sorted(stored) == [uid, f"{uid}.2"]  # one file per distinct data set, none overwritten
+    assert pydicom.dcmread(stored[uid]).SeriesDescription == "first"
+    assert pydicom.dcmread(stored[f"{uid}.2"]).SeriesDescription == "second"
+    assert session["instances"] == 2
+    folder = session_dir(box, session)
+    assert f"{uid} arrived again with different contents" in (folder / "processing.log").read_text()
+    info = json.loads((folder / "info.json").read_text())
+    assert info["DuplicateSOPInstanceUIDs"] == [{"SOPInstanceUID": uid, "file": f"INPUT/{uid}.2.dcm"}]
 
 
 def test_instance_without_study_uid_gets_a_session_of_its_association(

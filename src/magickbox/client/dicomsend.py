@@ -13,7 +13,7 @@ from typing import Any
 
 from pydicom.errors import InvalidDicomError
 from pydicom.filereader import read_file_meta_info
-from pynetdicom import AE, _config
+from pynetdicom import AE
 from pynetdicom.presentation import PresentationContext, build_context
 
 from magickbox.client.boxes import BoxClient
@@ -21,10 +21,10 @@ from magickbox.client.context import Context
 from magickbox.client.errors import BoxError, MbError, Unreachable, UsageError
 from magickbox.client.progress import Reporter
 from magickbox.dicom.netopts import set_nodelay
+from magickbox.dicom.pynetdicom_compat import files_sent_as_they_are
 from magickbox.zipstream import Member, collect
 
 MAX_CONTEXTS = 128  # the DICOM limit of presentation contexts in one association
-_config.STORE_SEND_CHUNKED_DATASET = True
 
 
 @dataclass(frozen=True)
@@ -109,20 +109,27 @@ def send_folder(
         f"push {folder.name} -> {client.machine.host}:{dicom_port} (DICOM)",
         sum(i.member.size for i in instances),
     )
-    failed = 0
     try:
-        for instance in instances:
-            status = assoc.send_c_store(instance.member.path)
-            code = getattr(status, "Status", None)
-            if code is None or (code != 0 and code >> 12 != 0xB):
-                failed += 1
-                progress.line(f"{instance.member.path}: refused by the box (status {code!r})")
-            task.advance(instance.member.size)
-            if not assoc.is_established:
-                raise BoxError(f"{client.machine.host}:{dicom_port}", "the box ended the association")
+        with files_sent_as_they_are():  # streamed from disk, never decoded
+            failed = _send_all(assoc, instances, progress, task, f"{client.machine.host}:{dicom_port}")
     finally:
         assoc.release()
     if failed:
         raise MbError(f"{failed} of {len(instances)} instances of {folder} were not stored")
     task.done("sent")
     return {"instances": len(instances), "DicomPort": str(dicom_port)}
+
+
+def _send_all(assoc: Any, instances: list[Instance], progress: Reporter, task: Any, where: str) -> int:
+    """C-STORE each instance; the number the box refused."""
+    failed = 0
+    for instance in instances:
+        status = assoc.send_c_store(instance.member.path)
+        code = getattr(status, "Status", None)
+        if code is None or (code != 0 and code >> 12 != 0xB):
+            failed += 1
+            progress.line(f"{instance.member.path}: refused by the box (status {code!r})")
+        task.advance(instance.member.size)
+        if not assoc.is_established:
+            raise BoxError(where, "the box ended the association")
+    return failed

@@ -4,9 +4,11 @@
   acknowledged at once, so a peer with Nagle on (dcmtk by default: storescu's requests,
   storescp's responses) never waits for our delayed ACK (~40 ms per instance otherwise).
   TCP_NODELAY and the first quick ACK are set by whoever owns the connection (netopts.py).
-- A PDU is read straight into one buffer of its full length instead of 4 KB pieces.
-- `ready` waits up to `ready_wait_s` in select() for data, so the DUL reactor wakes when a PDU
-  arrives rather than on its next poll (pynetdicom sleeps between polls otherwise).
+- A PDU is read in large pieces (at most CHUNK bytes each) instead of 4 KB pieces; the buffer
+  grows with what arrives, never with what a peer's header claims.
+- `ready` waits up to `ready_wait_s` in poll() for data, so the DUL reactor wakes when a PDU
+  arrives rather than on its next poll (pynetdicom sleeps between polls otherwise). poll()
+  works for descriptors >= 1024, which select() cannot watch.
 
 Subclasses say what else to do when the peer closes mid-read (`peer_closed`).
 """
@@ -18,12 +20,16 @@ import select
 from pynetdicom.transport import AssociationSocket
 
 from magickbox.dicom.netopts import arm_quickack
+from magickbox.dicom.pynetdicom_compat import is_connected
+
+CHUNK = 256 << 10
 
 
 class TunedSocket(AssociationSocket):
     """An AssociationSocket that keeps the ping-pong of C-STORE fast."""
 
     ready_wait_s: float = 0.001
+    _poller: select.poll | None = None
 
     def peer_closed(self) -> None:
         """Called when a read finds the connection closed by the peer; nothing by default."""
@@ -31,26 +37,27 @@ class TunedSocket(AssociationSocket):
     @property
     def ready(self) -> bool:
         sock = self.socket
-        if sock is None or self._is_connected is False:
+        if sock is None or not is_connected(self):
             return False
         try:
-            readable, _, _ = select.select([sock], [], [], self.ready_wait_s)
+            if self._poller is None:
+                self._poller = select.poll()
+                self._poller.register(sock, select.POLLIN | select.POLLPRI)
+            events = self._poller.poll(int(self.ready_wait_s * 1000) or 1)
         except (OSError, ValueError):
             self.event_queue.put("Evt17")  # transport connection closed
             return False
-        return bool(readable)
+        return bool(events)
 
     def recv(self, nr_bytes: int) -> bytearray:
         sock = self.socket
         assert sock is not None
-        buffer = bytearray(nr_bytes)
-        view = memoryview(buffer)
-        received = 0
-        while received < nr_bytes:
-            count = sock.recv_into(view[received:], nr_bytes - received)
+        buffer = bytearray()
+        while len(buffer) < nr_bytes:
+            chunk = sock.recv(min(CHUNK, nr_bytes - len(buffer)))
             arm_quickack(sock)
-            if count == 0:  # the peer closed: hand back what arrived, as pynetdicom expects
+            if not chunk:  # the peer closed: hand back what arrived, as pynetdicom expects
                 self.peer_closed()
-                return buffer[:received]
-            received += count
+                return buffer
+            buffer += chunk
         return buffer

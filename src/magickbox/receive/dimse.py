@@ -9,6 +9,7 @@ and pynetdicom's temporary-file chunking.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 from collections.abc import Callable
@@ -19,6 +20,9 @@ from typing import TYPE_CHECKING
 from pynetdicom.dimse import DIMSEServiceProvider
 
 from magickbox.dicom import command, status
+from magickbox.dicom.pdureader import abort_pdu
+from magickbox.dicom.pynetdicom_compat import accepted_contexts
+from magickbox.receive.fragments import FragmentOrder
 from magickbox.receive.tracker import AssociationTracker
 from magickbox.receive.writer import InstanceWriter, Outcome
 
@@ -59,13 +63,22 @@ class StoreFastPath(DIMSEServiceProvider):
         self._pending: list[P_DATA] = []  # primitives of a message whose command is not complete
         self._store: _Store | None = None
         self._delegating = False  # the current message belongs to pynetdicom
+        self._order = FragmentOrder()
+        self.aborted = ""  # why the association was aborted for a protocol violation
 
     # Called by pynetdicom's state machine (DUL thread) for every P-DATA primitive received.
     def receive_primitive(self, primitive: P_DATA) -> None:
+        if self.aborted:
+            return
+        items = primitive.presentation_data_value_list
+        for context_id, data in items:
+            violation = self._order.check(context_id, data)
+            if violation is not None:
+                self._abort(violation)
+                return
         if self._delegating:
             self._delegate(primitive)
             return
-        items = primitive.presentation_data_value_list
         for context_id, data in items:
             if self._store is not None:
                 self._store_fragment(data)
@@ -124,14 +137,14 @@ class StoreFastPath(DIMSEServiceProvider):
     def _refusal(self, context_id: int) -> Outcome | None:
         if self._tracker_of() is None:
             return Outcome(status.SOP_CLASS_NOT_SUPPORTED, "this AE title only answers C-ECHO")
-        if context_id not in self.assoc._accepted_cx:
+        if context_id not in accepted_contexts(self.assoc):
             return Outcome(status.CANNOT_UNDERSTAND, "presentation context not accepted")
         if not self._free_bytes_ok():
             return Outcome(status.OUT_OF_RESOURCES, "the box is short of disk space")
         return None
 
     def _transfer_syntax(self, context_id: int) -> str:
-        return str(self.assoc._accepted_cx[context_id].transfer_syntax[0])
+        return str(accepted_contexts(self.assoc)[context_id].transfer_syntax[0])
 
     def _store_fragment(self, data: bytes) -> None:
         store = self._store
@@ -169,6 +182,25 @@ class StoreFastPath(DIMSEServiceProvider):
         sock = self.dul.socket
         if sock is not None:
             sock.send(pdu)
+
+    def _abort(self, violation: str) -> None:
+        """A protocol violation: drop the instance being received, send A-ABORT, close.
+
+        Closing the socket queues "transport closed" for pynetdicom's state machine, which ends
+        the association as aborted (its sessions become incomplete); this runs in the DUL thread,
+        where pynetdicom's own abort() would wait for itself.
+        """
+        self.aborted = violation
+        log.warning("association %s aborted: %s", self.assoc.name, violation)
+        self.discard()
+        self._command, self._pending, self._delegating = bytearray(), [], False
+        wrapper = self.dul.socket
+        if wrapper is None:
+            return
+        if wrapper.socket is not None:
+            with contextlib.suppress(OSError):
+                wrapper.socket.sendall(abort_pdu())
+        wrapper.close()
 
     def discard(self) -> None:
         """The association ended: drop a half-received instance."""

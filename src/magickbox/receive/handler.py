@@ -6,19 +6,21 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import select
 import socket
 import time
-from copy import deepcopy
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from pynetdicom import evt
-from pynetdicom._globals import MODE_ACCEPTOR
 from pynetdicom.association import Association
 from pynetdicom.pdu_primitives import A_RELEASE
 from pynetdicom.transport import RequestHandler, ThreadedAssociationServer
 
+from magickbox.dicom.pdureader import RJ_LIMIT, PduLimits
+from magickbox.dicom.pynetdicom_compat import install_pdu_reader, new_acceptor
 from magickbox.receive.dimse import StoreFastPath
+from magickbox.receive.guard import bounded_reader, proposed_contexts
 from magickbox.receive.tcp import AcceptedSocket, tune_accepted, wake_waiting_acceptor
 from magickbox.receive.tracker import AssociationTracker, Peer
 
@@ -42,6 +44,7 @@ class AssociationRecord:
     fast_path: StoreFastPath | None = None
     assoc: Association | None = None
     release_failed: bool = False  # the release could not be recorded: the sender must not get the RP
+    has_slot: bool = False  # counted against max_associations (accepted, not just connected)
 
 
 def end_association(record: AssociationRecord) -> None:
@@ -68,6 +71,7 @@ class BoxServer(ThreadedAssociationServer):
 
     receiver: Receiver
     daemon_threads = True
+    request_queue_size = 512  # listen backlog: bursts of senders (and port scans) wait, not fail
 
     def verify_request(self, request: Any, client_address: Any) -> bool:
         allowed: bool = self.receiver.policy.network_allowed(str(client_address[0]))
@@ -83,6 +87,8 @@ class BoxRequestHandler(RequestHandler):
         receiver = self.server.receiver
         ip, port = str(self.client_address[0]), int(self.client_address[1])
         record = AssociationRecord(ip=ip, port=port, nodelay=tune_accepted(self.request))
+        if not self._request_arrives(record):
+            return
         assoc = record.assoc = self._make_association(record)
         receiver.opened(record)
         try:
@@ -95,14 +101,27 @@ class BoxRequestHandler(RequestHandler):
             self._finish(assoc, record)
             receiver.closed(record)
 
+    def _request_arrives(self, record: AssociationRecord) -> bool:
+        """Wait here, without an association and its threads, for the peer's first bytes: an idle
+        connection costs one thread and a descriptor until association_request_timeout_s."""
+        wait_s = self.server.receiver.settings.association_request_timeout_s
+        poller = select.poll()
+        poller.register(self.request, select.POLLIN | select.POLLPRI)
+        if poller.poll(int(wait_s * 1000)):
+            return True
+        log.info("connection %s:%d closed: no A-ASSOCIATE-RQ within %.0f s", record.ip, record.port, wait_s)
+        return False
+
     def _make_association(self, record: AssociationRecord) -> Association:
         receiver = self.server.receiver
-        assoc = Association(self.ae, MODE_ACCEPTOR)
-        assoc._server = self.server
+        settings = receiver.settings
+        assoc = new_acceptor(self.ae, self.server)
         assoc.name = f"Association@{record.ip}:{record.port}"
         assoc.set_socket(AcceptedSocket(assoc, client_socket=self.request))
-        # Poll without sleeping: AcceptedSocket.ready already waits for data in select().
-        assoc.dul._run_loop_delay = 0.0
+        limits = PduLimits(settings.max_pdu, settings.pdu_timeout_s)
+        install_pdu_reader(
+            assoc, bounded_reader(limits, record.started + settings.association_request_timeout_s)
+        )
         record.fast_path = StoreFastPath(
             assoc, lambda: record.tracker, receiver.spill_dir, receiver.free_space_ok
         )
@@ -112,7 +131,7 @@ class BoxRequestHandler(RequestHandler):
         assoc.acceptor.address_info = self.local
         assoc.acceptor.implementation_class_uid = self.ae.implementation_class_uid
         assoc.acceptor.implementation_version_name = self.ae.implementation_version_name
-        assoc.acceptor.supported_contexts = deepcopy(self.server.contexts)
+        assoc.acceptor.supported_contexts = []  # set from the proposed ones in _on_requested
         assoc.requestor.address_info = self.remote
         assoc.bind(evt.EVT_REQUESTED, self._on_requested, [record])
         assoc.bind(evt.EVT_ACSE_RECV, self._on_acse_received, [record])
@@ -164,14 +183,35 @@ class BoxRequestHandler(RequestHandler):
                 record.calling_aet, record.ip, record.called_aet,
             )  # fmt: skip
             return
+        refusal = receiver.slots.take(record.ip)
+        if refusal is not None:
+            self._refuse(assoc, record, f"too many associations: {refusal}", RJ_LIMIT)
+            return
+        record.has_slot = True
         assoc.acceptor.ae_title = record.called_aet
+        assoc.acceptor.supported_contexts = proposed_contexts(
+            request.presentation_context_definition_list,
+            echo_only=target.bucket is None,
+            allowed=receiver.accepted_sop_classes,
+        )
         if target.bucket is None:
-            assoc.acceptor.supported_contexts = deepcopy(receiver.echo_contexts)
             return
         peer = Peer(record.calling_aet, record.called_aet, record.ip, record.port)
         record.tracker = AssociationTracker(receiver.store, peer, target.bucket, target.settle_s)
 
+    def _refuse(
+        self, assoc: Association, record: AssociationRecord, why: str, reject: tuple[int, int, int]
+    ) -> None:
+        """A-ASSOCIATE-RJ from the EVT_REQUESTED handler, as pynetdicom's own rejections do it."""
+        log.warning("association from %s@%s refused: %s", record.calling_aet, record.ip, why)
+        assoc.acse.send_reject(*reject)
+        assoc.is_rejected = True
+        assoc.kill()
+
     def _finish(self, assoc: Association, record: AssociationRecord) -> None:
+        if record.has_slot:
+            record.has_slot = False
+            self.server.receiver.slots.give(record.ip)
         released = bool(assoc.is_released) and not record.release_failed
         outcome = "released" if released else "rejected" if assoc.is_rejected else "aborted"
         if not record.called_aet:

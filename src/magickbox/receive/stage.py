@@ -7,32 +7,23 @@ import shutil
 import threading
 import time
 
-from pydicom.uid import AllTransferSyntaxes
-from pynetdicom import AE, AllStoragePresentationContexts, build_context
-from pynetdicom.presentation import PresentationContext
-from pynetdicom.sop_class import Verification  # type: ignore[attr-defined]
+from pynetdicom import AE
 
 from magickbox.config import Settings
+from magickbox.dicom.pynetdicom_compat import check_version, drop_server_registrations, register_server
 from magickbox.receive.access import AccessPolicy
 from magickbox.receive.dimse import free_bytes
+from magickbox.receive.guard import Slots, raise_open_files_limit
 from magickbox.receive.handler import AssociationRecord, BoxRequestHandler, BoxServer, end_association
 from magickbox.receive.sealer import Sealer
 from magickbox.store import Store
 
 log = logging.getLogger(__name__)
 
-MAX_ASSOCIATIONS = 64
+# pynetdicom counts every connection's thread against its limit; the box counts accepted
+# associations itself (receive/guard.py Slots), so pynetdicom's limit is set out of the way.
+PYNETDICOM_ASSOCIATIONS = 1 << 20
 STOP_WAIT_S = 10.0
-# Everything a sender may propose; the data are stored as received, so no syntax is a problem.
-TRANSFER_SYNTAXES = [str(uid) for uid in AllTransferSyntaxes]
-
-
-def storage_contexts() -> list[PresentationContext]:
-    contexts = [build_context(Verification, TRANSFER_SYNTAXES)]
-    for context in AllStoragePresentationContexts:
-        if context.abstract_syntax is not None:
-            contexts.append(build_context(context.abstract_syntax, TRANSFER_SYNTAXES))
-    return contexts
 
 
 class Receiver:
@@ -44,7 +35,8 @@ class Receiver:
         self.policy = AccessPolicy(settings, store)
         self.sealer = Sealer(store)
         self.spill_dir = settings.scratch_dir / ".incoming"
-        self.echo_contexts = [build_context(Verification, TRANSFER_SYNTAXES)]
+        self.slots = Slots(settings.max_associations, settings.max_associations_per_ip)
+        self.accepted_sop_classes = frozenset(settings.accepted_sop_classes)
         self._open: dict[int, AssociationRecord] = {}
         self._open_lock = threading.Condition()
         self._server: BoxServer | None = None
@@ -54,7 +46,7 @@ class Receiver:
     def _make_ae(self) -> AE:
         ae = AE(ae_title=self.settings.ae_title)
         ae.maximum_pdu_size = self.settings.max_pdu
-        ae.maximum_associations = MAX_ASSOCIATIONS
+        ae.maximum_associations = PYNETDICOM_ASSOCIATIONS
         ae.require_called_aet = True
         ae.require_calling_aet = list(self.settings.allowed_calling_aets)
         ae.network_timeout = 60
@@ -76,6 +68,8 @@ class Receiver:
 
     # ---- Stage ---------------------------------------------------------------------------------
     def start(self) -> None:
+        log.info("pynetdicom %s", check_version())
+        raise_open_files_limit()
         shutil.rmtree(self.spill_dir, ignore_errors=True)  # left over from a crash
         self.sealer.start()
         self.sealer.wake()  # sessions that were settling before a restart
@@ -83,11 +77,11 @@ class Receiver:
             self._ae,
             (self.settings.host, self.settings.dicom_port),
             self.settings.ae_title,
-            storage_contexts(),
+            [],  # each association's contexts are built from what its peer proposes
             request_handler=BoxRequestHandler,
         )
         server.receiver = self
-        self._ae._servers.append(server)
+        register_server(self._ae, server)
         self._server = server
         self._thread = threading.Thread(target=server.serve_forever, name="dicom-accept", daemon=True)
         self._thread.start()
@@ -102,7 +96,7 @@ class Receiver:
                 end_association(record)
             self._wait_for_handlers()
             self._server.server_close()
-            self._ae._servers.clear()
+            drop_server_registrations(self._ae)
             self._server = None
         self.sealer.stop()
 

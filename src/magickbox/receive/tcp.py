@@ -30,7 +30,7 @@ def wake_waiting_acceptor(assoc: Association) -> None:
     """An acceptor still waiting for A-ASSOCIATE-RQ waits the whole ACSE timeout even when the
     connection is gone (a port probe, a stop). An empty item ends that wait at once."""
     if assoc.requestor.primitive is None and not assoc.is_established:
-        assoc.dul.to_user_queue.put(None)
+        assoc.dul.to_user_queue.put(None)  # type: ignore[arg-type, unused-ignore]
 
 
 class AcceptedSocket(TunedSocket):

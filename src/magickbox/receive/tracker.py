@@ -7,6 +7,7 @@ once a second, and when the association ends) so the hot path does not write SQL
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import logging
 import secrets
 import threading
@@ -16,6 +17,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from magickbox.dicom.uid import is_valid_uid
 from magickbox.errors import StoreFull
 from magickbox.store import Store
 from magickbox.store.buckets import Bucket
@@ -44,6 +46,19 @@ class Peer:
     called_aet: str
     ip: str
     port: int
+
+
+def study_key_and_pid(study_uid: str) -> tuple[str, str]:
+    """The session key's study part and the session's pid for a Study Instance UID as received.
+
+    A valid UID (digits and dots, at most 64) is used as it is; anything else (slashes, spaces,
+    shell syntax, 64 KB...) is replaced by a short hash, so `pid` always matches
+    `[A-Za-z0-9._-]{1,80}` and nothing unbounded reaches the database or getScratch.
+    """
+    if is_valid_uid(study_uid):
+        return study_uid, "scp_" + study_uid
+    digest = hashlib.sha256(study_uid.encode("utf-8", "surrogateescape")).hexdigest()[:20]
+    return "invalid-" + digest, "scp_x" + digest
 
 
 @contextmanager
@@ -96,8 +111,8 @@ class AssociationTracker:
             key = SessionKey(self.peer.calling_aet, self.peer.called_aet, self.peer.ip, None, self.group_key)
             pid = "scp_" + self.group_key
         else:
-            key = SessionKey(self.peer.calling_aet, self.peer.called_aet, self.peer.ip, study_uid)
-            pid = "scp_" + study_uid
+            study_key, pid = study_key_and_pid(study_uid)
+            key = SessionKey(self.peer.calling_aet, self.peer.called_aet, self.peer.ip, study_key)
         with thread_db(self.store):
             session = self.store.sessions.join_or_create(key, self.bucket.name, pid=pid)
         layout = self.store.layout

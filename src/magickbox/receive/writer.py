@@ -13,7 +13,6 @@ from __future__ import annotations
 import contextlib
 import errno
 import logging
-import os
 import secrets
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,6 +24,7 @@ from magickbox.dicom.part10 import file_meta
 from magickbox.dicom.uid import is_valid_uid
 from magickbox.errors import StoreFull
 from magickbox.receive.tracker import AssociationTracker, SessionSlot
+from magickbox.receive.versions import note_version, place
 
 log = logging.getLogger(__name__)
 
@@ -161,10 +161,13 @@ class InstanceWriter:
         self.file.close()
         self.file = None
         uid = self.header.sop_instance_uid
-        # A repeated SOP Instance UID in a session: the later file replaces the earlier one.
-        os.replace(self.path, self.slot.input_dir / f"{uid}.dcm")
+        # A repeated SOP Instance UID in a session: stored once if identical, else kept as well.
+        placed = place(self.path, self.slot.input_dir, uid)
         self.path = None
-        self.tracker.count(self.slot, self.nbytes)
+        if placed.new:
+            self.tracker.count(self.slot, self.nbytes)
+            if placed.name != f"{uid}.dcm":
+                note_version(self.tracker.store.layout, self.slot.scratchdir, uid, placed.name)
         return Outcome(status.SUCCESS, sop_instance_uid=uid, nbytes=self.nbytes)
 
     def _scan_spilled(self) -> None:

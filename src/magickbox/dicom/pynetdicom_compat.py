@@ -1,0 +1,123 @@
+"""Every use of pynetdicom's private parts, in one place, for the tested pynetdicom versions only.
+
+The receiver and the senders need a few things pynetdicom 3 has no public API for: the DUL's
+PDU reader (replaced by a bounded one), its reactor sleep, an association's accepted contexts,
+the AE's server list and the "send files as they are" switch. Everything else in the package
+uses public names only. `check_version()` runs when the box starts, so a pynetdicom outside the
+tested range stops the start with a clear message instead of misbehaving on the wire.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from importlib.metadata import PackageNotFoundError, version
+from typing import TYPE_CHECKING, Any
+
+from pynetdicom import _config
+from pynetdicom._globals import MODE_ACCEPTOR
+from pynetdicom.association import Association
+
+if TYPE_CHECKING:
+    from pynetdicom import AE
+    from pynetdicom.dul import DULServiceProvider
+    from pynetdicom.presentation import PresentationContext
+    from pynetdicom.transport import AssociationServer, AssociationSocket
+
+log = logging.getLogger(__name__)
+
+# pyproject.toml pins the same range; widen both only after the receiver tests pass on it.
+TESTED_FROM = (3, 0, 0)
+TESTED_BELOW = (3, 1, 0)
+
+
+def _parse(text: str) -> tuple[int, ...]:
+    parts = []
+    for piece in text.split(".")[:3]:
+        digits = "".join(ch for ch in piece if ch.isdigit())
+        parts.append(int(digits or 0))
+    return tuple(parts)
+
+
+def check_version(installed: str | None = None) -> str:
+    """The installed pynetdicom version; RuntimeError when it is outside the tested range."""
+    if installed is None:
+        try:
+            installed = version("pynetdicom")
+        except PackageNotFoundError as exc:
+            raise RuntimeError("pynetdicom is not installed") from exc
+    if not TESTED_FROM <= _parse(installed) < TESTED_BELOW:
+        low, high = ".".join(map(str, TESTED_FROM)), ".".join(map(str, TESTED_BELOW))
+        raise RuntimeError(
+            f"pynetdicom {installed} is installed; the box is tested with >={low},<{high}:"
+            f" install a version in that range (pip install 'pynetdicom>={low},<{high}')"
+        )
+    return installed
+
+
+PduResult = bytearray | None
+
+
+# ---- acceptor set-up ---------------------------------------------------------------------------
+def new_acceptor(ae: AE, server: AssociationServer) -> Association:
+    """An acceptor association owned by `server`, whose DUL polls without sleeping (the tuned
+    socket already waits for data in poll())."""
+    assoc = Association(ae, MODE_ACCEPTOR)
+    assoc._server = server
+    assoc.dul._run_loop_delay = 0.0
+    return assoc
+
+
+def register_server(ae: AE, server: AssociationServer) -> None:
+    ae._servers.append(server)  # type: ignore[arg-type]
+
+
+def drop_server_registrations(ae: AE) -> None:
+    ae._servers.clear()
+
+
+def accepted_contexts(assoc: Association) -> dict[int, PresentationContext]:
+    """Accepted presentation contexts by id (a dict pynetdicom keeps privately)."""
+    contexts: dict[int, PresentationContext] = assoc._accepted_cx
+    return contexts
+
+
+def is_connected(sock: AssociationSocket) -> bool:
+    return sock._is_connected is not False
+
+
+def install_pdu_reader(assoc: Association, read: Callable[[DULServiceProvider], PduResult]) -> None:
+    """Replace the DUL's PDU reader (which allocates whatever length a peer's header claims).
+
+    `read` returns raw PDU bytes, or None when it dealt with the peer itself (refused, closed:
+    it closed the socket, which queues Evt17).
+    """
+    dul = assoc.dul
+
+    def read_pdu_data() -> None:
+        result = read(dul)
+        if result is None:
+            return
+        try:
+            pdu, event = dul._decode_pdu(result)
+        except Exception as exc:  # a malformed PDU: one line, not a traceback
+            log.warning("%s: undecodable PDU (%s: %s); aborting", assoc.name, type(exc).__name__, exc)
+            dul.event_queue.put("Evt19")
+            return
+        dul.event_queue.put(event)
+        dul._recv_pdu.put(pdu)
+
+    setattr(dul, "_read_pdu_data", read_pdu_data)  # noqa: B010 - an instance override, on purpose
+
+
+# ---- senders -----------------------------------------------------------------------------------
+@contextmanager
+def files_sent_as_they_are() -> Iterator[None]:
+    """While active, pynetdicom sends a file's data set bytes from disk (chunked, never decoded)."""
+    before: Any = _config.STORE_SEND_CHUNKED_DATASET
+    _config.STORE_SEND_CHUNKED_DATASET = True
+    try:
+        yield
+    finally:
+        _config.STORE_SEND_CHUNKED_DATASET = before

@@ -1,0 +1,151 @@
+"""The receiver's defences against hostile or broken peers (docs/receiving.md, "Hostile peers").
+
+- every PDU read through dicom/pdureader.py (bounded length and time, request checked first);
+- association slots taken when an association is accepted, not when TCP connects, with a
+  limit in total and per calling IP;
+- presentation contexts built from what the peer proposes: every storage SOP class (retired
+  and private included) with the transfer syntaxes proposed, nothing else but Verification;
+- the open-files limit raised at start, so many idle connections cannot starve the box.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import resource
+import threading
+from collections import Counter
+from collections.abc import Callable, Iterable
+
+from pynetdicom import AllStoragePresentationContexts, build_context
+from pynetdicom.dul import DULServiceProvider
+from pynetdicom.presentation import PresentationContext
+
+from magickbox.dicom.pdureader import (
+    ABORT_INVALID_PARAMETER,
+    PduLimits,
+    PduRefused,
+    PeerClosed,
+    abort_pdu,
+    read_pdu,
+    reject_pdu,
+)
+from magickbox.dicom.uid import is_valid_uid
+from magickbox.receive.tcp import wake_waiting_acceptor
+
+log = logging.getLogger(__name__)
+
+VERIFICATION = "1.2.840.10008.1.1"
+DICOM_ROOT = "1.2.840.10008."
+STORAGE_ARC = "1.2.840.10008.5.1.4.1.1."  # PS3.4 B.5: storage SOP classes, retired ones included
+# Storage classes outside that arc (hanging protocols, palettes, implant templates...).
+KNOWN_STORAGE = frozenset(str(cx.abstract_syntax) for cx in AllStoragePresentationContexts)
+
+
+def is_storage_class(uid: str) -> bool:
+    """A storage SOP class: standard (retired included) or private. Other standard services
+    (query/retrieve, worklist, print...) are not."""
+    if uid.startswith(STORAGE_ARC) or uid in KNOWN_STORAGE:
+        return True
+    return not uid.startswith(DICOM_ROOT)
+
+
+def proposed_contexts(
+    proposed: Iterable[PresentationContext], *, echo_only: bool, allowed: frozenset[str]
+) -> list[PresentationContext]:
+    """What the acceptor supports for this request: each acceptable proposed SOP class with
+    every transfer syntax proposed for it (the box stores data as received, never decodes)."""
+    wanted: dict[str, list[str]] = {}
+    for context in proposed:
+        uid = str(context.abstract_syntax or "")
+        if not _acceptable(uid, echo_only=echo_only, allowed=allowed):
+            continue
+        syntaxes = wanted.setdefault(uid, [])
+        for syntax in map(str, context.transfer_syntax):
+            if is_valid_uid(syntax) and syntax not in syntaxes:
+                syntaxes.append(syntax)
+    return [build_context(uid, syntaxes) for uid, syntaxes in wanted.items() if syntaxes]
+
+
+def _acceptable(uid: str, *, echo_only: bool, allowed: frozenset[str]) -> bool:
+    if uid == VERIFICATION:
+        return True
+    if echo_only or not is_valid_uid(uid):
+        return False
+    if allowed:
+        return uid in allowed
+    return is_storage_class(uid)
+
+
+class Slots:
+    """Accepted associations at a time, in total and per calling IP. Thread-safe."""
+
+    def __init__(self, total: int, per_ip: int) -> None:
+        self.total = total
+        self.per_ip = per_ip
+        self._by_ip: Counter[str] = Counter()
+        self._lock = threading.Lock()
+
+    def take(self, ip: str) -> str | None:
+        """Take a slot for `ip`; None when taken, else why not."""
+        with self._lock:
+            if sum(self._by_ip.values()) >= self.total:
+                return f"{self.total} associations are open (max_associations)"
+            if self._by_ip[ip] >= self.per_ip:
+                return f"{self.per_ip} associations from {ip} are open (max_associations_per_ip)"
+            self._by_ip[ip] += 1
+            return None
+
+    def give(self, ip: str) -> None:
+        with self._lock:
+            self._by_ip[ip] -= 1
+            if self._by_ip[ip] <= 0:
+                del self._by_ip[ip]
+
+
+def bounded_reader(
+    limits: PduLimits, request_deadline: float
+) -> Callable[[DULServiceProvider], bytearray | None]:
+    """The DUL's PDU reader for one accepted connection (see pynetdicom_compat.install_pdu_reader).
+
+    A peer that breaks a limit gets an A-ASSOCIATE-RJ (before negotiation) or an A-ABORT, one log
+    line, and the connection is closed; the association thread is woken if it still waits.
+    """
+
+    def read(dul: DULServiceProvider) -> bytearray | None:
+        wrapper = dul.socket
+        raw = wrapper.socket if wrapper is not None else None
+        if wrapper is None or raw is None:
+            return None
+        # Sta1 too: the reactor may read before it has handled "connection open" (Evt5).
+        negotiating = dul.state_machine.current_state in ("Sta1", "Sta2")
+        deadline = request_deadline if negotiating else None
+        try:
+            return read_pdu(raw, limits, negotiating=negotiating, deadline=deadline)
+        except PeerClosed:
+            pass
+        except PduRefused as exc:
+            answer = "A-ASSOCIATE-RJ" if negotiating and exc.reject else "A-ABORT"
+            log.warning("%s: %s; %s sent, connection closed", dul.assoc.name, exc.reason, answer)
+            pdu = reject_pdu(exc.reject) if negotiating and exc.reject else abort_pdu(ABORT_INVALID_PARAMETER)
+            with contextlib.suppress(OSError):
+                raw.sendall(pdu)
+        wrapper.close()  # queues Evt17: the state machine ends the association
+        wake_waiting_acceptor(dul.assoc)
+        return None
+
+    return read
+
+
+def raise_open_files_limit() -> None:
+    """Soft RLIMIT_NOFILE up to the hard limit: each idle peer costs a descriptor."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard == resource.RLIM_INFINITY or soft >= hard:
+        log.info("open files limit %s (hard %s)", soft, hard)
+        return
+    try:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    except (ValueError, OSError) as exc:
+        log.warning("could not raise the open files limit from %d to %d: %s", soft, hard, exc)
+        return
+    log.info("open files limit raised from %d to %d", soft, hard)

@@ -1,0 +1,84 @@
+"""Putting a finished instance under its final name in INPUT/ without ever overwriting one.
+
+A sender may send one SOP Instance UID twice in a session: a resend of the same data set (a
+retry) is stored once; a different data set under the same UID is a second version and is kept
+next to the first as `<uid>.2.dcm` (then `.3.dcm`...), and the session's processing.log and
+info.json (`DuplicateSOPInstanceUIDs`) say so. Contents are compared only on a name collision,
+so the usual case costs one link and one unlink.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from magickbox.store.layout import ScratchLayout, write_json_atomic
+
+log = logging.getLogger(__name__)
+
+BLOCK = 1 << 20
+MAX_VERSIONS = 1000
+INFO_KEY = "DuplicateSOPInstanceUIDs"
+_info_lock = threading.Lock()  # associations feeding one session may note at the same time
+
+
+@dataclass(frozen=True)
+class Placed:
+    name: str  # file name in INPUT/
+    new: bool  # False: an identical file was already there (the part file is dropped)
+
+
+def place(part: Path, input_dir: Path, uid: str) -> Placed:
+    """Link `part` into `input_dir` as `<uid>.dcm` or the next free version name; remove `part`."""
+    for version in range(1, MAX_VERSIONS + 1):
+        name = f"{uid}.dcm" if version == 1 else f"{uid}.{version}.dcm"
+        target = input_dir / name
+        try:
+            os.link(part, target)
+        except FileExistsError:
+            if same_content(part, target):
+                part.unlink()
+                return Placed(name, new=False)
+            continue
+        part.unlink()
+        return Placed(name, new=True)
+    raise OSError(f"more than {MAX_VERSIONS} versions of SOP Instance UID {uid}")
+
+
+def same_content(one: Path, other: Path) -> bool:
+    """Byte for byte equal (sizes first)."""
+    if one.stat().st_size != other.stat().st_size:
+        return False
+    with one.open("rb") as first, other.open("rb") as second:
+        while True:
+            block = first.read(BLOCK)
+            if block != second.read(BLOCK):
+                return False
+            if not block:
+                return True
+
+
+def note_version(layout: ScratchLayout, scratchdir: str, uid: str, name: str) -> None:
+    """Say in the session's processing.log and info.json that `name` is another version of `uid`."""
+    line = (
+        f"{time.strftime('%Y-%m-%d %H:%M:%S')} receive: SOP Instance UID {uid} arrived again with"
+        f" different contents; both kept (INPUT/{name})\n"
+    )
+    try:
+        with layout.log_path(scratchdir).open("a", encoding="utf-8") as out:
+            out.write(line)
+        with _info_lock:
+            info_path = layout.info_path(scratchdir)
+            info = json.loads(info_path.read_text(encoding="utf-8"))
+            info.setdefault(INFO_KEY, []).append({"SOPInstanceUID": uid, "file": f"INPUT/{name}"})
+            write_json_atomic(info_path, info)
+    except (OSError, ValueError) as exc:  # the file is kept; only the note is missing
+        log.error("could not note version %s of %s in %s: %s", name, uid, scratchdir, exc)
+    log.warning(
+        "session %s: SOP Instance UID %s received again, different: kept as %s", scratchdir, uid, name
+    )
