@@ -14,6 +14,8 @@ import uvicorn
 
 from magickbox.app import create_app
 from magickbox.config import Settings
+from magickbox.dicom import pynetdicom_compat
+from magickbox.errors import SettingsError
 from magickbox.receive.stage import make_receiver
 from magickbox.route.stage import create_stage as create_router
 from magickbox.run.scheduler import create_scheduler
@@ -89,10 +91,16 @@ def _keep_running_after_uvicorn_stops() -> None:
 def prepare(settings: Settings, store: Store) -> None:
     """What must hold before any stage starts, in this order.
 
+    pynetdicom must be a version whose private parts we know (dicom/pynetdicom_compat.py).
     The shipped buckets go into an empty streams/ first: the receiver maps called AE titles to
     buckets from the first association on. Sessions left `receiving` by a stop are settled only by
     a process that receives: another process's receiver may be feeding them right now.
     """
+    try:
+        log.info("pynetdicom %s", pynetdicom_compat.check_version())
+    except RuntimeError as exc:
+        raise SettingsError(str(exc)) from exc
+    pynetdicom_compat.send_files_from_disk()  # the router's sends: bytes as stored, never re-encoded
     install_shipped(settings.streams_dir)
     if "receive" in settings.stages:
         recover(store)
