@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
-from magickbox.api.app import create_app
+from magickbox.app import create_app
 from magickbox.config import Settings, load_settings
 from magickbox.store import Store
 from tests.support.box import BoxProcess
@@ -45,3 +45,18 @@ def box_factory(tmp_path: Path) -> Iterator[type[BoxProcess]]:
     yield _Box
     for box in started:
         box.stop()
+
+
+# Fixtures that start real processes (a box, dcmtk peers, Chromium, a scheduler running buckets):
+# tests using them are `slow`; the rest form the quick loop (`scripts/check --quick`).
+SLOW_FIXTURES = frozenset(
+    {"box_factory", "served", "fleet", "sender", "storescp", "scp", "peers", "browser", "page", "box",
+     "start_scheduler", "shipped", "send_files_unchanged"}
+)  # fmt: skip
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        fixtures = set(getattr(item, "fixturenames", ()))
+        if fixtures & SLOW_FIXTURES or "e2e" in item.path.parts:
+            item.add_marker(pytest.mark.slow)

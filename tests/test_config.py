@@ -39,3 +39,17 @@ def test_serve_refuses_to_start_with_a_bad_setting(tmp_path: Path) -> None:
     )  # fmt: skip
     assert result.returncode == 2
     assert "ae_title" in result.stderr
+
+
+def test_broken_toml_is_named(tmp_path: Path) -> None:
+    (tmp_path / "magickbox.toml").write_text("ae_title = \n")
+    with pytest.raises(SettingsError, match="not valid TOML"):
+        load_settings(data=str(tmp_path))
+
+
+def test_env_lists_and_file_lists(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    (tmp_path / "magickbox.toml").write_text('stages = ["receive"]\nallowed_calling_aets = ["A"]\n')
+    monkeypatch.setenv("MAGICKBOX_ALLOWED_CALLING_AETS", '["B", "C"]')
+    settings = load_settings(data=str(tmp_path))
+    assert settings.stages == ["receive"]
+    assert settings.allowed_calling_aets == ["B", "C"]

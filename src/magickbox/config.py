@@ -9,15 +9,25 @@ from __future__ import annotations
 import ipaddress
 import os
 import tomllib
+from contextvars import ContextVar
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import Field, ValidationError, field_validator
-from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
 
 from magickbox.errors import SettingsError
 
 ENV_PREFIX = "MAGICKBOX_"
+# The TOML file of the settings being built (its folder is itself a setting, so it is known late).
+_toml_file: ContextVar[Path | None] = ContextVar("magickbox_toml_file", default=None)
+StageName = Literal["receive", "run", "route", "http"]
+ALL_STAGES: tuple[StageName, ...] = ("receive", "run", "route", "http")
 TOML_NAME = "magickbox.toml"
 
 
@@ -31,6 +41,8 @@ class Settings(BaseSettings):
     dicom_port: int = Field(default=11113, ge=0, le=65535)
     http_port: int = Field(default=2813, ge=0, le=65535)
     ae_title: str = Field(default="MAGICKBOX", min_length=1, max_length=16)
+    # Which stages this process runs; several processes with different stages share one data folder.
+    stages: list[StageName] = Field(default_factory=lambda: list(ALL_STAGES), min_length=1)
 
     # Receiving
     session_settle_s: float = Field(default=2.0, ge=0)
@@ -109,7 +121,11 @@ class Settings(BaseSettings):
         dotenv_settings: PydanticBaseSettingsSource,
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
-        return (init_settings, env_settings)
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        toml_file = _toml_file.get()
+        if toml_file is not None and toml_file.is_file():
+            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=toml_file))
+        return tuple(sources)
 
     # Derived paths: one place that knows the data folder layout.
     @property
@@ -138,30 +154,19 @@ def _data_dir_from(overrides: dict[str, Any]) -> Path:
     return Path(raw).expanduser().resolve()
 
 
-def _read_toml(path: Path) -> dict[str, Any]:
-    if not path.is_file():
-        return {}
-    try:
-        with path.open("rb") as handle:
-            return tomllib.load(handle)
-    except tomllib.TOMLDecodeError as exc:
-        raise SettingsError(f"{path}: not valid TOML: {exc}") from exc
-
-
 def load_settings(**overrides: Any) -> Settings:
     """Build the settings. `overrides` are command-line values; None means "not given"."""
     given = {key: value for key, value in overrides.items() if value is not None}
     data = _data_dir_from(given)
-    from_file = _read_toml(data / TOML_NAME)
-    env_names = {key[len(ENV_PREFIX) :].lower() for key in os.environ if key.startswith(ENV_PREFIX)}
-    # The file is the lowest layer: drop what env or CLI will set anyway.
-    merged = {k: v for k, v in from_file.items() if k not in env_names}
-    merged.update(given)
-    merged["data"] = data
+    token = _toml_file.set(data / TOML_NAME)
     try:
-        return Settings(**merged)
+        return Settings(**{**given, "data": data})
     except ValidationError as exc:
         raise SettingsError(_describe(exc)) from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise SettingsError(f"{data / TOML_NAME}: not valid TOML: {exc}") from exc
+    finally:
+        _toml_file.reset(token)
 
 
 def _describe(exc: ValidationError) -> str:

@@ -23,10 +23,6 @@ class InvalidInput(MagickBoxError):
     """The request or the data it carries is malformed."""
 
 
-class BucketInvalid(MagickBoxError):
-    """A bucket's info.json is missing or invalid."""
-
-
 class StoreFull(MagickBoxError):
     """The store could not write: the data folder is full (SQLITE_FULL, ENOSPC) or failing (I/O error).
 

@@ -6,18 +6,22 @@ import logging
 import logging.handlers
 import signal
 import sys
+import threading
 from collections.abc import Callable
 from typing import Protocol
 
 import uvicorn
 
-from magickbox.api.app import create_app
-from magickbox.api.timeouts import bounded_protocol
+from magickbox.app import create_app
 from magickbox.config import Settings
+from magickbox.dicom import pynetdicom_compat
+from magickbox.errors import SettingsError
 from magickbox.receive.stage import make_receiver
 from magickbox.route.stage import create_stage as create_router
 from magickbox.run.scheduler import create_scheduler
+from magickbox.run.shipped import install_shipped
 from magickbox.store import Store
+from magickbox.web.timeouts import bounded_protocol
 
 log = logging.getLogger(__name__)
 
@@ -34,9 +38,13 @@ class Stage(Protocol):
 
 StageFactory = Callable[[Settings, Store], Stage]
 
-# Each stage module adds its factory here; the order is the start order (stop is reversed).
-# The scheduler starts first: it installs the shipped buckets before the receiver looks for them.
-STAGE_FACTORIES: list[StageFactory] = [create_scheduler, make_receiver, create_router]
+# The stages `magickbox serve` can run, in start order (stop is reversed). `http` is not in this
+# table: it runs in the main thread once the others are up (see serve()).
+STAGES: dict[str, StageFactory] = {
+    "run": create_scheduler,
+    "receive": make_receiver,
+    "route": create_router,
+}
 
 
 def configure_logging(settings: Settings) -> None:
@@ -80,40 +88,45 @@ def _keep_running_after_uvicorn_stops() -> None:
         signal.signal(signum, note)
 
 
+def prepare(settings: Settings, store: Store) -> None:
+    """What must hold before any stage starts, in this order.
+
+    pynetdicom must be a version whose private parts we know (dicom/pynetdicom_compat.py).
+    The shipped buckets go into an empty streams/ first: the receiver maps called AE titles to
+    buckets from the first association on. Sessions left `receiving` by a stop are settled only by
+    a process that receives: another process's receiver may be feeding them right now.
+    """
+    try:
+        log.info("pynetdicom %s", pynetdicom_compat.check_version())
+    except RuntimeError as exc:
+        raise SettingsError(str(exc)) from exc
+    pynetdicom_compat.send_files_from_disk()  # the router's sends: bytes as stored, never re-encoded
+    install_shipped(settings.streams_dir)
+    if "receive" in settings.stages:
+        recover(store)
+
+
 def serve(settings: Settings) -> None:
+    """Run the stages named in `settings.stages` until SIGINT or SIGTERM, then stop them in reverse."""
     configure_logging(settings)
     store = Store(settings)
-    recover(store)
-    stages = [factory(settings, store) for factory in STAGE_FACTORIES]
+    prepare(settings, store)
+    stages = [factory(settings, store) for name, factory in STAGES.items() if name in settings.stages]
     started: list[Stage] = []
     try:
         for stage in stages:
             stage.start()
             started.append(stage)
             log.info("%s started", stage.name)
-        config = uvicorn.Config(
-            create_app(settings, store),
-            host=settings.host,
-            port=settings.http_port,
-            log_level="warning",
-            access_log=False,
-            http=bounded_protocol(settings),
-            limit_concurrency=settings.http_max_connections,
-            backlog=settings.http_backlog,
-        )
-        server = uvicorn.Server(config)
         log.info(
-            "MagickBox %s up: DICOM %s:%d (AE %s), HTTP %s:%d, data %s",
-            settings.ae_title,
-            settings.host,
-            settings.dicom_port,
-            settings.ae_title,
-            settings.host,
-            settings.http_port,
-            settings.data,
-        )
-        _keep_running_after_uvicorn_stops()
-        server.run()  # returns after SIGINT or SIGTERM
+            "MagickBox %s up (stages %s): DICOM %s:%d, HTTP %s:%d, data %s",
+            settings.ae_title, ",".join(settings.stages), settings.host, settings.dicom_port,
+            settings.host, settings.http_port, settings.data,
+        )  # fmt: skip
+        if "http" in settings.stages:
+            _serve_http(settings, store)  # returns after SIGINT or SIGTERM
+        else:
+            _wait_for_stop_signal()
     finally:
         for stage in reversed(started):
             try:
@@ -123,3 +136,31 @@ def serve(settings: Settings) -> None:
                 log.exception("%s did not stop cleanly", stage.name)
         store.db.close()
         log.info("MagickBox stopped")
+
+
+def _serve_http(settings: Settings, store: Store) -> None:
+    config = uvicorn.Config(
+        create_app(settings, store),
+        host=settings.host,
+        port=settings.http_port,
+        log_level="warning",
+        access_log=False,
+        http=bounded_protocol(settings),
+        limit_concurrency=settings.http_max_connections,
+        backlog=settings.http_backlog,
+    )
+    _keep_running_after_uvicorn_stops()
+    uvicorn.Server(config).run()
+
+
+def _wait_for_stop_signal() -> None:
+    stop = threading.Event()
+
+    def note(signum: int, _frame: object) -> None:
+        log.info("received %s: stopping", signal.Signals(signum).name)
+        stop.set()
+
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, note)
+    while not stop.wait(1.0):
+        pass

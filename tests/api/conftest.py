@@ -6,10 +6,7 @@ receiver or scheduler is needed.
 
 from __future__ import annotations
 
-import os
 import secrets
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -21,7 +18,6 @@ from magickbox.config import load_settings
 from magickbox.store import Store
 from magickbox.store.sessions import Session, SessionKey
 from tests.support.box import BoxProcess
-from tests.support.net import wait_until
 
 BUCKET_AET = "ProcTest"
 BUCKET = "bucketProcTest"
@@ -76,27 +72,9 @@ class Served:
             )
 
 
-@dataclass
-class ApiOnlyBox(BoxProcess):
-    """A box whose `serve` runs only the HTTP API (see tests/api/api_only.py)."""
-
-    def start(self, wait_dicom: bool = False) -> BoxProcess:
-        env = {**os.environ, "MAGICKBOX_MIN_FREE_BYTES": "0", **self.env}
-        log = (self.data.parent / f"{self.data.name}-serve.log").open("ab")
-        self.proc = subprocess.Popen(
-            [
-                sys.executable, "-m", "tests.api.api_only", "serve", "--data", str(self.data),
-                "--host", "127.0.0.1", "--dicom-port", str(self.dicom_port),
-                "--http-port", str(self.http_port), "--ae-title", self.ae_title,
-            ],
-            env=env, stdout=log, stderr=subprocess.STDOUT, cwd=Path(__file__).parents[2],
-        )  # fmt: skip
-        wait_until(self._healthy, timeout=30, what=f"box on {self.url}")
-        return self
-
-
 def start_served(data: Path, env: dict[str, str] | None = None) -> Served:
-    box = ApiOnlyBox(data=data, env=env or {})
+    # Only the HTTP API: the tests' sessions must stay where they put them (no scheduler).
+    box = BoxProcess(data=data, env=env or {}, stages="http")
     box.add_bucket(
         BUCKET, {"name": "test", "AETitle": BUCKET_AET, "enabled": 1, "version": "1.0"}, "#!/bin/sh\n"
     )

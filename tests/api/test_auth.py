@@ -10,7 +10,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from magickbox.api.app import create_app
+from magickbox.app import create_app
 from magickbox.config import load_settings
 from magickbox.store import Store
 from tests.api.conftest import start_served
@@ -86,12 +86,12 @@ def test_warning_when_open_on_a_non_loopback_address(
 ) -> None:
     settings = load_settings(data=str(tmp_path / "data"), host=host)
     store = Store(settings)
-    with caplog.at_level(logging.WARNING, logger="magickbox.api.app"):
+    with caplog.at_level(logging.WARNING, logger="magickbox.app"):
         create_app(settings, store)
     assert ("no API token exists" in caplog.text) is warned
     caplog.clear()
     store.tokens.create("read")
-    with caplog.at_level(logging.WARNING, logger="magickbox.api.app"):
+    with caplog.at_level(logging.WARNING, logger="magickbox.app"):
         create_app(settings, store)
     assert "no API token exists" not in caplog.text
     store.db.close()

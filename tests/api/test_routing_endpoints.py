@@ -6,9 +6,8 @@ import pytest
 from fastapi.testclient import TestClient
 
 from magickbox.config import Settings
-from magickbox.route import routelog
-from magickbox.store import Store
-from tests.route.test_rules import DEFAULT_RULE
+from magickbox.store import Store, routelog
+from tests.models.test_routing import DEFAULT_RULE
 
 PARSE_ERROR = "Error: could not parse this json file"
 

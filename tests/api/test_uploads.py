@@ -15,9 +15,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from magickbox.api.errors import ApiError
 from magickbox.api.uploads import clean_spool, disk_error, pid_for, spool_dir
 from magickbox.config import load_settings
+from magickbox.web.errors import ApiError
 from tests.api.conftest import BUCKET, BUCKET_AET, Served, start_served
 
 LIMITS = {

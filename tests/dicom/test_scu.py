@@ -70,7 +70,7 @@ def test_a_compressed_file_is_decompressed_for_a_peer_that_takes_only_uncompress
 
 def test_no_peer_raises_send_failed(tmp_path: Path) -> None:
     _, files = write_study(tmp_path / "out", 1)
-    with pytest.raises(SendFailed, match="association"):
+    with pytest.raises(SendFailed, match="could not be reached"):
         send_files(outgoing(files), "127.0.0.1", free_port(), "BOX", "ANYSCP", timeout_s=5)
 
 

@@ -4,9 +4,9 @@ import json
 from pathlib import Path
 from typing import Any
 
+from magickbox.models.routing import validate
 from magickbox.route.evaluate import COULD_NOT_READ, Placeholders, header_matches, plan, read_outcome
-from magickbox.route.rules import validate
-from tests.route.test_rules import DEFAULT_RULE, dest
+from tests.models.test_routing import DEFAULT_RULE, dest
 from tests.support.dicomdata import write_study
 
 VALUES = Placeholders(me="192.0.2.1", port=4242, caller_ip="198.51.100.7")

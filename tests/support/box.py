@@ -22,6 +22,7 @@ class BoxProcess:
     ae_title: str = "MAGICKBOX"
     settle_s: float = 0.3
     env: dict[str, str] = field(default_factory=dict)
+    stages: str = ""  # `--stages` (empty: all)
     dicom_port: int = field(default_factory=free_port)
     http_port: int = field(default_factory=free_port)
     proc: subprocess.Popen[bytes] | None = None
@@ -43,12 +44,14 @@ class BoxProcess:
                 sys.executable, "-m", "magickbox.cli.magickbox", "serve",
                 "--data", str(self.data), "--host", "127.0.0.1",
                 "--dicom-port", str(self.dicom_port), "--http-port", str(self.http_port),
-                "--ae-title", self.ae_title,
+                "--ae-title", self.ae_title, *(["--stages", self.stages] if self.stages else []),
             ],
             env=env, stdout=log, stderr=subprocess.STDOUT,
         )  # fmt: skip
-        wait_until(self._healthy, timeout=30, what=f"box on {self.url}")
-        if wait_dicom:
+        stages = self.stages.split(",") if self.stages else ["receive", "http"]
+        if "http" in stages:
+            wait_until(self._healthy, timeout=30, what=f"box on {self.url}")
+        if wait_dicom and "receive" in stages:
             wait_for_port(self.dicom_port)
         return self
 

@@ -15,7 +15,7 @@ from fastapi.testclient import TestClient
 from magickbox.config import Settings
 from magickbox.store import Store
 from tests.api.conftest import start_served
-from tests.route.test_rules import DEFAULT_RULE
+from tests.models.test_routing import DEFAULT_RULE
 from tests.ui import driving
 
 

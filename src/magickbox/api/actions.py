@@ -5,12 +5,12 @@ from __future__ import annotations
 import logging
 import time
 
-from magickbox.api.errors import ApiError
 from magickbox.errors import NotFound, StoreFull
 from magickbox.store import Store
 from magickbox.store.layout import is_scratchdir_name
 from magickbox.store.queries import job_is_running
 from magickbox.store.sessions import Session
+from magickbox.web.errors import ApiError
 
 log = logging.getLogger(__name__)
 

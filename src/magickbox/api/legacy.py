@@ -14,13 +14,13 @@ from fastapi.responses import PlainTextResponse, Response, StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
 from magickbox.api.actions import delete_session, find_session
-from magickbox.api.deps import get_store, require_read, require_write
-from magickbox.api.errors import ApiError
 from magickbox.api.uploads import clean_spool, create_session, receive_form
 from magickbox.api.views import ScratchRenderer
-from magickbox.api.zipstream import session_files, stream_zip
 from magickbox.store import Store
 from magickbox.store.queries import bucket_stats, sessions_with_pid
+from magickbox.web.deps import get_store, require_read, require_write
+from magickbox.web.errors import ApiError
+from magickbox.zipstream import session_files, stream_folder
 
 log = logging.getLogger(__name__)
 router = APIRouter(tags=["original endpoints"])
@@ -92,7 +92,7 @@ def zip_response(store: Store, scratchdir: str | None, area: str) -> StreamingRe
         for path, rel in session_files(folder, store.layout.root.resolve())
     )
     return StreamingResponse(
-        stream_zip(entries),
+        stream_folder(entries),
         media_type="application/zip",
         headers={"Content-Disposition": f"attachment; filename={session.scratchdir}.zip"},
     )

@@ -10,7 +10,7 @@ from typing import Any
 
 from fastapi import APIRouter, Depends, Request
 
-from magickbox.api.deps import require_read
+from magickbox.web.deps import require_read
 
 router = APIRouter()
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 from fastapi import APIRouter, Depends
 from fastapi.responses import PlainTextResponse
 
-from magickbox.api.deps import get_store, require_read
 from magickbox.store import Store
 from magickbox.store.queries import bucket_stats, count_by_state, received_totals
 from magickbox.store.sessions import STATES
+from magickbox.web.deps import get_store, require_read
 
 router = APIRouter(tags=["operations"])
 

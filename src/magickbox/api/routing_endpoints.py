@@ -9,14 +9,13 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Form, Path, Request
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
 
-from magickbox.api.deps import require_admin, require_read, require_write
 from magickbox.config import Settings
 from magickbox.errors import Conflict, NotFound
-from magickbox.route import routelog
-from magickbox.route.rules import RoutingInvalid, parse_text, validate
-from magickbox.store import Store
+from magickbox.models.routing import RoutingInvalid, parse_text, validate
+from magickbox.store import Store, routelog
 from magickbox.store.deliveries import Delivery, delivery_store
 from magickbox.store.layout import is_scratchdir_name, write_json_atomic
+from magickbox.web.deps import require_admin, require_read, require_write
 
 router = APIRouter()
 

@@ -22,8 +22,8 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import IO, BinaryIO
 
-from magickbox.api.errors import ApiError
 from magickbox.config import Settings
+from magickbox.web.errors import ApiError
 
 COPY_CHUNK = 1 << 20
 MAX_COMPONENT_BYTES = 255  # the longest file name Linux file systems take

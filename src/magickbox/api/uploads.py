@@ -22,11 +22,11 @@ from python_multipart.exceptions import FormParserError
 from python_multipart.multipart import MultipartParser, parse_options_header
 from starlette.requests import Request
 
-from magickbox.api.errors import ApiError
 from magickbox.api.unzip import check_zip, free_bytes, is_disk_full, no_room, unpack
 from magickbox.config import Settings
 from magickbox.store import Store
 from magickbox.store.sessions import Session, SessionKey
+from magickbox.web.errors import ApiError
 
 log = logging.getLogger(__name__)
 

@@ -15,8 +15,6 @@ from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
 
 from magickbox.api.actions import cancel_session, delete_session, find_session, rerun_session
-from magickbox.api.deps import get_store, require_admin, require_read, require_write
-from magickbox.api.errors import ApiError
 from magickbox.api.legacy import log_response, zip_response
 from magickbox.api.uploads import create_session, receive_form
 from magickbox.api.views import processing_seconds
@@ -31,6 +29,8 @@ from magickbox.store.queries import (
     list_sessions,
 )
 from magickbox.store.sessions import STATES, Session
+from magickbox.web.deps import get_store, require_admin, require_read, require_write
+from magickbox.web.errors import ApiError
 
 router = APIRouter(prefix="/api/v1", tags=["api v1"])
 StoreDep = Annotated[Store, Depends(get_store)]

@@ -19,6 +19,12 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser.add_argument("--dicom-port", type=int, help="DICOM port (default 11113)")
     parser.add_argument("--http-port", type=int, help="HTTP port (default 2813)")
     parser.add_argument("--ae-title", help="the box's own AE title (default MAGICKBOX)")
+    parser.add_argument(
+        "--stages",
+        type=lambda text: [part.strip() for part in text.split(",") if part.strip()],
+        help="which stages this process runs, comma-separated: receive,run,route,http (default all);"
+        " processes with different stages can share one data folder",
+    )
     parser.set_defaults(func=run)
 
 
@@ -29,6 +35,7 @@ def run(args: argparse.Namespace) -> int:
         dicom_port=args.dicom_port,
         http_port=args.http_port,
         ae_title=args.ae_title,
+        stages=args.stages,
     )
     serve(settings)
     return 0

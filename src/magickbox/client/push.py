@@ -17,7 +17,7 @@ from magickbox.client.errors import EXIT_FAILED, EXIT_OK, MbError, Unreachable, 
 from magickbox.client.multipart import StreamedForm
 from magickbox.client.output import print_json, warn
 from magickbox.client.progress import Reporter, Task, reporter
-from magickbox.client.zipstream import StreamedZip, collect
+from magickbox.zipstream import ChangedWhileZipped, SizedZip, collect
 
 DESCRIPTION = "Send by MagickBox"  # the original client's words, kept for boxes that log it
 
@@ -121,7 +121,7 @@ class HttpPush:
         members = collect(folder, warn)
         if not members:
             raise MbError(f"{folder} holds no files; nothing to push")
-        zipped = StreamedZip(members)
+        zipped = SizedZip(members)
         jobname = folder.resolve().name
         form = StreamedForm(
             fields={
@@ -152,6 +152,9 @@ class HttpPush:
             raise Unreachable(client.label, describe_http_error(exc, self.context.timeout_s)) from exc
         except httpx.HTTPError as exc:
             raise client.fail(describe_http_error(exc, self.context.timeout_s)) from exc
+        except ChangedWhileZipped as exc:
+            # The announced length is already on the wire; a changed file cannot be sent correctly.
+            raise MbError(f"{exc}; push again") from exc
         client.check(response, f"uploading {folder}")
         task.done("sent")
         return {"files": len(members), "bytes": zipped.length, **_session_of(response)}

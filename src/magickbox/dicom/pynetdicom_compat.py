@@ -10,10 +10,9 @@ tested range stops the start with a clear message instead of misbehaving on the 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from importlib.metadata import PackageNotFoundError, version
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from pynetdicom import _config
 from pynetdicom._globals import MODE_ACCEPTOR
@@ -112,12 +111,9 @@ def install_pdu_reader(assoc: Association, read: Callable[[DULServiceProvider], 
 
 
 # ---- senders -----------------------------------------------------------------------------------
-@contextmanager
-def files_sent_as_they_are() -> Iterator[None]:
-    """While active, pynetdicom sends a file's data set bytes from disk (chunked, never decoded)."""
-    before: Any = _config.STORE_SEND_CHUNKED_DATASET
+def send_files_from_disk() -> None:
+    """From now on, in this process, a file given to send_c_store() goes from disk in chunks, its
+    data set bytes as they are (never decoded and re-encoded). Called once at start by the
+    processes that send (`serve`, `mb push --via dicom`); data sets that need converting are
+    passed as data sets, which this setting does not touch."""
     _config.STORE_SEND_CHUNKED_DATASET = True
-    try:
-        yield
-    finally:
-        _config.STORE_SEND_CHUNKED_DATASET = before

@@ -204,8 +204,12 @@ def send_files(
     ae.requested_contexts = propose([header for _, header in sendable])
     assoc = ae.associate(_resolve(host), port, ae_title=called_aet, evt_handlers=[(evt.EVT_CONN_OPEN, _tune)])
     if not assoc.is_established:
-        reason = "rejected" if assoc.is_rejected else "aborted" if assoc.is_aborted else "no answer"
-        raise SendFailed(f"association to {called_aet}@{host}:{port} failed ({reason})")
+        reason = (
+            "rejected the association"
+            if assoc.is_rejected
+            else "could not be reached (no answer, or the connection was closed)"
+        )
+        raise SendFailed(f"{called_aet}@{host}:{port} {reason}")
     _responses_for_the_sender_only(assoc)
     try:
         accepted = _accepted(assoc)

@@ -10,7 +10,7 @@ import time
 from pynetdicom import AE
 
 from magickbox.config import Settings
-from magickbox.dicom.pynetdicom_compat import check_version, drop_server_registrations, register_server
+from magickbox.dicom.pynetdicom_compat import drop_server_registrations, register_server
 from magickbox.receive.access import AccessPolicy
 from magickbox.receive.dimse import free_bytes
 from magickbox.receive.guard import Slots, raise_open_files_limit
@@ -68,7 +68,6 @@ class Receiver:
 
     # ---- Stage ---------------------------------------------------------------------------------
     def start(self) -> None:
-        log.info("pynetdicom %s", check_version())
         raise_open_files_limit()
         shutil.rmtree(self.spill_dir, ignore_errors=True)  # left over from a crash
         self.sealer.start()

@@ -13,7 +13,8 @@ from pathlib import Path
 import pydicom
 from pydicom.errors import InvalidDicomError
 
-from magickbox.route.rules import CALLER, ME, PORT, Destination, RoutingTable, Rule, parse_tag
+from magickbox.models import ProcEntry
+from magickbox.models.routing import CALLER, ME, PORT, Destination, RoutingTable, Rule, parse_tag
 from magickbox.store.deliveries import NewDelivery
 
 COULD_NOT_READ = "couldNotReadProcJSON"
@@ -23,10 +24,10 @@ def read_outcome(proc_path: Path) -> str:
     """proc.json's first `success` value; `couldNotReadProcJSON` when it is missing or malformed."""
     try:
         value = json.loads(proc_path.read_text(encoding="utf-8"))
-        success = value[0]["success"] if isinstance(value, list) else value["success"]
-    except (OSError, ValueError, KeyError, IndexError, TypeError):
+        entry = ProcEntry.model_validate(value[0] if isinstance(value, list) else value)
+    except (OSError, ValueError, IndexError):  # pydantic's ValidationError is a ValueError
         return COULD_NOT_READ
-    return success if isinstance(success, str) else COULD_NOT_READ
+    return entry.success
 
 
 def _search(pattern: str | None, text: str) -> bool:

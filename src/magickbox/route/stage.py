@@ -17,9 +17,9 @@ from pathlib import Path
 from magickbox.config import Settings
 from magickbox.dicom.scu import FileStatus, Outgoing, SendFailed, send_files
 from magickbox.errors import NotFound
-from magickbox.route import evaluate, routelog
-from magickbox.route.rules import RoutingInvalid, RoutingTable, load
-from magickbox.store import Store
+from magickbox.models.routing import RoutingInvalid, RoutingTable, load
+from magickbox.route import evaluate
+from magickbox.store import Store, routelog
 from magickbox.store.deliveries import Delivery, DeliveryStore, FileResult, NewDelivery, delivery_store
 from magickbox.store.sessions import Session
 

@@ -16,7 +16,6 @@ from magickbox.config import Settings
 from magickbox.errors import NotFound
 from magickbox.run import container, orphans
 from magickbox.run.process import run_stop_command
-from magickbox.run.shipped import install_shipped
 from magickbox.run.worker import Worker
 from magickbox.store import Store
 from magickbox.store.buckets import Catalog, load_catalog
@@ -94,7 +93,6 @@ class Scheduler:
 
     # ---- stage -------------------------------------------------------------------------------
     def start(self) -> None:
-        install_shipped(self.settings.streams_dir)
         if self.settings.max_workers == 0:
             log.info("max_workers is 0: this process runs no buckets")
             return

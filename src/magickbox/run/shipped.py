@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import shutil
 from importlib import resources
 from pathlib import Path
@@ -30,16 +31,26 @@ def install_shipped(streams_dir: Path) -> list[str]:
     streams_dir.mkdir(parents=True, exist_ok=True)
     if has_buckets(streams_dir) or (streams_dir / MARKER).exists():
         return []
-    installed = []
-    for name in shipped_names():
-        with resources.as_file(resources.files("magickbox.run") / "shipped" / name) as source:
-            target = streams_dir / name
-            shutil.copytree(source, target, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
-        for path in target.iterdir():
-            if path.suffix in EXECUTABLE_SUFFIXES:
-                path.chmod(0o755)
-        (target / "memory").mkdir(exist_ok=True)
-        installed.append(name)
+    installed = [name for name in shipped_names() if _install_one(streams_dir, name)]
     (streams_dir / MARKER).write_text("the shipped buckets were installed here\n")
     log.info("installed the shipped buckets: %s", ", ".join(installed))
     return installed
+
+
+def _install_one(streams_dir: Path, name: str) -> bool:
+    """Copy one bucket beside its place, then rename it in: processes started together (`--stages`)
+    may both install; the rename lets exactly one of them win and nobody sees half a bucket."""
+    target = streams_dir / name
+    staging = streams_dir / f".{name}.{os.getpid()}.tmp"
+    with resources.as_file(resources.files("magickbox.run") / "shipped" / name) as source:
+        shutil.copytree(source, staging, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+    for path in staging.iterdir():
+        if path.suffix in EXECUTABLE_SUFFIXES:
+            path.chmod(0o755)
+    (staging / "memory").mkdir(exist_ok=True)
+    try:
+        staging.rename(target)
+    except OSError:  # another process installed it first
+        shutil.rmtree(staging, ignore_errors=True)
+        return False
+    return True

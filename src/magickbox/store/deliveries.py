@@ -266,13 +266,6 @@ class DeliveryStore:
                 conn.execute("DELETE FROM delivery_claims WHERE delivery_id = ?", (delivery_id,))
         return len(dead)
 
-    def next_due(self) -> float | None:
-        row = self.db.query_one(
-            "SELECT MIN(CASE state WHEN 'pending' THEN next_try_at ELSE lease_until END) AS t"
-            " FROM deliveries WHERE state IN ('pending', 'sending')"
-        )
-        return None if row is None or row["t"] is None else float(row["t"])
-
     def renew(self, delivery_id: int, lease_s: float) -> None:
         with self.db.transaction() as conn:
             conn.execute(

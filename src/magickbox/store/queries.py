@@ -52,12 +52,6 @@ def _where(flt: SessionFilter) -> tuple[str, list[object]]:
     return (" WHERE " + " AND ".join(clauses)) if clauses else "", params
 
 
-def all_sessions(db: Database) -> list[Session]:
-    """Every session, newest first (getScratch.php)."""
-    rows = db.query("SELECT * FROM sessions ORDER BY received_at DESC, id DESC")
-    return [Session.from_row(r) for r in rows]
-
-
 def list_sessions(
     db: Database, flt: SessionFilter, limit: int = 100, offset: int = 0
 ) -> tuple[int, list[Session]]:

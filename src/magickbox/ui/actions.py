@@ -10,7 +10,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
-from magickbox.route.rules import RoutingInvalid, parse_text
+from magickbox.models.routing import RoutingInvalid, parse_text
 from magickbox.ui import auth
 
 router = APIRouter()

@@ -11,12 +11,13 @@ from __future__ import annotations
 import hmac
 import secrets
 from dataclasses import dataclass
+from typing import Annotated
 
-from fastapi import Request
+from fastapi import Depends, Request
 
-from magickbox.api import edge
-from magickbox.api.deps import get_settings, get_store
 from magickbox.store.tokens import TokenStore, scope_allows
+from magickbox.web import edge
+from magickbox.web.deps import get_settings, get_store
 
 SESSION_COOKIE = "mb_ui"
 CSRF_COOKIE = "mb_csrf"
@@ -49,6 +50,21 @@ def access(request: Request) -> Access:
         tokens_enabled=store.tokens.any_active(),
         reads_open=bool(get_settings(request).open_reads),
     )
+
+
+class LoginNeeded(Exception):
+    """The viewer may not read: pages redirect to the login form, page fragments answer 401."""
+
+
+def reader(request: Request) -> Access:
+    """The dependency of every page and page fragment (as `require_read` is the API's)."""
+    allowed = access(request)
+    if not allowed.can_read(request):
+        raise LoginNeeded(request.url.path)
+    return allowed
+
+
+Reader = Annotated[Access, Depends(reader)]
 
 
 def csrf_token(request: Request) -> str:

@@ -7,17 +7,17 @@ from importlib import resources
 from typing import Annotated, Any
 from urllib.parse import urlencode
 
-from fastapi import APIRouter, Form, Query, Request
+from fastapi import APIRouter, FastAPI, Form, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 from jinja2 import Environment, PackageLoader, select_autoescape
 
 from magickbox import __version__
-from magickbox.api.deps import get_settings, get_store
 from magickbox.errors import NotFound
 from magickbox.store.layout import is_scratchdir_name
 from magickbox.store.sessions import STATES, Session
 from magickbox.ui import actions, auth, charts, routing_view, views
+from magickbox.web.deps import get_settings, get_store
 
 router = APIRouter()
 router.include_router(actions.router)
@@ -58,11 +58,23 @@ SECURITY_HEADERS = {
 }
 
 
-def _page(request: Request, name: str, context: dict[str, Any], status_code: int = 200) -> Response:
-    access = auth.access(request)
-    if not access.can_read(request):
+def install(app: FastAPI) -> None:
+    """Mount the pages on `app`, with the answer for viewers who must log in first."""
+    app.include_router(router)
+
+    @app.exception_handler(auth.LoginNeeded)
+    async def _login_needed(request: Request, _exc: auth.LoginNeeded) -> Response:
+        if request.url.path in FRAGMENT_PATHS or request.url.path.endswith("/log"):
+            return JSONResponse({"error": "unauthorized", "detail": "log in first"}, status_code=401)
         target = "/ui/login?" + urlencode({"next": request.url.path})
         return RedirectResponse(target, status_code=303)
+
+
+FRAGMENT_PATHS = frozenset({"/ui/sessions/rows"})
+
+
+def _page(request: Request, name: str, context: dict[str, Any], status_code: int = 200) -> Response:
+    access = auth.access(request)
     csrf = auth.csrf_token(request)
     base = {
         "settings": get_settings(request),
@@ -102,7 +114,9 @@ TextQ = Annotated[str, Query(max_length=200)]
 
 
 @router.get("/", response_class=HTMLResponse, include_in_schema=False)
-def sessions_page(request: Request, q: TextQ = "", bucket: TextQ = "", state: TextQ = "") -> Response:
+def sessions_page(
+    request: Request, _reader: auth.Reader, q: TextQ = "", bucket: TextQ = "", state: TextQ = ""
+) -> Response:
     wanted = _filter(q, bucket, state)
     store = get_store(request)
     return _page(
@@ -120,10 +134,10 @@ def sessions_page(request: Request, q: TextQ = "", bucket: TextQ = "", state: Te
 
 
 @router.get("/ui/sessions/rows", response_class=HTMLResponse, include_in_schema=False)
-def session_rows(request: Request, q: TextQ = "", bucket: TextQ = "", state: TextQ = "") -> Response:
+def session_rows(
+    request: Request, _reader: auth.Reader, q: TextQ = "", bucket: TextQ = "", state: TextQ = ""
+) -> Response:
     """The table body alone, for the page's poll. 304 while nothing changed."""
-    if not auth.access(request).can_read(request):
-        return Response(status_code=401)
     wanted = _filter(q, bucket, state)
     store = get_store(request)
     etag = f'"{views.table_version(store)}"'
@@ -139,7 +153,7 @@ def session_rows(request: Request, q: TextQ = "", bucket: TextQ = "", state: Tex
 
 
 @router.get("/ui/sessions/{scratchdir}", response_class=HTMLResponse, include_in_schema=False)
-def session_page(request: Request, scratchdir: str) -> Response:
+def session_page(request: Request, _reader: auth.Reader, scratchdir: str) -> Response:
     session = _session(request, scratchdir)
     if session is None:
         return _not_found(request, f"There is no session {scratchdir}.")
@@ -171,13 +185,12 @@ def session_page(request: Request, scratchdir: str) -> Response:
 @router.get("/ui/sessions/{scratchdir}/log", include_in_schema=False)
 def session_log(
     request: Request,
+    _reader: auth.Reader,
     scratchdir: str,
     offset: Annotated[int, Query(ge=0)] = 0,
     tail: Annotated[bool, Query()] = False,
 ) -> Response:
     """The log from `offset` on and the session's state, for the live view (shown with textContent)."""
-    if not auth.access(request).can_read(request):
-        return JSONResponse({"error": "unauthorized", "detail": "log in first"}, status_code=401)
     session = _session(request, scratchdir)
     if session is None:
         return JSONResponse({"error": "not_found", "detail": f"no session {scratchdir}"}, status_code=404)
@@ -200,7 +213,7 @@ def session_log(
 
 # ---- buckets, routing, system --------------------------------------------------------------------
 @router.get("/ui/buckets", response_class=HTMLResponse, include_in_schema=False)
-def buckets_page(request: Request) -> Response:
+def buckets_page(request: Request, _reader: auth.Reader) -> Response:
     store = get_store(request)
     settings = get_settings(request)
     host = request.url.hostname or settings.host
@@ -219,7 +232,7 @@ def buckets_page(request: Request) -> Response:
 
 
 @router.get("/ui/routing", response_class=HTMLResponse, include_in_schema=False)
-def routing_page(request: Request) -> Response:
+def routing_page(request: Request, _reader: auth.Reader) -> Response:
     settings = get_settings(request)
     return _page(
         request,
@@ -234,7 +247,7 @@ def routing_page(request: Request) -> Response:
 
 
 @router.get("/ui/system", response_class=HTMLResponse, include_in_schema=False)
-def system_page(request: Request) -> Response:
+def system_page(request: Request, _reader: auth.Reader) -> Response:
     store = get_store(request)
     settings = get_settings(request)
     per_day = views.sessions_per_day(store)

@@ -16,8 +16,12 @@ import sys
 from pathlib import Path
 
 import pydicom
-from dicognito.anonymizer import Anonymizer
 from pydicom.errors import InvalidDicomError
+
+try:
+    from dicognito.anonymizer import Anonymizer
+except ImportError:  # the box was installed without its bucket extras
+    sys.exit("ProcAnon needs dicognito: `.venv/bin/pip install 'magickbox[buckets]'`")
 
 
 def seed(memory: Path) -> str:

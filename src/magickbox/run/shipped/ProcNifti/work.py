@@ -31,7 +31,11 @@ def main(argv: list[str]) -> int:
     source, target = argv[-2], argv[-1]
     binary = dcm2niix_binary()
     if binary is None:
-        print("ProcNifti: dcm2niix is not installed (pip install dcm2niix)", file=sys.stderr)
+        print(
+            "ProcNifti needs dcm2niix: install the box with its bucket extras,"
+            " `.venv/bin/pip install 'magickbox[buckets]'` (or put dcm2niix on PATH)",
+            file=sys.stderr,
+        )
         return 3
     argv_out = [binary, "-b", "y", "-z", "y", "-f", "%s_%p", "-o", target, source]
     print("ProcNifti: " + " ".join(argv_out), flush=True)

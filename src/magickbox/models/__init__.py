@@ -1,21 +1,11 @@
-"""Typed models of the JSON files on disk: a session's info.json and proc.json, a bucket's info.json."""
+"""Typed models of the JSON files on disk: a bucket's info.json, a session's proc.json, and
+`routing.json` (in `models.routing`)."""
 
 from __future__ import annotations
 
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
-
-
-class SessionInfo(BaseModel):
-    """`scratch/<scratchdir>/info.json`: who sent the session (all strings, as the original)."""
-
-    model_config = ConfigDict(extra="allow")
-
-    CallerIP: str
-    AETitleCalled: str
-    AETitleCaller: str
-    received: str
 
 
 class ContainerSpec(BaseModel):

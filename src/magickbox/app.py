@@ -1,4 +1,5 @@
-"""Builds the FastAPI application over a store."""
+"""Builds the web application: the HTTP API (`api/`) and the web page (`ui/`) over one store,
+behind the edge rules of `web/`. The one place that knows both; neither imports the other."""
 
 from __future__ import annotations
 
@@ -10,12 +11,12 @@ from fastapi import FastAPI
 
 from magickbox import __version__
 from magickbox.api import legacy, machines, metrics, v1
-from magickbox.api.edge import EdgeGuard, HostRule, own_names
-from magickbox.api.errors import install_error_handlers
 from magickbox.api.routing_endpoints import router as routing_router
 from magickbox.config import Settings
 from magickbox.store import Store
 from magickbox.ui import pages as ui_pages
+from magickbox.web.edge import EdgeGuard, HostRule, own_names
+from magickbox.web.errors import install_error_handlers
 
 log = logging.getLogger(__name__)
 
@@ -60,12 +61,14 @@ def create_app(settings: Settings, store: Store) -> FastAPI:
         store.db.query_one("SELECT 1")
         return {"status": "ok", "version": __version__, "ae_title": settings.ae_title}
 
-    app.include_router(legacy.router)
-    app.include_router(v1.router)
-    app.include_router(metrics.router)
-    # Other helpers' routers (routing endpoints, web pages) are included below, one line each.
-    app.include_router(routing_router)
-    app.include_router(machines.router)
-    app.include_router(ui_pages.router)
+    for router in (
+        legacy.router,
+        v1.router,
+        metrics.router,
+        routing_router,
+        machines.router,
+    ):
+        app.include_router(router)
+    ui_pages.install(app)
 
     return app

@@ -6,10 +6,10 @@ from collections.abc import Callable
 
 from fastapi import Request
 
-from magickbox.api.errors import ApiError
 from magickbox.config import Settings
 from magickbox.store import Store
 from magickbox.store.tokens import scope_allows
+from magickbox.web.errors import ApiError
 
 
 def get_store(request: Request) -> Store:

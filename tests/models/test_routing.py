@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from magickbox.route.rules import RoutingInvalid, load, parse_tag, validate
+from magickbox.models.routing import RoutingInvalid, load, parse_tag, validate
 
 DEFAULT_RULE: dict[str, Any] = {
     "name": "Default Rule",

@@ -10,10 +10,10 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from magickbox.api.edge import HostRule, same_origin, split_host
+from magickbox.web.edge import HostRule, same_origin, split_host
 from tests.api.conftest import BUCKET_AET, Served, start_served
 from tests.api.test_uploads import make_zip
-from tests.route.test_rules import DEFAULT_RULE
+from tests.models.test_routing import DEFAULT_RULE
 
 BROWSER = ["-H", "Sec-Fetch-Mode: navigate", "-H", "User-Agent: Mozilla/5.0 (X11; Linux x86_64) Chrome/120"]
 CROSS_SITE = ["-H", "Origin: http://evil.example", "-H", "Sec-Fetch-Site: cross-site", *BROWSER]

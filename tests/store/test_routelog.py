@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from magickbox.route import routelog
+from magickbox.store import routelog
 
 
 def test_lines_have_the_original_time_format_and_render_newest_first(tmp_path: Path) -> None:
