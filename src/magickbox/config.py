@@ -10,7 +10,7 @@ import ipaddress
 import os
 import tomllib
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
@@ -45,6 +45,14 @@ class Settings(BaseSettings):
     max_attempts: int = Field(default=2, ge=1)
     lease_s: float = Field(default=30.0, gt=0)
     scheduler_poll_s: float = Field(default=0.01, gt=0, le=5)  # idle poll of the job queue
+
+    # Executors
+    # Where buckets that say nothing about it run: on the box, or as jobs of a Slurm cluster.
+    executor: Literal["local", "slurm"] = "local"
+    # The data folder's path on the compute nodes, when it is mounted elsewhere there.
+    slurm_data_path: Path | None = None
+    slurm_poll_s: float = Field(default=1.0, gt=0, le=60)  # one `squeue` per poll for all jobs
+    slurm_retry_max_s: float = Field(default=30.0, gt=0)  # longest back-off while Slurm is unreachable
 
     # Uploads (processZip.php, /api/v1/uploads)
     upload_max_bytes: int = Field(default=20 << 30, gt=0)

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from magickbox.store.schema import STATEMENTS
+from magickbox.store.schema import STATEMENTS, upgrade
 
 
 class Database:
@@ -21,6 +21,7 @@ class Database:
         with self.transaction() as conn:
             for statement in STATEMENTS:
                 conn.execute(statement)
+            upgrade(conn)
 
     def connection(self) -> sqlite3.Connection:
         conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
