@@ -127,8 +127,14 @@ class Scheduler:
         ):
             log.warning("session %d: %s", done.session_id, done.reason)
         for job_id, old_owner in self.store.jobs.slurm.stale(orphans.owner_is_gone):
-            if self.store.jobs.slurm.adopt(job_id, old_owner, self.owner, self.settings.lease_s):
-                self._reattach(job_id)
+            with self._lock:
+                watched = job_id in self.workers
+            # A slow Slurm command can outlast the lease of a worker that is alive: keep it.
+            if not self.store.jobs.slurm.adopt(job_id, old_owner, self.owner, self.settings.lease_s):
+                continue
+            if watched and old_owner == self.owner:
+                continue
+            self._reattach(job_id)
 
     def _reattach(self, job_id: int) -> None:
         """Watch a Slurm job a stopped box left running; never submit it again."""

@@ -34,6 +34,7 @@ LIVE_STATES = frozenset(
 )  # fmt: skip
 RETRY_STATES = frozenset({"NODE_FAIL", "PREEMPTED", "BOOT_FAIL"})
 SLICE_S = 0.1  # how often a waiting executor looks at the stop flag
+UNKNOWN_CONFIRMATIONS = 3  # polls in a row that must not find a job before it counts as lost
 
 
 def sbatch_options(
@@ -180,6 +181,7 @@ class SlurmExecutor:
         backoff = _Backoff(self.client.poll_s, self.retry_max_s, launch.log_path)
         cancel_sent = False
         seen = ("", "")
+        unknown = 0
         while True:
             why = hooks.stop_reason()
             if why and why != STOP_CANCEL:
@@ -194,8 +196,14 @@ class SlurmExecutor:
                 continue
             backoff.answered()
             if status is None:
-                reason = f"Slurm no longer knows job {job_id}; its result is unknown"
-                return RunResult(process.FAILED, None, reason, None, started)
+                # A controller shutting down can answer with an empty queue: believe it only twice over.
+                unknown += 1
+                if unknown >= UNKNOWN_CONFIRMATIONS:
+                    reason = f"Slurm no longer knows job {job_id}; its result is unknown"
+                    return RunResult(process.FAILED, None, reason, None, started)
+                _sleep(self.client.poll_s, hooks)
+                continue
+            unknown = 0
             if (status.state, status.reason) != seen:
                 seen = (status.state, status.reason)
                 hooks.on_state(status.state, status.reason)

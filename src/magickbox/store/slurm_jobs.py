@@ -75,7 +75,7 @@ class SlurmJobs:
             row = conn.execute("SELECT state FROM sessions WHERE id = ?", (session_id,)).fetchone()
             state = None if row is None else str(row["state"])
             if slurm_state == PENDING and state == S.RUNNING:
-                detail = f"waiting in Slurm's queue: {reason or 'pending'}"
+                detail = f"waiting in Slurm's queue: {reason if reason not in ('', 'None') else 'pending'}"
                 S.move_state(conn, session_id, S.QUEUED, detail, now, started_at=None)
             elif slurm_state == RUNNING and state == S.QUEUED:
                 S.move_state(conn, session_id, S.RUNNING, "running in Slurm", now, started_at=now)
