@@ -4,8 +4,9 @@
 Starts a real single-node Slurm cluster (tests/support/slurm.py: slurmctld + slurmd + munged,
 CPUs = this machine's cores, `SchedulerParameters=sched_interval=2`) and, one after the other,
 two fresh `magickbox serve` boxes with the same bucket: once `"slurm": {}`, once `"slurm": false`
-(concurrency N in both: the box's `max_workers`, default the core count, holds the local run;
-the node's CPUs hold the Slurm one). Sends N one-instance studies with dcmtk `storescu` and
+(concurrency N in both by default, so every Slurm job is submitted at once and waits in Slurm's
+queue; the box's `max_workers`, default the core count, holds the local run, the node's CPUs the
+Slurm one; `--concurrency` sets another value). Sends N one-instance studies with dcmtk `storescu` and
 reports, per executor:
 
   - makespan: first send to last session finished (the store's ended_at)
@@ -42,10 +43,18 @@ sleep 1
 """
 
 
-def run_box(work: Path, cluster: SlurmCluster, sessions: int, *, slurm: bool) -> dict[str, Any]:
+def run_box(
+    work: Path, cluster: SlurmCluster, sessions: int, concurrency: int, *, slurm: bool
+) -> dict[str, Any]:
     env = {**cluster.env(), "MAGICKBOX_SLURM_POLL_S": "0.5"}
     box = BoxProcess(data=work / ("slurm" if slurm else "local"), env=env)
-    info = {"name": BUCKET, "AETitle": BUCKET, "enabled": 1, "session_settle_s": 0, "concurrency": sessions}
+    info = {
+        "name": BUCKET,
+        "AETitle": BUCKET,
+        "enabled": 1,
+        "session_settle_s": 0,
+        "concurrency": concurrency,
+    }
     box.add_bucket(BUCKET, {**info, "slurm": {} if slurm else False}, WORK_SH)
     box.start()
     store = Store(load_settings(data=str(box.data)))
@@ -90,18 +99,25 @@ def main() -> int:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--sessions", type=int, default=50)
+    parser.add_argument(
+        "--concurrency",
+        type=int,
+        default=0,
+        help="the bucket's concurrency (default: --sessions, all at once)",
+    )
     parser.add_argument("--keep", action="store_true", help="keep the data folders and the cluster's files")
     args = parser.parse_args()
     missing = missing_binaries() + [name for name in ("storescu",) if shutil.which(name) is None]
     if missing:
         print(f"needs {', '.join(missing)} (scripts/install-test-deps)", file=sys.stderr)
         return 2
+    concurrency = args.concurrency or args.sessions
     work = Path(tempfile.mkdtemp(prefix="mb-cluster-"))
     cluster = SlurmCluster(work / "slurm").start()
     try:
         results = {
-            "slurm": run_box(work, cluster, args.sessions, slurm=True),
-            "local": run_box(work, cluster, args.sessions, slurm=False),
+            "slurm": run_box(work, cluster, args.sessions, concurrency, slurm=True),
+            "local": run_box(work, cluster, args.sessions, concurrency, slurm=False),
         }
     finally:
         cluster.stop()

@@ -117,6 +117,26 @@ def test_a_slurmctld_restart_during_a_job_does_not_fail_it(
     assert "Slurm answers again" in _log(run_store, session.scratchdir)
 
 
+def test_a_clean_stop_leaves_the_slurm_job_running_and_the_next_scheduler_takes_it_over(
+    streams: Path, run_store: Store, start_scheduler: Callable[..., Scheduler], slurm_env: SlurmCluster
+) -> None:
+    bucket = make_bucket(streams, "Handover", "", slurm={})
+    (bucket / "work.sh").write_text(f'#!/bin/sh\necho started\n{gate(bucket)}cp -r "$1"/. "$2"/\n')
+    first = start_scheduler(slurm_poll_s=0.3)
+    session = new_session(run_store, "Handover")
+    wait_until(lambda: "started" in _log(run_store, session.scratchdir), timeout=60, what="the job to run")
+    first.stop()
+    (job_id,) = slurm_env.queue()  # still there: a stopping box does not cancel cluster work
+    assert run_store.sessions.get(session.id).state in ("running", "queued")
+    start_scheduler(slurm_poll_s=0.3)  # its lease runs out (lease_s 5), then it is taken over
+    open_gate(bucket)
+    done = wait_state(run_store, session, "finished", "failed", timeout=60)
+    assert done.state == "finished", _log(run_store, session.scratchdir)
+    job = run_store.jobs.for_session(session.id)[-1]
+    assert job.slurm_job_id == job_id and job.attempts == 1
+    assert f"re-attached to Slurm job {job_id}" in _log(run_store, session.scratchdir)
+
+
 def test_a_job_submitted_just_before_a_crash_is_found_by_name_not_submitted_again(
     streams: Path, run_store: Store, start_scheduler: Callable[..., Scheduler], slurm_env: SlurmCluster
 ) -> None:
@@ -208,7 +228,10 @@ def test_cancel_through_the_api_ends_the_slurm_job(tmp_path: Path, slurm_env: Sl
     try:
         session = new_session(store, "Cancel", arguments="slow")
         wait_until(lambda: "sleeping" in _log(store, session.scratchdir), timeout=60, what="the job to run")
-        assert slurm_env.queue()
+        (job_id,) = slurm_env.queue()
+        wait_state(store, session, "running")  # the box has seen Slurm run it
+        page = httpx.get(f"{box.url}/ui/sessions/{session.scratchdir}", timeout=10)
+        assert page.status_code == 200 and 'id="slurm-job"' in page.text and f"{job_id} RUNNING" in page.text
         response = httpx.post(f"{box.url}/api/v1/sessions/{session.scratchdir}/cancel", timeout=10)
         assert response.status_code in (200, 202), response.text
         assert wait_state(store, session, "cancelled", "failed", "finished", timeout=30).state == "cancelled"
