@@ -59,11 +59,9 @@ class Hooks:
 
 
 class Executor(Protocol):
-    """One way to run a launch to its end. `problem()` says why it cannot run at all (None = it can)."""
+    """One way to run a launch to its end; never raises for a failing run (the result says it)."""
 
     kind: str
-
-    def problem(self) -> str | None: ...
 
     def run(self, launch: Launch, hooks: Hooks) -> RunResult: ...
 
@@ -72,9 +70,6 @@ class LocalExecutor:
     """A process group on the box; output straight into processing.log (see run.process)."""
 
     kind = "local"
-
-    def problem(self) -> str | None:
-        return None
 
     def run(self, launch: Launch, hooks: Hooks) -> RunResult:
         hooks.prepare()

@@ -13,7 +13,6 @@ import contextlib
 import json
 import os
 import pwd
-import shutil
 import subprocess
 import threading
 import time
@@ -33,7 +32,6 @@ UNREACHABLE_MARKERS = (
     "munge",
     "controller is not responding",
 )
-CLIENTS = ("sbatch", "squeue", "scontrol", "scancel")
 
 
 class SlurmUnavailable(Exception):
@@ -52,11 +50,6 @@ class JobStatus:
     reason: str  # the pending reason ("Resources", "Priority") or "None"
     exit_code: int | None = None
     signal: int | None = None
-
-
-def missing_clients() -> list[str]:
-    """The Slurm client programs not found on PATH."""
-    return [name for name in CLIENTS if shutil.which(name) is None]
 
 
 def _current_user() -> str:

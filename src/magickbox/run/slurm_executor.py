@@ -22,7 +22,7 @@ from magickbox.models import SlurmSpec
 from magickbox.run import process
 from magickbox.run.executor import STOP_CANCEL, Hooks, Launch, note_line
 from magickbox.run.process import RunResult, RunSpec
-from magickbox.run.slurm import JobStatus, SlurmClient, SlurmRefused, SlurmUnavailable, missing_clients
+from magickbox.run.slurm import JobStatus, SlurmClient, SlurmRefused, SlurmUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -126,10 +126,6 @@ class SlurmExecutor:
         self.data = data  # the box's data folder, and where the compute nodes see it (if elsewhere)
         self.data_on_nodes = data_on_nodes
 
-    def problem(self) -> str | None:
-        missing = missing_clients()
-        return f"needs Slurm, but {', '.join(missing)} not found on PATH" if missing else None
-
     def run(self, launch: Launch, hooks: Hooks) -> RunResult:
         started = time.time()
         job_id = self._attach_or_submit(launch, hooks)
@@ -178,37 +174,23 @@ class SlurmExecutor:
         return self.client.submit(batch_script(spec, launch.name), options, job_env(spec.env))
 
     def _watch(self, job_id: str, launch: Launch, hooks: Hooks, started: float) -> RunResult:
-        backoff = _Backoff(self.client.poll_s, self.retry_max_s, launch.log_path)
-        cancel_sent = False
-        seen = ("", "")
-        unknown = 0
+        watch = _Watch(job_id, _Backoff(self.client.poll_s, self.retry_max_s, launch.log_path))
         while True:
             why = hooks.stop_reason()
             if why and why != STOP_CANCEL:
                 note_line(launch.log_path, f"the box stopped watching Slurm job {job_id} ({why}); it runs on")
                 return RunResult(DETACHED, None, f"Slurm job {job_id} left running ({why})")
             try:
-                if why == STOP_CANCEL and not cancel_sent:
-                    cancel_sent = self._cancel(job_id, launch)
+                if why == STOP_CANCEL and not watch.cancel_sent:
+                    watch.cancel_sent = self._cancel(job_id, launch)
                 status = self.client.status(job_id)
             except (SlurmUnavailable, SlurmRefused) as exc:
-                backoff.wait(str(exc), hooks)
+                watch.backoff.wait(str(exc), hooks)
                 continue
-            backoff.answered()
-            if status is None:
-                # A controller shutting down can answer with an empty queue: believe it only twice over.
-                unknown += 1
-                if unknown >= UNKNOWN_CONFIRMATIONS:
-                    reason = f"Slurm no longer knows job {job_id}; its result is unknown"
-                    return RunResult(process.FAILED, None, reason, None, started)
-                _sleep(self.client.poll_s, hooks)
-                continue
-            unknown = 0
-            if (status.state, status.reason) != seen:
-                seen = (status.state, status.reason)
-                hooks.on_state(status.state, status.reason)
-            if status.state not in LIVE_STATES:
-                return result_of(status, cancelled=cancel_sent, started=started)
+            watch.backoff.answered()
+            result = watch.judge(status, hooks, started)
+            if result is not None:
+                return result
             _sleep(self.client.poll_s, hooks)
 
     def _cancel(self, job_id: str, launch: Launch) -> bool:
@@ -223,9 +205,39 @@ class SlurmExecutor:
 
 
 def _sleep(seconds: float, hooks: Hooks) -> None:
+    """Wait, but wake up at once when a new reason to stop comes up."""
+    before = hooks.stop_reason()
     deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline and not hooks.stop_reason():
+    while time.monotonic() < deadline and hooks.stop_reason() == before:
         time.sleep(SLICE_S)
+
+
+class _Watch:
+    """What one watch of a Slurm job remembers between polls."""
+
+    def __init__(self, job_id: str, backoff: _Backoff) -> None:
+        self.job_id = job_id
+        self.backoff = backoff
+        self.cancel_sent = False
+        self.seen = ("", "")
+        self.unknown = 0  # polls in a row that did not find the job
+
+    def judge(self, status: JobStatus | None, hooks: Hooks, started: float) -> RunResult | None:
+        """The run's result once the job has ended (or is lost), None while it lives."""
+        if status is None:
+            # A controller that is shutting down can answer with an empty queue: ask again first.
+            self.unknown += 1
+            if self.unknown < UNKNOWN_CONFIRMATIONS:
+                return None
+            reason = f"Slurm no longer knows job {self.job_id}; its result is unknown"
+            return RunResult(process.FAILED, None, reason, None, started)
+        self.unknown = 0
+        if (status.state, status.reason) != self.seen:
+            self.seen = (status.state, status.reason)
+            hooks.on_state(status.state, status.reason)
+        if status.state in LIVE_STATES:
+            return None
+        return result_of(status, cancelled=self.cancel_sent, started=started)
 
 
 class _Backoff:
