@@ -124,9 +124,8 @@ def main() -> int:
         if not args.keep:
             shutil.rmtree(work, ignore_errors=True)
     print(json.dumps(results, indent=2))
-    print(
-        f"\n| executor (n={args.sessions}, work `sleep 1`) | makespan s | claim->start median ms | p95 ms |"
-    )
+    header = f"executor (n={args.sessions}, concurrency {concurrency})"
+    print(f"\n| {header} | makespan s | claim->start median ms | p95 ms |")
     print("|---|---|---|---|")
     for name, row in results.items():
         lat = row["claim_to_start"]
