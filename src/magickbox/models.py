@@ -78,6 +78,11 @@ class BucketInfo(BaseModel):
     slurm: SlurmSpec | Literal[False] | None = None
     gpus: Literal["all"] | int | None = Field(default=None)
 
+    @field_validator("slurm", mode="before")
+    @classmethod
+    def _slurm_true_means_defaults(cls, value: Any) -> Any:
+        return {} if value is True else value
+
     @field_validator("gpus")
     @classmethod
     def _gpus_positive(cls, value: Literal["all"] | int | None) -> Literal["all"] | int | None:

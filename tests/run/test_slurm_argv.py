@@ -131,5 +131,6 @@ def test_which_buckets_run_on_slurm() -> None:
     assert slurm_spec(info(), "slurm") == SlurmSpec()
     assert slurm_spec(info(slurm=False), "slurm") is None
     assert slurm_spec(info(slurm={"cpus": 2}), "local") == SlurmSpec(cpus=2)
+    assert slurm_spec(info(slurm=True), "local") == SlurmSpec()
     with pytest.raises(ValidationError):
         info(gpus=0)
