@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -128,6 +129,8 @@ def slurm_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SlurmClu
     missing = missing_binaries()
     if missing:
         pytest.skip(f"Slurm not installed ({', '.join(missing)} missing; scripts/install-test-deps)")
+    if os.geteuid() != 0:
+        pytest.skip("the test cluster runs its daemons with SlurmUser=root: run the tests as root")
     cluster = SlurmCluster(tmp_path_factory.mktemp("slurm")).start()
     yield cluster
     cluster.stop()
@@ -143,6 +146,8 @@ def slurm_env(slurm_cluster: SlurmCluster, monkeypatch: pytest.MonkeyPatch) -> S
 
 @pytest.fixture(scope="session")
 def podman(tmp_path_factory: pytest.TempPathFactory) -> Podman:
+    if os.geteuid() != 0:
+        pytest.skip("the podman set-up here is rootful (runc, cgroupfs): run the tests as root")
     lacking = containers.missing("podman", "runc", "catatonit")
     if lacking or not containers.BUSYBOX.exists():
         pytest.skip(
@@ -166,6 +171,8 @@ def podman_image(podman: Podman, busybox_tar: Path) -> str:
 
 @pytest.fixture(scope="session")
 def dockerd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Dockerd]:
+    if os.geteuid() != 0:
+        pytest.skip("a private dockerd needs root")
     lacking = containers.missing("docker", "dockerd")
     if lacking:
         pytest.skip(f"docker not installed ({', '.join(lacking)}; scripts/install-test-deps)")

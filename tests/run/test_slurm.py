@@ -17,6 +17,7 @@ import pytest
 from magickbox.config import load_settings
 from magickbox.run.executor import launch_name
 from magickbox.run.scheduler import Scheduler
+from magickbox.run.slurm import SlurmClient, SlurmUnavailable
 from magickbox.store import Store
 from magickbox.store.buckets import load_catalog
 from magickbox.store.jobs import Job
@@ -109,6 +110,9 @@ def test_a_slurmctld_restart_during_a_job_does_not_fail_it(
         )
         history = [(r["state"], r["detail"]) for r in run_store.sessions.history(session.id)]
         assert run_store.sessions.get(session.id).state == "running", history
+        # squeue --json exits 0 with an empty list while slurmctld is down: that is no "not found".
+        with pytest.raises(SlurmUnavailable):
+            SlurmClient().find_by_name(f"magickbox-{session.scratchdir}-1.1")
     finally:
         slurm_env.start_ctld()
     open_gate(bucket)

@@ -133,11 +133,26 @@ class SlurmClient:
         self._snapshot_at = float("-inf")  # the next status() must see the new job
         return job_id
 
+    def _squeue(self, *filters: str) -> list[JobStatus]:
+        """`squeue --json` of this user's jobs in every state Slurm still remembers.
+
+        squeue exits 0 with an empty job list and an `errors` entry when slurmctld is down:
+        that must never read as "no such job" (the caller would submit a second time).
+        """
+        out = self._call(["squeue", "--json", "--states=all", f"--user={_current_user()}", *filters])
+        try:
+            answer = json.loads(out)
+        except json.JSONDecodeError as exc:
+            raise SlurmUnavailable(f"squeue --json printed no JSON: {out[:200]!r}") from exc
+        errors = answer.get("errors") or []
+        if errors:
+            words = "; ".join(str(e.get("description") or e.get("error") or e) for e in errors)
+            raise SlurmUnavailable(f"squeue --json: {words}")
+        return [_from_squeue(job) for job in answer.get("jobs", [])]
+
     def find_by_name(self, name: str) -> JobStatus | None:
         """The newest job of this user with exactly this name, in any state Slurm still remembers."""
-        out = self._call(["squeue", "--json", "--states=all", f"--user={_current_user()}", f"--name={name}"])
-        jobs = [_from_squeue(j) for j in json.loads(out).get("jobs", [])]
-        jobs = [j for j in jobs if j.name == name]
+        jobs = [j for j in self._squeue(f"--name={name}") if j.name == name]
         return max(jobs, key=lambda j: int(j.job_id)) if jobs else None
 
     def status(self, job_id: str) -> JobStatus | None:
@@ -147,9 +162,7 @@ class SlurmClient:
         """
         with self._lock:
             if time.monotonic() - self._snapshot_at >= self.poll_s:
-                out = self._call(["squeue", "--json", "--states=all", f"--user={_current_user()}"])
-                jobs = (_from_squeue(j) for j in json.loads(out).get("jobs", []))
-                self._snapshot = {j.job_id: j for j in jobs}
+                self._snapshot = {j.job_id: j for j in self._squeue()}
                 self._snapshot_at = time.monotonic()
             found = self._snapshot.get(job_id)
         if found is not None:

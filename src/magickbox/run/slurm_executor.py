@@ -141,7 +141,9 @@ class SlurmExecutor:
         prepared = False
         while True:
             why = hooks.stop_reason()
-            if why:  # nothing of ours runs in Slurm yet (a lookup found nothing)
+            if why:  # nothing of ours is known to run in Slurm (a lookup found nothing)
+                if why == STOP_CANCEL and prepared:
+                    self._cancel_unconfirmed(launch)
                 outcome = process.CANCELLED if why == STOP_CANCEL else DETACHED
                 return RunResult(outcome, None, f"stopped before submission ({why})")
             try:
@@ -162,6 +164,17 @@ class SlurmExecutor:
             note_line(launch.log_path, f"submitted as Slurm job {job_id} ({launch.name})")
             hooks.on_submitted(job_id)
             return job_id
+
+    def _cancel_unconfirmed(self, launch: Launch) -> None:
+        """An sbatch whose answer was lost may still have queued the job: cancel it by name too."""
+        try:
+            found = self.client.find_by_name(launch.name)
+        except (SlurmUnavailable, SlurmRefused) as exc:
+            note_line(launch.log_path, f"could not check Slurm for {launch.name} before cancelling: {exc}")
+            return
+        if found is not None:
+            self.client.cancel_quietly(found.job_id)
+            note_line(launch.log_path, f"cancelled Slurm job {found.job_id} found by name")
 
     def _submit(self, launch: Launch) -> str:
         spec, log_path = launch.spec, launch.log_path
