@@ -82,6 +82,20 @@ def _leased_session(conn: sqlite3.Connection, job_id: int, owner: str) -> int | 
     return None if row is None else int(row["session_id"])
 
 
+def _open_buckets(
+    conn: sqlite3.Connection, limits: Mapping[str, int], max_running: int, uncapped: Collection[str]
+) -> list[str]:
+    """Buckets below their own limit; the box's cap (`max_running`) holds all but `uncapped` ones."""
+    running = {
+        str(r["bucket"]): int(r["n"])
+        for r in conn.execute(
+            "SELECT bucket, COUNT(*) AS n FROM jobs WHERE state = 'running' GROUP BY bucket"
+        )
+    }
+    box_full = sum(n for b, n in running.items() if b not in uncapped) >= max_running
+    return [b for b, limit in limits.items() if running.get(b, 0) < limit and (b in uncapped or not box_full)]
+
+
 class JobStore:
     def __init__(self, db: Database) -> None:
         self.db = db
@@ -151,18 +165,7 @@ class JobStore:
         """
         now = time.time()
         with self.db.transaction() as conn:
-            running = {
-                str(r["bucket"]): int(r["n"])
-                for r in conn.execute(
-                    "SELECT bucket, COUNT(*) AS n FROM jobs WHERE state = 'running' GROUP BY bucket"
-                )
-            }
-            box_full = sum(n for b, n in running.items() if b not in uncapped) >= max_running
-            open_buckets = [
-                b
-                for b, limit in limits.items()
-                if running.get(b, 0) < limit and (b in uncapped or not box_full)
-            ]
+            open_buckets = _open_buckets(conn, limits, max_running, uncapped)
             if not open_buckets:
                 return None
             marks = ",".join("?" * len(open_buckets))
