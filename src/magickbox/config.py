@@ -64,6 +64,14 @@ class Settings(BaseSettings):
     lease_s: float = Field(default=30.0, gt=0)
     scheduler_poll_s: float = Field(default=0.01, gt=0, le=5)  # idle poll of the job queue
 
+    # Executors
+    # Where buckets that say nothing about it run: on the box, or as jobs of a Slurm cluster.
+    executor: Literal["local", "slurm"] = "local"
+    # The data folder's path on the compute nodes, when it is mounted elsewhere there.
+    slurm_data_path: Path | None = None
+    slurm_poll_s: float = Field(default=1.0, gt=0, le=60)  # one `squeue` per poll for all jobs
+    slurm_retry_max_s: float = Field(default=30.0, gt=0)  # longest back-off while Slurm is unreachable
+
     # Uploads (processZip.php, /api/v1/uploads)
     upload_max_bytes: int = Field(default=20 << 30, gt=0)
     upload_max_entries: int = Field(default=100_000, gt=0)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -13,8 +14,11 @@ from magickbox.config import Settings, load_settings
 from magickbox.run.scheduler import Scheduler
 from magickbox.store import Store
 from magickbox.store.sessions import Session, SessionKey
+from tests.support import containers
+from tests.support.containers import Dockerd, Podman
 from tests.support.dicomdata import write_study
 from tests.support.net import wait_until
+from tests.support.slurm import SlurmCluster, missing_binaries
 
 
 def make_bucket(streams: Path, folder: str, script: str | None = None, **info: Any) -> Path:
@@ -102,3 +106,81 @@ def gate(bucket: Path) -> str:
 def open_gate(bucket: Path) -> None:
     (bucket / "memory").mkdir(exist_ok=True)
     (bucket / "memory" / "go").write_text("")
+
+
+# ---- real engines: a single-node Slurm cluster, podman, a private dockerd (shared per test run) ----
+
+# What every engine test bucket does: the contract a run gets, written into OUTPUT for the test.
+CONTRACT_SCRIPT = """\
+echo "hello from $MB_BUCKET (Slurm job ${SLURM_JOB_ID:-none})"
+cp -r "$1"/. "$2"/
+env | grep '^MB_' | sort > "$2/env.txt"
+echo "${SLURM_JOB_ID:-}" > "$2/slurm_job_id.txt"
+echo "$1" "$2" > "$2/args.txt"
+case "$MB_ARGUMENTS" in
+  fail) echo "failing on purpose"; exit 3 ;;
+  slow) echo "sleeping"; sleep 120 ;;
+esac
+"""
+
+
+@pytest.fixture(scope="session")
+def slurm_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SlurmCluster]:
+    missing = missing_binaries()
+    if missing:
+        pytest.skip(f"Slurm not installed ({', '.join(missing)} missing; scripts/install-test-deps)")
+    if os.geteuid() != 0:
+        pytest.skip("the test cluster runs its daemons with SlurmUser=root: run the tests as root")
+    cluster = SlurmCluster(tmp_path_factory.mktemp("slurm")).start()
+    yield cluster
+    cluster.stop()
+
+
+@pytest.fixture
+def slurm_env(slurm_cluster: SlurmCluster, monkeypatch: pytest.MonkeyPatch) -> SlurmCluster:
+    """The cluster, with SLURM_CONF exported to the box under test (as a Slurm user would)."""
+    for key, value in slurm_cluster.env().items():
+        monkeypatch.setenv(key, value)
+    return slurm_cluster
+
+
+@pytest.fixture(scope="session")
+def podman(tmp_path_factory: pytest.TempPathFactory) -> Podman:
+    if os.geteuid() != 0:
+        pytest.skip("the podman set-up here is rootful (runc, cgroupfs): run the tests as root")
+    lacking = containers.missing("podman", "runc", "catatonit")
+    if lacking or not containers.BUSYBOX.exists():
+        pytest.skip(
+            f"podman not installed ({', '.join(lacking) or 'busybox-static'}; scripts/install-test-deps)"
+        )
+    return Podman(tmp_path_factory.mktemp("podman")).setup()
+
+
+@pytest.fixture(scope="session")
+def busybox_tar(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    if not containers.BUSYBOX.exists():
+        pytest.skip("busybox-static not installed (scripts/install-test-deps)")
+    script = "#!/bin/sh\n" + CONTRACT_SCRIPT
+    return containers.busybox_rootfs_tar(tmp_path_factory.mktemp("image"), {"/root/work.sh": script})
+
+
+@pytest.fixture(scope="session")
+def podman_image(podman: Podman, busybox_tar: Path) -> str:
+    return podman.import_image(busybox_tar, "localhost/mb-contract:1")
+
+
+@pytest.fixture(scope="session")
+def dockerd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Dockerd]:
+    if os.geteuid() != 0:
+        pytest.skip("a private dockerd needs root")
+    lacking = containers.missing("docker", "dockerd")
+    if lacking:
+        pytest.skip(f"docker not installed ({', '.join(lacking)}; scripts/install-test-deps)")
+    daemon = Dockerd(tmp_path_factory.mktemp("docker")).start()
+    yield daemon
+    daemon.stop()
+
+
+@pytest.fixture(scope="session")
+def docker_image(dockerd: Dockerd, busybox_tar: Path) -> str:
+    return dockerd.import_image(busybox_tar, "mb-contract:1")

@@ -1,5 +1,6 @@
-"""Container buckets. No container engine runs here: the runner is exercised with a real
-executable named `docker` on PATH that records its argv and does the work an image would do."""
+"""Container buckets: the argv for each runtime, and the runner's path with an executable named
+`docker` that records its argv. Real podman and docker runs are in test_container_engines and
+test_executor_contract."""
 
 from __future__ import annotations
 

@@ -104,6 +104,10 @@ class JobOut(BaseModel):
     exit_code: int | None
     reason: str
     cancel_requested: bool
+    executor: str = "local"
+    slurm_job_id: str | None = None  # set once sbatch returned (or the job was found by name)
+    slurm_state: str = ""  # Slurm's last state: PENDING, RUNNING, COMPLETED, FAILED, ...
+    slurm_reason: str = ""  # Slurm's pending reason (Resources, Priority, ...)
 
 
 class SessionDetail(SessionOut):
@@ -208,6 +212,10 @@ def _job(store: Store, s: Session) -> JobOut | None:
         exit_code=row["exit_code"],
         reason=row["reason"],
         cancel_requested=bool(row["cancel_requested"]),
+        executor=row["executor"],
+        slurm_job_id=row["slurm_job_id"],
+        slurm_state=row["slurm_state"],
+        slurm_reason=row["slurm_reason"],
     )
 
 

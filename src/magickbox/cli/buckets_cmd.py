@@ -84,7 +84,7 @@ def _bucket_folder(settings: Settings, name: str) -> Path:
 
 def run_list(args: argparse.Namespace) -> int:
     settings = _settings(args)
-    catalog = load_catalog(settings.streams_dir)
+    catalog = load_catalog(settings.streams_dir, settings.executor)
     load = _queue_load(settings)
     rows = [_describe(b, load.get(b.name, BucketLoad())) for b in catalog.valid]
     rows += [{"bucket": b.name, "valid": False, "reason": b.reason} for b in catalog.invalid]

@@ -13,6 +13,39 @@ class ContainerSpec(BaseModel):
 
     image: str = Field(min_length=1)
     runtime: Literal["docker", "podman", "apptainer"] = "docker"
+    # Global options of the runtime, placed before `run` (e.g. podman's --root/--runroot).
+    runtime_args: list[str] = Field(default_factory=list)
+
+
+RESERVED_SBATCH_OPTIONS = frozenset(
+    {"--job-name", "--output", "--error", "--open-mode", "--chdir", "--export", "--parsable", "--wrap"}
+)
+
+
+class SlurmSpec(BaseModel):
+    """A bucket's `"slurm"` object: what its jobs ask the cluster for. Empty = the cluster's defaults."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    partition: str | None = None
+    cpus: int | None = Field(default=None, ge=1)
+    mem: str | None = Field(default=None, pattern=r"^[0-9]+[KMGT]?$")
+    time: str | None = Field(default=None, min_length=1)  # Slurm's own forms: "04:00:00", "1-00:00:00"
+    gres: str | None = None
+    account: str | None = None
+    qos: str | None = None
+    sbatch_args: list[str] = Field(default_factory=list)
+
+    @field_validator("sbatch_args")
+    @classmethod
+    def _options_only(cls, value: list[str]) -> list[str]:
+        # The box owns the job name, output file and script; a bucket adds options, not a command.
+        for arg in value:
+            if not arg.startswith("--") or arg.split("=")[0] in RESERVED_SBATCH_OPTIONS:
+                raise ValueError(
+                    f"{arg!r}: only --option=value forms, and not {sorted(RESERVED_SBATCH_OPTIONS)}"
+                )
+        return value
 
 
 class BucketInfo(BaseModel):
@@ -31,6 +64,21 @@ class BucketInfo(BaseModel):
     concurrency: int = Field(default=1, ge=1)
     timeout: float | None = Field(default=None, gt=0)
     session_settle_s: float | None = Field(default=None, ge=0)
+    # Where the job runs: a Slurm spec, False (always on the box), or None (the box's `executor`).
+    slurm: SlurmSpec | Literal[False] | None = None
+    gpus: Literal["all"] | int | None = Field(default=None)
+
+    @field_validator("slurm", mode="before")
+    @classmethod
+    def _slurm_true_means_defaults(cls, value: Any) -> Any:
+        return {} if value is True else value
+
+    @field_validator("gpus")
+    @classmethod
+    def _gpus_positive(cls, value: Literal["all"] | int | None) -> Literal["all"] | int | None:
+        if isinstance(value, int) and value < 1:
+            raise ValueError('must be "all" or a number >= 1')
+        return value
 
     @field_validator("enabled", mode="before")
     @classmethod

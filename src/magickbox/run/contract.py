@@ -49,6 +49,8 @@ def bucket_env(bucket: Bucket, ctx: RunContext) -> dict[str, str]:
         "MB_ARGUMENTS": ctx.arguments,
         "MB_BUCKET": bucket.name,
         "MB_PYTHON": sys.executable,
+        "MB_PROC_JSON": str(ctx.scratchdir.resolve() / "proc.json"),
+        "MB_MEASURES": str(ctx.scratchdir.resolve() / "measures"),
     }
 
 
@@ -82,13 +84,16 @@ def build_spec(bucket: Bucket, ctx: RunContext) -> RunSpec:
         env=container.inside_env(env),
         command=inner,
         name=name,
+        session_dir=ctx.scratchdir.resolve(),
+        gpus=bucket.info.gpus,
+        runtime_args=spec.runtime_args,
     )
     return RunSpec(
         argv,
         bucket.folder.resolve(),
         process_env,
         bucket.info.timeout,
-        stop_argv=container.stop_argv(spec.runtime, name),
+        stop_argv=container.stop_argv(spec.runtime, name, spec.runtime_args),
     )
 
 

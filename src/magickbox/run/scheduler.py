@@ -14,12 +14,17 @@ from pathlib import Path
 
 from magickbox.config import Settings
 from magickbox.errors import NotFound
+from magickbox.models import SlurmSpec
 from magickbox.run import container, orphans
+from magickbox.run.executor import Executor
 from magickbox.run.process import run_stop_command
+from magickbox.run.slurm import SlurmClient
+from magickbox.run.slurm_executor import SlurmExecutor
 from magickbox.run.worker import Worker
 from magickbox.store import Store
-from magickbox.store.buckets import Catalog, load_catalog
-from magickbox.store.jobs import Job
+from magickbox.store.buckets import Bucket, Catalog, load_catalog, slurm_spec
+from magickbox.store.jobs import FAILED, Job
+from magickbox.store.sessions import Session
 
 log = logging.getLogger(__name__)
 
@@ -46,8 +51,9 @@ class CatalogCache:
     buckets) each time would be wasted work and log noise.
     """
 
-    def __init__(self, streams_dir: Path) -> None:
+    def __init__(self, streams_dir: Path, default_executor: str = "local") -> None:
         self.streams_dir = streams_dir
+        self.default_executor = default_executor
         self._key: tuple[object, ...] | None = None
         self._catalog = Catalog([], [])
 
@@ -68,7 +74,7 @@ class CatalogCache:
     def get(self) -> Catalog:
         key = self._fingerprint()
         if key != self._key:
-            self._catalog = load_catalog(self.streams_dir)
+            self._catalog = load_catalog(self.streams_dir, self.default_executor)
             self._key = key
         return self._catalog
 
@@ -86,7 +92,8 @@ class Scheduler:
         self._wake = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="scheduler", daemon=True)
         self._next_recover = 0.0
-        self._catalog = CatalogCache(settings.streams_dir)
+        self._catalog = CatalogCache(settings.streams_dir, settings.executor)
+        self._slurm: SlurmClient | None = None  # made on first use: one shared squeue snapshot
         self._wal = Path(f"{settings.db_path}-wal")
         self._wal_signature: tuple[int, int] | None = None
         self._next_full_look = 0.0
@@ -117,6 +124,35 @@ class Scheduler:
             self.settings.max_attempts, orphans.owner_is_gone, before=self._stop_leftovers
         ):
             log.warning("session %d: %s", done.session_id, done.reason)
+        for job_id, old_owner in self.store.jobs.slurm.stale(orphans.owner_is_gone):
+            with self._lock:
+                watched = job_id in self.workers
+            # A slow Slurm command can outlast the lease of a worker that is alive: keep it.
+            if not self.store.jobs.slurm.adopt(job_id, old_owner, self.owner, self.settings.lease_s):
+                continue
+            if watched and old_owner == self.owner:
+                continue
+            self._reattach(job_id)
+
+    def _reattach(self, job_id: int) -> None:
+        """Watch a Slurm job a stopped box left running; never submit it again."""
+        job = self.store.jobs.get(job_id)
+        bucket = None if job is None else self._catalog.get().by_name(job.bucket)
+        if job is None:
+            return
+        try:
+            session = self.store.sessions.get(job.session_id)
+        except NotFound:
+            return
+        if bucket is None:
+            # Without its bucket the run cannot be described; stop it rather than watch blind.
+            if job.slurm_job_id:
+                self._client().cancel_quietly(job.slurm_job_id)
+            reason = f"bucket '{job.bucket}' is gone; its Slurm job was cancelled"
+            self.store.jobs.finish(job.id, self.owner, FAILED, reason)
+            return
+        log.warning("job %d: re-attaching to its Slurm job %s", job.id, job.slurm_job_id or "(by name)")
+        self._spawn(job, session, bucket, self._slurm_executor(bucket))
 
     def _stop_leftovers(self, job: Job) -> None:
         """Stop what a dead box left running for this job: its processes, and its container."""
@@ -130,7 +166,8 @@ class Scheduler:
         bucket = self.store.catalog().by_name(job.bucket)
         if bucket is not None and bucket.info.container is not None:
             name = container.container_name(scratchdir, job.id)
-            run_stop_command(container.stop_argv(bucket.info.container.runtime, name))
+            spec = bucket.info.container
+            run_stop_command(container.stop_argv(spec.runtime, name, spec.runtime_args))
 
     def _loop(self) -> None:
         try:
@@ -160,8 +197,12 @@ class Scheduler:
                 failed = self.store.jobs.fail_queued(bucket, reason)
                 log.warning("%d session(s) failed: %s", len(failed), reason)
         limits = {b.name: b.info.concurrency for b in catalog.valid if b.info.enabled}
-        while not self._stopping.is_set() and len(self.workers) < self.settings.max_workers:
-            job = self.store.jobs.claim(self.owner, self.settings.lease_s, limits, self.settings.max_workers)
+        # Slurm buckets are held by their own concurrency only: the cluster, not the box, runs them.
+        uncapped = {b.name for b in catalog.valid if slurm_spec(b.info, self.settings.executor) is not None}
+        while not self._stopping.is_set():
+            job = self.store.jobs.claim(
+                self.owner, self.settings.lease_s, limits, self.settings.max_workers, uncapped
+            )
             if job is None:
                 return
             chosen = catalog.by_name(job.bucket)
@@ -170,10 +211,26 @@ class Scheduler:
                 session = self.store.sessions.get(job.session_id)
             except NotFound:
                 continue  # deleted right after the claim (delete removes its jobs too)
-            worker = Worker(self.settings, self.store, job, session, chosen, self.owner, self._done)
-            with self._lock:
-                self.workers[job.id] = worker
-            worker.start()
+            executor = self._slurm_executor(chosen) if chosen.name in uncapped else None
+            self._spawn(job, session, chosen, executor)
+
+    def _spawn(self, job: Job, session: Session, bucket: Bucket, executor: Executor | None) -> None:
+        worker = Worker(self.settings, self.store, job, session, bucket, self.owner, self._done, executor)
+        with self._lock:
+            self.workers[job.id] = worker
+        worker.start()
+
+    def _client(self) -> SlurmClient:
+        if self._slurm is None:
+            self._slurm = SlurmClient(poll_s=self.settings.slurm_poll_s)
+        return self._slurm
+
+    def _slurm_executor(self, bucket: Bucket) -> SlurmExecutor:
+        spec = slurm_spec(bucket.info, self.settings.executor) or SlurmSpec()
+        return SlurmExecutor(
+            self._client(), spec, gpus=bucket.info.gpus, retry_max_s=self.settings.slurm_retry_max_s,
+            data=self.settings.data, data_on_nodes=self.settings.slurm_data_path,
+        )  # fmt: skip
 
     def _store_changed(self, now: float) -> bool:
         """Cheap change detection: every commit writes the WAL file, so its stat changes.

@@ -1,4 +1,5 @@
-"""A worker: one thread that runs one claimed job to its end and reports it to the store."""
+"""A worker: one thread that runs one claimed job to its end (through its executor) and reports
+it to the store, also when the disk is full."""
 
 from __future__ import annotations
 
@@ -7,16 +8,16 @@ import logging
 import shutil
 import threading
 import time
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
-from datetime import UTC, datetime
+from collections.abc import Callable
 from pathlib import Path
-from typing import IO
 
 from magickbox.config import Settings
 from magickbox.errors import StoreFull
 from magickbox.run import process
 from magickbox.run.contract import RunContext, build_spec, write_proc_json
+from magickbox.run.ending import RELEASE, Ending, disk_full, writing
+from magickbox.run.executor import Executor, Hooks, Launch, LocalExecutor, launch_name, note_line
+from magickbox.run.slurm_executor import DETACHED, RETRY
 from magickbox.store import Store
 from magickbox.store import jobs as J
 from magickbox.store.buckets import Bucket
@@ -29,43 +30,12 @@ log = logging.getLogger(__name__)
 CANCEL_CHECK_S = 0.2
 RECORD_RETRY_FIRST_S = 0.2  # back-off for recording a job's end on a full disk, doubling ...
 RECORD_RETRY_MAX_S = 5.0  # ... up to this
-FULL_BELOW_BYTES = 1 << 20  # a failed run with less free space than this failed on a full disk
-RELEASE = "release"  # an Ending that gives the job back to the queue (the box is stopping)
 OUTCOME_TO_JOB = {
     process.SUCCESS: J.DONE,
     process.FAILED: J.FAILED,
     process.TIMEOUT: J.FAILED,
     process.CANCELLED: J.CANCELLED,
 }
-
-
-def stamp(now: float | None = None) -> str:
-    return datetime.fromtimestamp(now or time.time(), UTC).isoformat(timespec="milliseconds")
-
-
-@dataclass(frozen=True)
-class Ending:
-    state: str  # a job end state, or RELEASE
-    reason: str
-    exit_code: int | None = None
-
-
-@contextlib.contextmanager
-def writing(what: str) -> Iterator[None]:
-    """Name what was being written when the disk filled up: it becomes the job's reason."""
-    try:
-        yield
-    except OSError as exc:
-        if is_disk_full(exc):
-            raise StoreFull(f"no space left on device while writing {what}") from exc
-        raise
-
-
-def disk_full(folder: Path) -> bool:
-    try:
-        return shutil.disk_usage(folder.parent).free < FULL_BELOW_BYTES
-    except OSError:
-        return False
 
 
 def empty_folder(folder: Path) -> None:
@@ -88,6 +58,7 @@ class Worker(threading.Thread):
         bucket: Bucket,
         owner: str,
         on_done: Callable[[Worker], None],
+        executor: Executor | None = None,
     ) -> None:
         super().__init__(name=f"job-{job.id}-{bucket.name}", daemon=True)
         self.settings = settings
@@ -98,7 +69,9 @@ class Worker(threading.Thread):
         self.owner = owner
         self.on_done = on_done
         self.shutdown = threading.Event()  # the box is stopping: give the job back
+        self.executor: Executor = executor or LocalExecutor()
         self._stop_reason = ""
+        self._cluster_id = job.slurm_job_id or ""
         self._next_renew = 0.0
         self._next_cancel_check = 0.0
         self._folder = store.layout.session_dir(session.scratchdir)
@@ -134,33 +107,64 @@ class Worker(threading.Thread):
             arguments=session.arguments,
             job_id=self.job.id,
         )
-        with writing("OUTPUT"):
-            empty_folder(ctx.output_dir)
         proc_path = layout.proc_path(session.scratchdir)
-        proc_path.unlink(missing_ok=True)  # an old proc.json must not pass for this run's word
-        self.bucket.memory_dir.mkdir(parents=True, exist_ok=True)
         spec = build_spec(self.bucket, ctx)
+        kind = self.executor.kind
+        if kind != "local" and not self.store.jobs.slurm.set_executor(self.job.id, self.owner, kind):
+            return None  # the lease went to another scheduler before anything was submitted
+        log_path = layout.log_path(session.scratchdir)
+        launch = Launch(spec, launch_name(session.scratchdir, self.job.id, self.job.attempts), log_path)
+        hooks = Hooks(
+            stop_reason=self._stop_reason_now,
+            prepare=lambda: prepare_run(self.bucket, ctx, proc_path),
+            on_submitted=self._submitted,
+            on_state=lambda state, why: self.store.jobs.slurm.record_state(
+                self.job.id, self.owner, state, why
+            ),
+            known_id=self.job.slurm_job_id,
+        )
+        with writing("processing.log"):
+            note_line(
+                log_path, f"start {self.bucket.name} (attempt {self.job.attempts}, {kind}): {spec.argv}"
+            )
+        result = self.executor.run(launch, hooks)
         full = ""
-        with layout.log_path(session.scratchdir).open("ab", buffering=0) as out:
-            self._note(out, f"start {self.bucket.name} (attempt {self.job.attempts}): {spec.argv}")
-            result = process.run_process(spec, out, should_stop=self._should_stop)
-            try:
-                self._note(out, f"end {self.bucket.name}: {result.outcome}, {result.message}")
-            except StoreFull as exc:
-                full = str(exc)
+        try:
+            with writing("processing.log"):
+                note_line(log_path, f"end {self.bucket.name}: {result.outcome}, {result.message}")
+        except StoreFull as exc:
+            full = str(exc)
         return self._ending(result, proc_path, full)
+
+    def _submitted(self, cluster_id: str) -> None:
+        self._cluster_id = cluster_id
+        self.store.jobs.slurm.record_id(self.job.id, self.owner, cluster_id)
 
     def _ending(self, result: process.RunResult, proc_path: Path, full: str) -> Ending | None:
         """How the job ended, in the store's words; None when it is no longer ours to end."""
-        if self._stop_reason == "shutdown":
+        if result.outcome == DETACHED and self._cluster_id:
+            log.info("job %d: %s", self.job.id, result.message)
+            return None  # the cluster runs it on; the next scheduler re-attaches (store.slurm_jobs.adopt)
+        if self._stop_reason == "shutdown" or result.outcome == DETACHED:
             return Ending(RELEASE, "the box stopped during the run; queued again")
         if self._stop_reason == "lease lost":
             log.warning("job %d: lease lost; another scheduler took it over", self.job.id)
             return None
         if self._stop_reason == "deleted":
             return Ending(J.CANCELLED, "the session was deleted during the run", result.exit_code)
+        if result.outcome == RETRY:
+            again = self.store.jobs.slurm.retry(
+                self.job.id, self.owner, result.message, self.settings.max_attempts
+            )
+            log.warning("job %d: %s (%s)", self.job.id, result.message, "queued again" if again else "failed")
+            return None
+        return self._outcome(result, proc_path, full)
+
+    def _outcome(self, result: process.RunResult, proc_path: Path, full: str) -> Ending:
         success = result.outcome == process.SUCCESS
-        reason = "timeout" if result.outcome == process.TIMEOUT else "" if success else result.message
+        reason = "" if success else result.message
+        if result.outcome == process.TIMEOUT and self.executor.kind == "local":
+            reason = "timeout"
         try:
             with writing("proc.json"):
                 write_proc_json(proc_path, success, result.message)
@@ -199,43 +203,42 @@ class Worker(threading.Thread):
             if self.shutdown.wait(wait):
                 return
             wait = min(wait * 2, RECORD_RETRY_MAX_S)
-            self._keep_lease()
+            with contextlib.suppress(StoreFull):
+                self.store.jobs.renew(self.job.id, self.owner, self.settings.lease_s)
         if waited:
             self.store.jobs.mark_stopped_unrecorded(self.session.id, stopped=False)
             log.info("job %d: end recorded after the store could write again", self.job.id)
 
-    def _keep_lease(self) -> None:
-        with contextlib.suppress(StoreFull):
-            self.store.jobs.renew(self.job.id, self.owner, self.settings.lease_s)
-
-    def _should_stop(self) -> bool:
+    def _stop_reason_now(self) -> str:
+        """Why the run must stop now ("" = keep going); renews the lease while the run goes on."""
         if self.shutdown.is_set():
             self._stop_reason = "shutdown"
-            return True
-        now = time.monotonic()
-        try:
-            return self._lease_or_cancel(now)
-        except StoreFull:
-            # A full disk refuses the lease renewal; the run goes on, the lease is renewed later.
-            return False
+            return self._stop_reason
+        # A full disk refuses the lease renewal; the run goes on, renewed later.
+        with contextlib.suppress(StoreFull):
+            self._check_lease_and_cancel(time.monotonic())
+        return self._stop_reason
 
-    def _lease_or_cancel(self, now: float) -> bool:
+    def _check_lease_and_cancel(self, now: float) -> None:
         if now >= self._next_renew:
             self._next_renew = now + self.settings.lease_s / 3
             if self.store.jobs.renew(self.job.id, self.owner, self.settings.lease_s) is None:
                 self._stop_reason = "lease lost"
-                return True
+                return
         if now >= self._next_cancel_check:
             self._next_cancel_check = now + CANCEL_CHECK_S
             if not self._folder.is_dir():
                 self._stop_reason = "deleted"  # also when the delete could not write the cancel flag
-                return True
-            if self.store.jobs.cancel_requested(self.job.id):
+            elif self.store.jobs.cancel_requested(self.job.id):
                 self._stop_reason = "cancel"
-                return True
-        return False
 
-    @staticmethod
-    def _note(out: IO[bytes], text: str) -> None:
-        with writing("processing.log"):
-            out.write(f"[magickbox {stamp()}] {text}\n".encode())
+
+def prepare_run(bucket: Bucket, ctx: RunContext, proc_path: Path) -> None:
+    """Before a fresh start (never when re-attaching): empty OUTPUT, drop an old proc.json."""
+    with writing("OUTPUT"):
+        empty_folder(ctx.output_dir)
+    proc_path.unlink(missing_ok=True)  # an old proc.json must not pass for this run's word
+    bucket.memory_dir.mkdir(parents=True, exist_ok=True)
+    (ctx.scratchdir / "measures").mkdir(exist_ok=True)
+    if bucket.info.container is not None:
+        proc_path.touch()  # bind-mounted at /proc.json; left empty, the box writes its own

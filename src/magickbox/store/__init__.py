@@ -28,7 +28,7 @@ class Store:
 
     def catalog(self) -> Catalog:
         """The buckets as they are on disk now (cheap: a few small files)."""
-        return load_catalog(self.settings.streams_dir)
+        return load_catalog(self.settings.streams_dir, self.settings.executor)
 
 
 __all__ = ["Store"]

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import json
 import logging
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
 from pydantic import ValidationError
 
-from magickbox.models import BucketInfo
+from magickbox.models import BucketInfo, SlurmSpec
 from magickbox.store.layout import write_json_atomic
 
 log = logging.getLogger(__name__)
@@ -95,14 +96,42 @@ def set_enabled(streams_dir: Path, name: str, enabled: bool) -> None:
     write_json_atomic(path, raw)
 
 
-def load_catalog(streams_dir: Path) -> Catalog:
+def slurm_spec(info: BucketInfo, default_executor: str = "local") -> SlurmSpec | None:
+    """What a bucket's jobs ask Slurm for, or None when they run on the box.
+
+    `"slurm": {...}` opts in, `"slurm": false` opts out; a bucket that says nothing follows the
+    box's `executor` setting (then with the cluster's defaults).
+    """
+    if info.slurm is False:
+        return None
+    if info.slurm is None:
+        return SlurmSpec() if default_executor == "slurm" else None
+    return info.slurm
+
+
+def executor_problem(info: BucketInfo, default_executor: str = "local") -> str | None:
+    """Why this bucket's jobs cannot be run from this box at all (a missing Slurm client)."""
+    if slurm_spec(info, default_executor) is None:
+        return None
+    missing = [name for name in ("sbatch", "squeue", "scontrol", "scancel") if shutil.which(name) is None]
+    if missing:
+        return f"it runs on Slurm, but {', '.join(missing)} is not on PATH (install the Slurm client)"
+    return None
+
+
+def load_catalog(streams_dir: Path, default_executor: str = "local") -> Catalog:
+    """Every bucket folder; a bucket this box cannot run (no Slurm client) is listed as invalid."""
     valid: list[Bucket] = []
     invalid: list[InvalidBucket] = []
     if not streams_dir.is_dir():
         return Catalog(valid, invalid)
     for folder in sorted(p for p in streams_dir.iterdir() if p.is_dir() and not p.name.startswith(".")):
         try:
-            valid.append(load_bucket(folder))
+            bucket = load_bucket(folder)
+            problem = executor_problem(bucket.info, default_executor)
+            if problem is not None:
+                raise ValueError(problem)
+            valid.append(bucket)
         except ValueError as exc:
             log.warning("bucket %s is not offered: %s", folder.name, exc)
             invalid.append(InvalidBucket(folder=folder, reason=str(exc)))

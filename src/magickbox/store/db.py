@@ -15,7 +15,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from magickbox.errors import StoreFull
-from magickbox.store.schema import STATEMENTS
+from magickbox.store.schema import STATEMENTS, upgrade
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +42,7 @@ class Database:
         with self.transaction() as conn:
             for statement in STATEMENTS:
                 conn.execute(statement)
+            upgrade(conn)
 
     def connection(self) -> sqlite3.Connection:
         conn: sqlite3.Connection | None = getattr(self._local, "conn", None)

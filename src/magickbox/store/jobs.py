@@ -11,11 +11,12 @@ from __future__ import annotations
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, fields
 
 from magickbox.store import sessions as S
 from magickbox.store.db import Database
+from magickbox.store.slurm_jobs import SlurmJobs, end_session
 
 QUEUED = "queued"
 RUNNING = "running"
@@ -44,6 +45,10 @@ class Job:
     exit_code: int | None
     reason: str
     cancel_requested: int
+    executor: str = "local"
+    slurm_job_id: str | None = None
+    slurm_state: str = ""
+    slurm_reason: str = ""
 
     @classmethod
     def from_row(cls, row: sqlite3.Row) -> Job:
@@ -78,9 +83,24 @@ def _leased_session(conn: sqlite3.Connection, job_id: int, owner: str) -> int | 
     return None if row is None else int(row["session_id"])
 
 
+def _open_buckets(
+    conn: sqlite3.Connection, limits: Mapping[str, int], max_running: int, uncapped: Collection[str]
+) -> list[str]:
+    """Buckets below their own limit; the box's cap (`max_running`) holds all but `uncapped` ones."""
+    running = {
+        str(r["bucket"]): int(r["n"])
+        for r in conn.execute(
+            "SELECT bucket, COUNT(*) AS n FROM jobs WHERE state = 'running' GROUP BY bucket"
+        )
+    }
+    box_full = sum(n for b, n in running.items() if b not in uncapped) >= max_running
+    return [b for b, limit in limits.items() if running.get(b, 0) < limit and (b in uncapped or not box_full)]
+
+
 class JobStore:
     def __init__(self, db: Database) -> None:
         self.db = db
+        self.slurm = SlurmJobs(db)  # the Slurm executor's bookkeeping (ids, states, re-attach)
         # Sessions whose job's process has stopped but whose end a full disk refused to record
         # (its worker retries): a delete need not wait for them. In memory: one process's workers.
         self._stopped_unrecorded: set[int] = set()
@@ -146,23 +166,23 @@ class JobStore:
         return None if row is None or row["d"] is None else float(row["d"])
 
     # ---- the scheduler's side --------------------------------------------------------------
-    def claim(self, owner: str, lease_s: float, limits: Mapping[str, int], max_running: int) -> Job | None:
+    def claim(
+        self,
+        owner: str,
+        lease_s: float,
+        limits: Mapping[str, int],
+        max_running: int,
+        uncapped: Collection[str] = (),
+    ) -> Job | None:
         """Take the oldest queued job of a bucket with a free slot, under the global cap.
 
         The job becomes `running` with a lease and one more attempt; its session becomes
-        `running` in the same transaction. None when nothing can start now.
+        `running` in the same transaction. None when nothing can start now. Buckets in `uncapped`
+        (their jobs run on a cluster, not on the box) are held only by their own limit.
         """
         now = time.time()
         with self.db.transaction() as conn:
-            running = {
-                str(r["bucket"]): int(r["n"])
-                for r in conn.execute(
-                    "SELECT bucket, COUNT(*) AS n FROM jobs WHERE state = 'running' GROUP BY bucket"
-                )
-            }
-            if sum(running.values()) >= max_running:
-                return None
-            open_buckets = [b for b, limit in limits.items() if running.get(b, 0) < limit]
+            open_buckets = _open_buckets(conn, limits, max_running, uncapped)
             if not open_buckets:
                 return None
             marks = ",".join("?" * len(open_buckets))
@@ -223,8 +243,7 @@ class JobStore:
                 " lease_until = NULL WHERE id = ?",
                 (state, now, exit_code, reason, job_id),
             )
-            if _session_state(conn, session_id) == S.RUNNING:
-                S.move_state(conn, session_id, SESSION_END[state], reason, now, ended_at=now)
+            end_session(conn, session_id, SESSION_END[state], reason, now)
         return True
 
     def release(self, job_id: int, owner: str, reason: str) -> bool:
@@ -272,7 +291,11 @@ class JobStore:
         `before(job)` runs first for each (the scheduler stops processes the old owner left).
         """
         now = time.time() if now is None else now
-        running = [Job.from_row(r) for r in self.db.query("SELECT * FROM jobs WHERE state = 'running'")]
+        # Slurm jobs are never re-run by lease expiry: the cluster still has them (see `slurm.adopt`).
+        running = [
+            Job.from_row(r)
+            for r in self.db.query("SELECT * FROM jobs WHERE state = 'running' AND executor = 'local'")
+        ]
         stale = [j for j in running if (j.lease_until or 0) < now or owner_is_gone(j.lease_owner or "")]
         recovered = []
         for job in stale:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sqlite3
+
 STATEMENTS: list[str] = [
     """
     CREATE TABLE IF NOT EXISTS sessions (
@@ -155,3 +157,22 @@ STATEMENTS += [
     )
     """,
 ]
+
+# Columns added after a table was first shipped: (table, column, declaration). `upgrade` adds the
+# missing ones (SQLite has no ADD COLUMN IF NOT EXISTS), so an existing database upgrades in place.
+ADDED_COLUMNS: list[tuple[str, str, str]] = [
+    # Where the job runs ('local' | 'slurm'); set before anything is submitted, so recovery knows
+    # whether to re-attach (Slurm) or to re-run (local).
+    ("jobs", "executor", "TEXT NOT NULL DEFAULT 'local'"),
+    ("jobs", "slurm_job_id", "TEXT"),  # the id sbatch printed, stored as soon as it returns
+    ("jobs", "slurm_state", "TEXT NOT NULL DEFAULT ''"),  # PENDING, RUNNING, COMPLETED, ...
+    ("jobs", "slurm_reason", "TEXT NOT NULL DEFAULT ''"),  # Slurm's pending reason (Resources, ...)
+]
+
+
+def upgrade(conn: sqlite3.Connection) -> None:
+    """Add the columns of ADDED_COLUMNS that an older database lacks (idempotent)."""
+    for table, column, declaration in ADDED_COLUMNS:
+        present = {str(row[1]) for row in conn.execute(f"PRAGMA table_info({table})")}
+        if column not in present:
+            conn.execute(f"ALTER TABLE {table} ADD COLUMN {column} {declaration}")

@@ -175,6 +175,7 @@ def session_page(request: Request, _reader: auth.Reader, scratchdir: str) -> Res
             "input_files": views.list_files(layout.input_dir(scratchdir)),
             "output_files": views.list_files(layout.output_dir(scratchdir)),
             "deliveries": views.deliveries(store, session.id),
+            "slurm": views.slurm_job(store, session.id),
             "sealed": views.local_time(session.sealed_at),
             "started": views.local_time(session.started_at),
             "ended": views.local_time(session.ended_at),

@@ -333,3 +333,12 @@ class Disk:
 def disk(path: Path) -> Disk:
     usage = shutil.disk_usage(path)
     return Disk(human_bytes(usage.free), human_bytes(usage.total), round(100 * usage.used / usage.total))
+
+
+def slurm_job(store: Store, session_id: int) -> dict[str, str] | None:
+    """The Slurm side of the session's latest job (id, state, pending reason), None for local runs."""
+    row = queries.latest_job(store.db, session_id)
+    if row is None or row["executor"] != "slurm":
+        return None
+    reason = row["slurm_reason"] if row["slurm_state"] == "PENDING" else ""
+    return {"id": row["slurm_job_id"] or "(submitting)", "state": row["slurm_state"] or "", "reason": reason}
