@@ -21,15 +21,17 @@ from magickbox.config import Settings
 from magickbox.errors import Conflict, NotFound
 from magickbox.store.db import Database
 from magickbox.store.sessions import Session
+from magickbox.store.states import DELIVERY_OPEN, DeliveryState, RoutingState
+from magickbox.store.transitions import record_event
 
-PENDING: Final = "pending"
-SENDING: Final = "sending"
-DONE: Final = "done"
-FAILED: Final = "failed"
-SUPERSEDED: Final = "superseded"  # the session was routed again (re-run); this one is history
-CANCELLED: Final = "cancelled"  # the session was deleted
-
-OPEN: Final = (PENDING, SENDING)
+# Short names for the states, used throughout this module.
+PENDING: Final = DeliveryState.PENDING
+SENDING: Final = DeliveryState.SENDING
+DONE: Final = DeliveryState.DONE
+FAILED: Final = DeliveryState.FAILED
+SUPERSEDED: Final = DeliveryState.SUPERSEDED
+CANCELLED: Final = DeliveryState.CANCELLED
+OPEN: Final = DELIVERY_OPEN
 HOST: Final = socket.gethostname()
 
 
@@ -119,13 +121,10 @@ class Backoff:
 
 
 def _event(conn: sqlite3.Connection, session_id: int, detail: str, now: float) -> None:
-    conn.execute(
-        "INSERT INTO session_events(session_id, at, state, detail) VALUES (?, ?, 'routing', ?)",
-        (session_id, now, detail),
-    )
+    record_event(conn, session_id, "routing", detail, now)
 
 
-def session_routing(conn: sqlite3.Connection, session_id: int) -> str:
+def session_routing(conn: sqlite3.Connection, session_id: int) -> RoutingState:
     """none | pending | routed | failed, from the deliveries of the session's latest evaluation."""
     rows = conn.execute(
         "SELECT d.state FROM deliveries d JOIN sessions s ON s.id = d.session_id"
@@ -134,12 +133,12 @@ def session_routing(conn: sqlite3.Connection, session_id: int) -> str:
     ).fetchall()
     states = {r["state"] for r in rows}
     if not states:
-        return "none"
+        return RoutingState.NONE
     if FAILED in states:
-        return "failed"
+        return RoutingState.FAILED
     if states & set(OPEN):
-        return "pending"
-    return "routed"
+        return RoutingState.PENDING
+    return RoutingState.ROUTED
 
 
 def _refresh(conn: sqlite3.Connection, session_id: int, now: float) -> None:
@@ -204,7 +203,7 @@ class DeliveryStore:
                     ),
                 )  # fmt: skip
                 ids.append(int(cursor.lastrowid or 0))
-            routing = "pending" if ids else "none"
+            routing = RoutingState.PENDING if ids else RoutingState.NONE
             conn.execute(
                 "UPDATE sessions SET route_checked_at = ?, routing = ?, updated_at = ? WHERE id = ?",
                 (now, routing, now, session_id),

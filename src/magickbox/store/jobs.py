@@ -14,20 +14,11 @@ import time
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, fields
 
-from magickbox.store import sessions as S
 from magickbox.store.db import Database
 from magickbox.store.slurm_jobs import SlurmJobs, end_session
-
-QUEUED = "queued"
-RUNNING = "running"
-DONE = "done"
-FAILED = "failed"
-CANCELLED = "cancelled"
-ACTIVE = (QUEUED, RUNNING)
-ENDED = (DONE, FAILED, CANCELLED)
-
-# The session state that goes with a job's end state.
-SESSION_END = {DONE: S.FINISHED, FAILED: S.FAILED, CANCELLED: S.CANCELLED}
+from magickbox.store.states import JOB_ENDED, SESSION_OF_JOB_END, JobState, SessionState
+from magickbox.store.transitions import move_state
+from magickbox.store.transitions import session_state as _session_state
 
 
 @dataclass(frozen=True)
@@ -67,11 +58,6 @@ class Recovered:
     session_id: int
     requeued: bool  # False: it used up its attempts and failed
     reason: str
-
-
-def _session_state(conn: sqlite3.Connection, session_id: int) -> str | None:
-    row = conn.execute("SELECT state FROM sessions WHERE id = ?", (session_id,)).fetchone()
-    return None if row is None else str(row["state"])
 
 
 def _leased_session(conn: sqlite3.Connection, job_id: int, owner: str) -> int | None:
@@ -128,12 +114,6 @@ class JobStore:
         rows = self.db.query("SELECT * FROM jobs WHERE session_id = ? ORDER BY id", (session_id,))
         return [Job.from_row(r) for r in rows]
 
-    def active_for_session(self, session_id: int) -> sqlite3.Row | None:
-        return self.db.query_one(
-            "SELECT * FROM jobs WHERE session_id = ? AND state IN ('queued', 'running') ORDER BY id DESC",
-            (session_id,),
-        )
-
     def has_queued(self) -> bool:
         """Cheap enough to ask many times a second: the scheduler's idle poll."""
         return self.db.query_one("SELECT 1 FROM jobs WHERE state = 'queued' LIMIT 1") is not None
@@ -150,20 +130,6 @@ class JobStore:
             " WHERE state IN ('queued', 'running') GROUP BY bucket"
         )
         return {str(r["bucket"]): BucketLoad(int(r["q"]), int(r["r"])) for r in rows}
-
-    def average_duration(self, bucket: str | None = None, last: int = 20) -> float | None:
-        """Mean run time in seconds of the last `last` successful jobs (of one bucket, or all)."""
-        where = "state = 'done' AND started_at IS NOT NULL AND ended_at IS NOT NULL"
-        params: tuple[object, ...] = ()
-        if bucket is not None:
-            where += " AND bucket = ?"
-            params = (bucket,)
-        row = self.db.query_one(
-            f"SELECT AVG(ended_at - started_at) AS d FROM"
-            f" (SELECT started_at, ended_at FROM jobs WHERE {where} ORDER BY ended_at DESC LIMIT ?)",
-            (*params, last),
-        )
-        return None if row is None or row["d"] is None else float(row["d"])
 
     # ---- the scheduler's side --------------------------------------------------------------
     def claim(
@@ -194,7 +160,7 @@ class JobStore:
                 return None
             job_id, session_id = int(row["id"]), int(row["session_id"])
             state = _session_state(conn, session_id)
-            if state != S.QUEUED:
+            if state != SessionState.QUEUED:
                 # Cannot happen through the store's functions; end the stray job rather than loop on it.
                 conn.execute(
                     "UPDATE jobs SET state = 'failed', ended_at = ?, reason = ? WHERE id = ?",
@@ -206,7 +172,7 @@ class JobStore:
                 " lease_until = ?, started_at = ?, ended_at = NULL, reason = '' WHERE id = ?",
                 (owner, now + lease_s, now, job_id),
             )
-            S.move_state(conn, session_id, S.RUNNING, "", now, started_at=now, ended_at=None)
+            move_state(conn, session_id, SessionState.RUNNING, "", now, started_at=now, ended_at=None)
             claimed = conn.execute("SELECT * FROM jobs WHERE id = ?", (job_id,)).fetchone()
         return Job.from_row(claimed)
 
@@ -231,7 +197,7 @@ class JobStore:
         self, job_id: int, owner: str, state: str, reason: str = "", exit_code: int | None = None
     ) -> bool:
         """End a running job (done, failed, cancelled) and its session. False if the lease was lost."""
-        if state not in ENDED:
+        if state not in JOB_ENDED:
             raise ValueError(f"{state} is not an end state of a job")
         now = time.time()
         with self.db.transaction() as conn:
@@ -243,7 +209,7 @@ class JobStore:
                 " lease_until = NULL WHERE id = ?",
                 (state, now, exit_code, reason, job_id),
             )
-            end_session(conn, session_id, SESSION_END[state], reason, now)
+            end_session(conn, session_id, SESSION_OF_JOB_END[JobState(state)], reason, now)
         return True
 
     def release(self, job_id: int, owner: str, reason: str) -> bool:
@@ -258,8 +224,8 @@ class JobStore:
                 " lease_until = NULL, started_at = NULL, reason = ? WHERE id = ?",
                 (reason, job_id),
             )
-            if _session_state(conn, session_id) == S.RUNNING:
-                S.move_state(conn, session_id, S.QUEUED, reason, now, started_at=None, ended_at=None)
+            if _session_state(conn, session_id) == SessionState.RUNNING:
+                move_state(conn, session_id, SessionState.QUEUED, reason, now, started_at=None, ended_at=None)
         return True
 
     def fail_queued(self, bucket: str, reason: str) -> list[int]:
@@ -274,8 +240,8 @@ class JobStore:
                     "UPDATE jobs SET state = 'failed', ended_at = ?, reason = ? WHERE id = ?",
                     (now, reason, row["id"]),
                 )
-                if _session_state(conn, int(row["session_id"])) == S.QUEUED:
-                    S.move_state(conn, int(row["session_id"]), S.FAILED, reason, now, ended_at=now)
+                if _session_state(conn, int(row["session_id"])) == SessionState.QUEUED:
+                    move_state(conn, int(row["session_id"]), SessionState.FAILED, reason, now, ended_at=now)
         return [int(r["session_id"]) for r in rows]
 
     def recover(
@@ -313,7 +279,7 @@ class JobStore:
             if row is None:
                 return None
             job = Job.from_row(row)
-            in_session = _session_state(conn, job.session_id) == S.RUNNING
+            in_session = _session_state(conn, job.session_id) == SessionState.RUNNING
             if job.attempts < max_attempts:
                 reason = f"attempt {job.attempts} was interrupted (the box stopped); queued again"
                 conn.execute(
@@ -322,7 +288,9 @@ class JobStore:
                     (reason, job_id),
                 )
                 if in_session:
-                    S.move_state(conn, job.session_id, S.QUEUED, reason, now, started_at=None, ended_at=None)
+                    move_state(
+                        conn, job.session_id, SessionState.QUEUED, reason, now, started_at=None, ended_at=None
+                    )
                 return Recovered(job_id, job.session_id, True, reason)
             reason = f"gave up after {job.attempts} attempt(s); the last was interrupted (the box stopped)"
             conn.execute(
@@ -331,7 +299,7 @@ class JobStore:
                 (now, reason, job_id),
             )
             if in_session:
-                S.move_state(conn, job.session_id, S.FAILED, reason, now, ended_at=now)
+                move_state(conn, job.session_id, SessionState.FAILED, reason, now, ended_at=now)
             return Recovered(job_id, job.session_id, False, reason)
 
     # ---- the API's side ----------------------------------------------------------------------
@@ -349,8 +317,8 @@ class JobStore:
                 " WHERE session_id = ? AND state = 'queued'",
                 (now, reason, session_id),
             ).rowcount
-            if queued and _session_state(conn, session_id) == S.QUEUED:
-                S.move_state(conn, session_id, S.CANCELLED, reason, now, ended_at=now)
+            if queued and _session_state(conn, session_id) == SessionState.QUEUED:
+                move_state(conn, session_id, SessionState.CANCELLED, reason, now, ended_at=now)
             running = conn.execute(
                 "UPDATE jobs SET cancel_requested = 1 WHERE session_id = ? AND state = 'running'",
                 (session_id,),

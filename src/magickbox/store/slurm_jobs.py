@@ -11,8 +11,9 @@ import sqlite3
 import time
 from collections.abc import Callable
 
-from magickbox.store import sessions as S
 from magickbox.store.db import Database
+from magickbox.store.states import SessionState
+from magickbox.store.transitions import move_state
 
 LOCAL = "local"
 SLURM = "slurm"
@@ -20,16 +21,18 @@ PENDING = "PENDING"
 RUNNING = "RUNNING"
 
 
-def end_session(conn: sqlite3.Connection, session_id: int, end_state: str, reason: str, now: float) -> None:
+def end_session(
+    conn: sqlite3.Connection, session_id: int, end_state: SessionState, reason: str, now: float
+) -> None:
     """Move a running session (or one waiting in Slurm's queue, shown as queued) to its end state."""
     row = conn.execute("SELECT state FROM sessions WHERE id = ?", (session_id,)).fetchone()
     state = None if row is None else str(row["state"])
-    if state == S.QUEUED and end_state == S.FINISHED:
+    if state == SessionState.QUEUED and end_state == SessionState.FINISHED:
         # Slurm ran it between two polls: record the start so the history stays a valid path.
-        S.move_state(conn, session_id, S.RUNNING, "", now, started_at=now, ended_at=None)
-        state = S.RUNNING
-    if state in (S.RUNNING, S.QUEUED):
-        S.move_state(conn, session_id, end_state, reason, now, ended_at=now)
+        move_state(conn, session_id, SessionState.RUNNING, "", now, started_at=now, ended_at=None)
+        state = SessionState.RUNNING
+    if state in (SessionState.RUNNING, SessionState.QUEUED):
+        move_state(conn, session_id, end_state, reason, now, ended_at=now)
 
 
 def _owned_session(conn: sqlite3.Connection, job_id: int, owner: str) -> int | None:
@@ -74,11 +77,11 @@ class SlurmJobs:
             )
             row = conn.execute("SELECT state FROM sessions WHERE id = ?", (session_id,)).fetchone()
             state = None if row is None else str(row["state"])
-            if slurm_state == PENDING and state == S.RUNNING:
+            if slurm_state == PENDING and state == SessionState.RUNNING:
                 detail = f"waiting in Slurm's queue: {reason if reason not in ('', 'None') else 'pending'}"
-                S.move_state(conn, session_id, S.QUEUED, detail, now, started_at=None)
-            elif slurm_state == RUNNING and state == S.QUEUED:
-                S.move_state(conn, session_id, S.RUNNING, "running in Slurm", now, started_at=now)
+                move_state(conn, session_id, SessionState.QUEUED, detail, now, started_at=None)
+            elif slurm_state == RUNNING and state == SessionState.QUEUED:
+                move_state(conn, session_id, SessionState.RUNNING, "running in Slurm", now, started_at=now)
 
     def retry(self, job_id: int, owner: str, reason: str, max_attempts: int) -> bool:
         """Queue a job again after a failure that was not its own (node failure, preemption).
@@ -97,7 +100,7 @@ class SlurmJobs:
                     " lease_until = NULL WHERE id = ?",
                     (now, reason, job_id),
                 )
-                end_session(conn, session_id, S.FAILED, reason, now)
+                end_session(conn, session_id, SessionState.FAILED, reason, now)
                 return False
             again = f"{reason}; queued again (attempt {attempts} of {max_attempts})"
             conn.execute(
@@ -106,8 +109,8 @@ class SlurmJobs:
                 (again, job_id),
             )
             state = str(conn.execute("SELECT state FROM sessions WHERE id = ?", (session_id,)).fetchone()[0])
-            if state == S.RUNNING:
-                S.move_state(conn, session_id, S.QUEUED, again, now, started_at=None, ended_at=None)
+            if state == SessionState.RUNNING:
+                move_state(conn, session_id, SessionState.QUEUED, again, now, started_at=None, ended_at=None)
             return True
 
     def stale(self, owner_is_gone: Callable[[str], bool], now: float | None = None) -> list[tuple[int, str]]:
