@@ -9,6 +9,7 @@ from magickbox.errors import NotFound, StoreFull
 from magickbox.store import Store
 from magickbox.store.layout import is_scratchdir_name
 from magickbox.store.sessions import Session
+from magickbox.store.states import SessionState
 from magickbox.web.errors import ApiError
 
 log = logging.getLogger(__name__)
@@ -34,7 +35,7 @@ def delete_session(store: Store, session: Session, wait_s: float = CANCEL_WAIT_S
     only while an association still feeds it.
     """
     gone = store.sessions.unrecorded_ends.count(session.id)
-    if session.state == "receiving" and session.open_associations > gone:
+    if session.state == SessionState.RECEIVING and session.open_associations > gone:
         raise ApiError(409, "still receiving", f"{session.scratchdir} is being received; try again later")
     store.sessions.finish_deletes()  # earlier deletions a full disk held back
     try:

@@ -22,6 +22,7 @@ from magickbox.route import evaluate
 from magickbox.store import Store, routelog
 from magickbox.store.deliveries import Delivery, DeliveryStore, FileResult, NewDelivery
 from magickbox.store.sessions import Session
+from magickbox.store.states import DeliveryState
 
 log = logging.getLogger(__name__)
 
@@ -146,9 +147,9 @@ class Router:
     def _log_outcome(self, after: Delivery, session: Session, target: str) -> None:
         what = f"{session.scratchdir}/{after.folder} to {after.calling_aet} -> {target}"
         counts = f"{after.files_sent} sent, {after.files_failed} failed, {after.files_skipped} skipped"
-        if after.state == "done":
+        if after.state == DeliveryState.DONE:
             text = f"delivered {what} ({counts}, attempt {after.attempts})"
-        elif after.state == "failed":
+        elif after.state == DeliveryState.FAILED:
             text = f"gave up {what} after {after.attempts} attempts: {after.last_error}"
         else:
             text = (

@@ -21,7 +21,7 @@ from magickbox.config import Settings
 from magickbox.errors import Conflict, NotFound
 from magickbox.store.db import Database
 from magickbox.store.sessions import Session
-from magickbox.store.states import DELIVERY_OPEN, DeliveryState, RoutingState
+from magickbox.store.states import DELIVERY_OPEN, DeliveryState, RoutingState, SessionState
 from magickbox.store.transitions import record_event
 
 # Short names for the states, used throughout this module.
@@ -162,7 +162,8 @@ class DeliveryStore:
     # ---- the router: which sessions to evaluate, and recording the plan --------------------------
     def sessions_to_route(self, limit: int = 50) -> list[Session]:
         rows = self.db.query(
-            "SELECT * FROM sessions WHERE state IN ('finished', 'failed') AND ended_at IS NOT NULL"
+            f"SELECT * FROM sessions WHERE state IN ('{SessionState.FINISHED}',"
+            f" '{SessionState.FAILED}') AND ended_at IS NOT NULL"
             " AND (route_checked_at IS NULL OR route_checked_at < ended_at) ORDER BY ended_at LIMIT ?",
             (limit,),
         )
@@ -186,15 +187,16 @@ class DeliveryStore:
                 return []
             now = max(now, float(row["ended_at"]))  # keeps route_checked_at >= ended_at
             conn.execute(
-                "UPDATE deliveries SET state = 'superseded', lease_until = NULL, finished_at = ?"
-                " WHERE session_id = ? AND state IN ('pending', 'sending')",
+                f"UPDATE deliveries SET state = '{DeliveryState.SUPERSEDED}',"
+                " lease_until = NULL, finished_at = ?"
+                f" WHERE session_id = ? AND state IN ('{DeliveryState.PENDING}', '{DeliveryState.SENDING}')",
                 (now, session_id),
             )
             for item in planned:
                 cursor = conn.execute(
                     "INSERT INTO deliveries(session_id, planned_at, rule_index, rule_name, send_key, ip,"
                     " port, calling_aet, called_aet, folder, which, state, next_try_at, give_up_at)"
-                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'pending', ?, ?)",
+                    f" VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, '{DeliveryState.PENDING}', ?, ?)",
                     (
                         session_id, now, item.rule_index, item.rule_name, item.send_key, item.ip,
                         item.port, item.calling_aet, item.called_aet, item.folder,
@@ -224,15 +226,16 @@ class DeliveryStore:
         skip = set(busy)
         with self.db.transaction() as conn:
             rows = conn.execute(
-                "SELECT * FROM deliveries WHERE (state = 'pending' AND next_try_at <= ?)"
-                " OR (state = 'sending' AND lease_until < ?) ORDER BY next_try_at, id LIMIT 200",
+                f"SELECT * FROM deliveries WHERE (state = '{DeliveryState.PENDING}' AND next_try_at <= ?)"
+                f" OR (state = '{DeliveryState.SENDING}' AND"
+                " lease_until < ?) ORDER BY next_try_at, id LIMIT 200",
                 (now, now),
             ).fetchall()
             chosen = next((r for r in rows if (r["ip"], r["port"]) not in skip), None)
             if chosen is None:
                 return None
             conn.execute(
-                "UPDATE deliveries SET state = 'sending', lease_until = ?, last_try_at = ?,"
+                f"UPDATE deliveries SET state = '{DeliveryState.SENDING}', lease_until = ?, last_try_at = ?,"
                 " attempts = attempts + 1 WHERE id = ?",
                 (now + lease_s, now, chosen["id"]),
             )
@@ -250,7 +253,7 @@ class DeliveryStore:
         """
         rows = self.db.query(
             "SELECT c.delivery_id, c.owner FROM delivery_claims c JOIN deliveries d"
-            " ON d.id = c.delivery_id WHERE d.state = 'sending'"
+            f" ON d.id = c.delivery_id WHERE d.state = '{DeliveryState.SENDING}'"
         )
         dead = []
         for row in rows:
@@ -260,7 +263,9 @@ class DeliveryStore:
         with self.db.transaction() as conn:
             for delivery_id in dead:
                 conn.execute(
-                    "UPDATE deliveries SET lease_until = 0 WHERE id = ? AND state = 'sending'", (delivery_id,)
+                    "UPDATE deliveries SET lease_until = 0 WHERE"
+                    f" id = ? AND state = '{DeliveryState.SENDING}'",
+                    (delivery_id,),
                 )
                 conn.execute("DELETE FROM delivery_claims WHERE delivery_id = ?", (delivery_id,))
         return len(dead)
@@ -268,7 +273,7 @@ class DeliveryStore:
     def renew(self, delivery_id: int, lease_s: float) -> None:
         with self.db.transaction() as conn:
             conn.execute(
-                "UPDATE deliveries SET lease_until = ? WHERE id = ? AND state = 'sending'",
+                f"UPDATE deliveries SET lease_until = ? WHERE id = ? AND state = '{DeliveryState.SENDING}'",
                 (time.time() + lease_s, delivery_id),
             )
 
@@ -343,7 +348,8 @@ class DeliveryStore:
         now = time.time()
         with self.db.transaction() as conn:
             conn.execute(
-                "UPDATE deliveries SET state = 'cancelled', lease_until = NULL, finished_at = ?,"
+                f"UPDATE deliveries SET state = '{DeliveryState.CANCELLED}',"
+                " lease_until = NULL, finished_at = ?,"
                 " last_error = ? WHERE id = ?",
                 (now, reason, delivery_id),
             )
@@ -364,7 +370,7 @@ class DeliveryStore:
             if row["state"] == DONE:
                 conn.execute("DELETE FROM delivery_files WHERE delivery_id = ?", (delivery_id,))
             conn.execute(
-                "UPDATE deliveries SET state = 'pending', next_try_at = ?, give_up_at = ?,"
+                f"UPDATE deliveries SET state = '{DeliveryState.PENDING}', next_try_at = ?, give_up_at = ?,"
                 " finished_at = NULL WHERE id = ?",
                 (now, now + self.give_up_s, delivery_id),
             )

@@ -63,7 +63,7 @@ class Recovered:
 def _leased_session(conn: sqlite3.Connection, job_id: int, owner: str) -> int | None:
     """The session of a job that `owner` still runs; None when the lease was lost."""
     row = conn.execute(
-        "SELECT session_id FROM jobs WHERE id = ? AND lease_owner = ? AND state = 'running'",
+        f"SELECT session_id FROM jobs WHERE id = ? AND lease_owner = ? AND state = '{JobState.RUNNING}'",
         (job_id, owner),
     ).fetchone()
     return None if row is None else int(row["session_id"])
@@ -76,7 +76,7 @@ def _open_buckets(
     running = {
         str(r["bucket"]): int(r["n"])
         for r in conn.execute(
-            "SELECT bucket, COUNT(*) AS n FROM jobs WHERE state = 'running' GROUP BY bucket"
+            f"SELECT bucket, COUNT(*) AS n FROM jobs WHERE state = '{JobState.RUNNING}' GROUP BY bucket"
         )
     }
     box_full = sum(n for b, n in running.items() if b not in uncapped) >= max_running
@@ -116,18 +116,20 @@ class JobStore:
 
     def has_queued(self) -> bool:
         """Cheap enough to ask many times a second: the scheduler's idle poll."""
-        return self.db.query_one("SELECT 1 FROM jobs WHERE state = 'queued' LIMIT 1") is not None
+        return self.db.query_one("SELECT 1 FROM jobs WHERE state = ? LIMIT 1", (JobState.QUEUED,)) is not None
 
     def queued_buckets(self) -> list[str]:
         return [
-            str(r["bucket"]) for r in self.db.query("SELECT DISTINCT bucket FROM jobs WHERE state = 'queued'")
+            str(r["bucket"])
+            for r in self.db.query("SELECT DISTINCT bucket FROM jobs WHERE state = ?", (JobState.QUEUED,))
         ]
 
     def load(self) -> dict[str, BucketLoad]:
         """Queued and running jobs per bucket (getStatus.php, `magickbox buckets list`)."""
         rows = self.db.query(
-            "SELECT bucket, SUM(state = 'queued') AS q, SUM(state = 'running') AS r FROM jobs"
-            " WHERE state IN ('queued', 'running') GROUP BY bucket"
+            f"SELECT bucket, SUM(state = '{JobState.QUEUED}') AS"
+            f" q, SUM(state = '{JobState.RUNNING}') AS r FROM jobs"
+            f" WHERE state IN ('{JobState.QUEUED}', '{JobState.RUNNING}') GROUP BY bucket"
         )
         return {str(r["bucket"]): BucketLoad(int(r["q"]), int(r["r"])) for r in rows}
 
@@ -153,7 +155,8 @@ class JobStore:
                 return None
             marks = ",".join("?" * len(open_buckets))
             row = conn.execute(
-                f"SELECT * FROM jobs WHERE state = 'queued' AND bucket IN ({marks}) ORDER BY id LIMIT 1",
+                f"SELECT * FROM jobs WHERE state = '{JobState.QUEUED}'"
+                f" AND bucket IN ({marks}) ORDER BY id LIMIT 1",
                 open_buckets,
             ).fetchone()
             if row is None:
@@ -163,12 +166,12 @@ class JobStore:
             if state != SessionState.QUEUED:
                 # Cannot happen through the store's functions; end the stray job rather than loop on it.
                 conn.execute(
-                    "UPDATE jobs SET state = 'failed', ended_at = ?, reason = ? WHERE id = ?",
+                    f"UPDATE jobs SET state = '{JobState.FAILED}', ended_at = ?, reason = ? WHERE id = ?",
                     (now, f"session was {state or 'deleted'} when the job came up", job_id),
                 )
                 return None
             conn.execute(
-                "UPDATE jobs SET state = 'running', attempts = attempts + 1, lease_owner = ?,"
+                f"UPDATE jobs SET state = '{JobState.RUNNING}', attempts = attempts + 1, lease_owner = ?,"
                 " lease_until = ?, started_at = ?, ended_at = NULL, reason = '' WHERE id = ?",
                 (owner, now + lease_s, now, job_id),
             )
@@ -180,7 +183,8 @@ class JobStore:
         """Extend the lease; returns the job (see `cancel_requested`), or None if it is no longer ours."""
         with self.db.transaction() as conn:
             cursor = conn.execute(
-                "UPDATE jobs SET lease_until = ? WHERE id = ? AND lease_owner = ? AND state = 'running'",
+                "UPDATE jobs SET lease_until = ? WHERE id = ? AND"
+                f" lease_owner = ? AND state = '{JobState.RUNNING}'",
                 (time.time() + lease_s, job_id, owner),
             )
             if cursor.rowcount == 0:
@@ -220,7 +224,8 @@ class JobStore:
             if session_id is None:
                 return False
             conn.execute(
-                "UPDATE jobs SET state = 'queued', attempts = MAX(attempts - 1, 0), lease_owner = NULL,"
+                f"UPDATE jobs SET state = '{JobState.QUEUED}',"
+                " attempts = MAX(attempts - 1, 0), lease_owner = NULL,"
                 " lease_until = NULL, started_at = NULL, reason = ? WHERE id = ?",
                 (reason, job_id),
             )
@@ -233,11 +238,13 @@ class JobStore:
         now = time.time()
         with self.db.transaction() as conn:
             rows = conn.execute(
-                "SELECT id, session_id FROM jobs WHERE state = 'queued' AND bucket = ? ORDER BY id", (bucket,)
+                "SELECT id, session_id FROM jobs WHERE state ="
+                f" '{JobState.QUEUED}' AND bucket = ? ORDER BY id",
+                (bucket,),
             ).fetchall()
             for row in rows:
                 conn.execute(
-                    "UPDATE jobs SET state = 'failed', ended_at = ?, reason = ? WHERE id = ?",
+                    f"UPDATE jobs SET state = '{JobState.FAILED}', ended_at = ?, reason = ? WHERE id = ?",
                     (now, reason, row["id"]),
                 )
                 if _session_state(conn, int(row["session_id"])) == SessionState.QUEUED:
@@ -260,7 +267,9 @@ class JobStore:
         # Slurm jobs are never re-run by lease expiry: the cluster still has them (see `slurm.adopt`).
         running = [
             Job.from_row(r)
-            for r in self.db.query("SELECT * FROM jobs WHERE state = 'running' AND executor = 'local'")
+            for r in self.db.query(
+                f"SELECT * FROM jobs WHERE state = '{JobState.RUNNING}' AND executor = 'local'"
+            )
         ]
         stale = [j for j in running if (j.lease_until or 0) < now or owner_is_gone(j.lease_owner or "")]
         recovered = []
@@ -274,7 +283,8 @@ class JobStore:
     def _recover_one(self, job_id: int, owner: str | None, max_attempts: int, now: float) -> Recovered | None:
         with self.db.transaction() as conn:
             row = conn.execute(
-                "SELECT * FROM jobs WHERE id = ? AND state = 'running' AND lease_owner IS ?", (job_id, owner)
+                f"SELECT * FROM jobs WHERE id = ? AND state = '{JobState.RUNNING}' AND lease_owner IS ?",
+                (job_id, owner),
             ).fetchone()
             if row is None:
                 return None
@@ -283,7 +293,7 @@ class JobStore:
             if job.attempts < max_attempts:
                 reason = f"attempt {job.attempts} was interrupted (the box stopped); queued again"
                 conn.execute(
-                    "UPDATE jobs SET state = 'queued', lease_owner = NULL, lease_until = NULL,"
+                    f"UPDATE jobs SET state = '{JobState.QUEUED}', lease_owner = NULL, lease_until = NULL,"
                     " started_at = NULL, reason = ? WHERE id = ?",
                     (reason, job_id),
                 )
@@ -294,7 +304,8 @@ class JobStore:
                 return Recovered(job_id, job.session_id, True, reason)
             reason = f"gave up after {job.attempts} attempt(s); the last was interrupted (the box stopped)"
             conn.execute(
-                "UPDATE jobs SET state = 'failed', lease_owner = NULL, lease_until = NULL, ended_at = ?,"
+                f"UPDATE jobs SET state = '{JobState.FAILED}',"
+                " lease_owner = NULL, lease_until = NULL, ended_at = ?,"
                 " reason = ? WHERE id = ?",
                 (now, reason, job_id),
             )
@@ -313,14 +324,15 @@ class JobStore:
         reason = "cancelled on request"
         with self.db.transaction() as conn:
             queued = conn.execute(
-                "UPDATE jobs SET state = 'cancelled', cancel_requested = 1, ended_at = ?, reason = ?"
-                " WHERE session_id = ? AND state = 'queued'",
+                f"UPDATE jobs SET state = '{JobState.CANCELLED}',"
+                " cancel_requested = 1, ended_at = ?, reason = ?"
+                f" WHERE session_id = ? AND state = '{JobState.QUEUED}'",
                 (now, reason, session_id),
             ).rowcount
             if queued and _session_state(conn, session_id) == SessionState.QUEUED:
                 move_state(conn, session_id, SessionState.CANCELLED, reason, now, ended_at=now)
             running = conn.execute(
-                "UPDATE jobs SET cancel_requested = 1 WHERE session_id = ? AND state = 'running'",
+                f"UPDATE jobs SET cancel_requested = 1 WHERE session_id = ? AND state = '{JobState.RUNNING}'",
                 (session_id,),
             ).rowcount
             return queued + running > 0

@@ -12,7 +12,7 @@ import time
 from collections.abc import Callable
 
 from magickbox.store.db import Database
-from magickbox.store.states import SessionState
+from magickbox.store.states import JobState, SessionState
 from magickbox.store.transitions import move_state
 
 LOCAL = "local"
@@ -37,7 +37,8 @@ def end_session(
 
 def _owned_session(conn: sqlite3.Connection, job_id: int, owner: str) -> int | None:
     row = conn.execute(
-        "SELECT session_id FROM jobs WHERE id = ? AND lease_owner = ? AND state = 'running'", (job_id, owner)
+        f"SELECT session_id FROM jobs WHERE id = ? AND lease_owner = ? AND state = '{JobState.RUNNING}'",
+        (job_id, owner),
     ).fetchone()
     return None if row is None else int(row["session_id"])
 
@@ -50,7 +51,8 @@ class SlurmJobs:
         """Say where a claimed job runs, before anything is submitted. False if the lease was lost."""
         with self.db.transaction() as conn:
             cursor = conn.execute(
-                "UPDATE jobs SET executor = ? WHERE id = ? AND lease_owner = ? AND state = 'running'",
+                "UPDATE jobs SET executor = ? WHERE id = ? AND"
+                f" lease_owner = ? AND state = '{JobState.RUNNING}'",
                 (executor, job_id, owner),
             )
             return cursor.rowcount == 1
@@ -59,7 +61,8 @@ class SlurmJobs:
         """Store the id sbatch printed (or the one found by name). False if the lease was lost."""
         with self.db.transaction() as conn:
             cursor = conn.execute(
-                "UPDATE jobs SET slurm_job_id = ? WHERE id = ? AND lease_owner = ? AND state = 'running'",
+                "UPDATE jobs SET slurm_job_id = ? WHERE id = ? AND"
+                f" lease_owner = ? AND state = '{JobState.RUNNING}'",
                 (slurm_job_id, job_id, owner),
             )
             return cursor.rowcount == 1
@@ -96,7 +99,8 @@ class SlurmJobs:
             attempts = int(conn.execute("SELECT attempts FROM jobs WHERE id = ?", (job_id,)).fetchone()[0])
             if attempts >= max_attempts:
                 conn.execute(
-                    "UPDATE jobs SET state = 'failed', ended_at = ?, reason = ?, lease_owner = NULL,"
+                    f"UPDATE jobs SET state = '{JobState.FAILED}',"
+                    " ended_at = ?, reason = ?, lease_owner = NULL,"
                     " lease_until = NULL WHERE id = ?",
                     (now, reason, job_id),
                 )
@@ -104,7 +108,8 @@ class SlurmJobs:
                 return False
             again = f"{reason}; queued again (attempt {attempts} of {max_attempts})"
             conn.execute(
-                "UPDATE jobs SET state = 'queued', lease_owner = NULL, lease_until = NULL, started_at = NULL,"
+                f"UPDATE jobs SET state = '{JobState.QUEUED}', lease_owner"
+                " = NULL, lease_until = NULL, started_at = NULL,"
                 " slurm_job_id = NULL, slurm_state = '', slurm_reason = '', reason = ? WHERE id = ?",
                 (again, job_id),
             )
@@ -117,7 +122,8 @@ class SlurmJobs:
         """(job id, owner) of running Slurm jobs whose lease ran out or whose owner process is gone."""
         now = time.time() if now is None else now
         rows = self.db.query(
-            "SELECT id, lease_owner, lease_until FROM jobs WHERE state = 'running' AND executor = 'slurm'"
+            "SELECT id, lease_owner, lease_until FROM jobs WHERE"
+            f" state = '{JobState.RUNNING}' AND executor = 'slurm'"
         )
         return [
             (int(r["id"]), str(r["lease_owner"] or ""))
@@ -129,7 +135,8 @@ class SlurmJobs:
         """Take over the lease of a stale Slurm job (attempt and Slurm job id kept). False if taken."""
         with self.db.transaction() as conn:
             cursor = conn.execute(
-                "UPDATE jobs SET lease_owner = ?, lease_until = ? WHERE id = ? AND state = 'running'"
+                "UPDATE jobs SET lease_owner = ?, lease_until ="
+                f" ? WHERE id = ? AND state = '{JobState.RUNNING}'"
                 " AND executor = 'slurm' AND lease_owner IS ?",
                 (new_owner, time.time() + lease_s, job_id, old_owner or None),
             )
