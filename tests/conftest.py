@@ -51,7 +51,8 @@ def box_factory(tmp_path: Path) -> Iterator[type[BoxProcess]]:
 # tests using them are `slow`; the rest form the quick loop (`scripts/check --quick`).
 SLOW_FIXTURES = frozenset(
     {"box_factory", "served", "fleet", "sender", "storescp", "scp", "peers", "browser", "page", "box",
-     "start_scheduler", "shipped", "send_files_unchanged"}
+     "start_scheduler", "shipped", "send_files_unchanged", "slurm_cluster", "slurm_env", "podman",
+     "dockerd", "busybox_tar", "podman_image", "docker_image"}
 )  # fmt: skip
 
 
