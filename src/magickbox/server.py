@@ -110,32 +110,32 @@ def serve(settings: Settings) -> None:
     """Run the stages named in `settings.stages` until SIGINT or SIGTERM, then stop them in reverse."""
     configure_logging(settings)
     store = Store(settings)
-    prepare(settings, store)
-    stages = [factory(settings, store) for name, factory in STAGES.items() if name in settings.stages]
-    started: list[Stage] = []
-    try:
-        for stage in stages:
-            stage.start()
-            started.append(stage)
-            log.info("%s started", stage.name)
-        log.info(
-            "MagickBox %s up (stages %s): DICOM %s:%d, HTTP %s:%d, data %s",
-            settings.ae_title, ",".join(settings.stages), settings.host, settings.dicom_port,
-            settings.host, settings.http_port, settings.data,
-        )  # fmt: skip
-        if "http" in settings.stages:
-            _serve_http(settings, store)  # returns after SIGINT or SIGTERM
-        else:
-            _wait_for_stop_signal()
-    finally:
-        for stage in reversed(started):
-            try:
-                stage.stop()
-                log.info("%s stopped", stage.name)
-            except Exception:
-                log.exception("%s did not stop cleanly", stage.name)
-        store.db.close()
-        log.info("MagickBox stopped")
+    with store.connection():  # the main thread's connection
+        prepare(settings, store)
+        stages = [factory(settings, store) for name, factory in STAGES.items() if name in settings.stages]
+        started: list[Stage] = []
+        try:
+            for stage in stages:
+                stage.start()
+                started.append(stage)
+                log.info("%s started", stage.name)
+            log.info(
+                "MagickBox %s up (stages %s): DICOM %s:%d, HTTP %s:%d, data %s",
+                settings.ae_title, ",".join(settings.stages), settings.host, settings.dicom_port,
+                settings.host, settings.http_port, settings.data,
+            )  # fmt: skip
+            if "http" in settings.stages:
+                _serve_http(settings, store)  # returns after SIGINT or SIGTERM
+            else:
+                _wait_for_stop_signal()
+        finally:
+            for stage in reversed(started):
+                try:
+                    stage.stop()
+                    log.info("%s stopped", stage.name)
+                except Exception:
+                    log.exception("%s did not stop cleanly", stage.name)
+    log.info("MagickBox stopped")
 
 
 def _serve_http(settings: Settings, store: Store) -> None:
