@@ -10,6 +10,7 @@ from magickbox.store.buckets import Catalog, load_catalog
 from magickbox.store.db import Database
 from magickbox.store.jobs import JobStore
 from magickbox.store.layout import ScratchLayout
+from magickbox.store.notifications import NotificationStore
 from magickbox.store.sessions import SessionStore
 from magickbox.store.tokens import TokenStore
 
@@ -25,6 +26,7 @@ class Store:
         self.sessions = SessionStore(self.db, self.layout)
         self.jobs = JobStore(self.db)
         self.tokens = TokenStore(self.db)
+        self.notifications = NotificationStore(self.db)
 
     def catalog(self) -> Catalog:
         """The buckets as they are on disk now (cheap: a few small files)."""
