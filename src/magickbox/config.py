@@ -44,6 +44,9 @@ EVENTS: tuple[str, ...] = (
     "disk.high",
 )
 
+# Sent to one webhook (or all) by the page's "send test event" button, whatever their filters.
+TEST_EVENT = "notification.test"
+
 
 class Webhook(BaseModel):
     """One receiver of notifications: where, which events, which sessions, how it is signed."""

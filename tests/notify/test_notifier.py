@@ -4,30 +4,19 @@ a receiver that is down and comes back, and no duplicate after the box is restar
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
-
-import pytest
-from pydicom.uid import generate_uid
 
 from magickbox.config import Settings, load_settings
 from magickbox.notify.signing import verify
 from magickbox.notify.stage import Notifier
 from magickbox.store import Store
 from magickbox.store.deliveries import NewDelivery, delivery_store
-from magickbox.store.sessions import SessionKey
 from tests.notify.receiver import Receiver
+from tests.notify.sessions import end_session
 from tests.support.net import wait_until
 
 SECRET = "s3cret"
-
-
-@pytest.fixture
-def receiver() -> Iterator[Receiver]:
-    r = Receiver().start()
-    yield r
-    r.stop()
 
 
 def make_box(data: Path, hooks: list[dict[str, Any]], **extra: Any) -> tuple[Settings, Store, Notifier]:
@@ -37,20 +26,6 @@ def make_box(data: Path, hooks: list[dict[str, Any]], **extra: Any) -> tuple[Set
     )  # fmt: skip
     store = Store(settings)
     return settings, store, Notifier(settings, store)
-
-
-def end_session(store: Store, state: str, bucket: str = "ProcX", caller: str = "CT1") -> str:
-    """A session taken through the store's transitions as the receiver and the scheduler do."""
-    session = store.sessions.create_upload(
-        SessionKey(caller, bucket, "127.0.0.1", generate_uid()), bucket, "p", "", ""
-    )
-    if state == "incomplete":
-        store.sessions.abort(session.id, "association aborted")
-        return session.scratchdir
-    store.sessions.seal(session.id)
-    store.sessions.mark_running(session.id)
-    store.sessions.mark_ended(session.id, state, "exit 1" if state == "failed" else "")
-    return session.scratchdir
 
 
 def run_until(notifier: Notifier, receiver: Receiver, count: int) -> None:

@@ -15,15 +15,13 @@ from typing import Any
 import httpx
 
 from magickbox import __version__
-from magickbox.config import Settings, Webhook
+from magickbox.config import TEST_EVENT, Settings, Webhook
 from magickbox.models.notifications import NotificationsInvalid, all_webhooks
 from magickbox.notify.signing import HEADER, signature
 from magickbox.store import Store
 from magickbox.store.notifications import Event, NewEvent, Send, iso, public_fields
 
 log = logging.getLogger(__name__)
-
-TEST_EVENT = "notification.test"
 
 
 def wants(hook: Webhook, event: Event) -> bool:

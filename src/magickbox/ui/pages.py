@@ -16,7 +16,7 @@ from magickbox import __version__
 from magickbox.errors import NotFound
 from magickbox.store.layout import is_scratchdir_name
 from magickbox.store.sessions import STATES, Session
-from magickbox.ui import actions, auth, charts, routing_view, views
+from magickbox.ui import actions, auth, charts, notifications_view, routing_view, views
 from magickbox.web.deps import get_settings, get_store
 
 router = APIRouter()
@@ -43,6 +43,8 @@ ENDPOINTS: dict[str, str] = {
     "routing_validate": "POST /ui/routing/check",
     "routing_save": "PUT /api/v1/routing",
     "delivery_retry": "POST /api/v1/deliveries/{delivery}/retry",
+    "notifications_save": "PUT /api/v1/notifications",
+    "notifications_test": "POST /api/v1/notifications/test",
 }
 
 STATIC_FILES = {"app.css": "text/css", "app.js": "text/javascript", "favicon.svg": "image/svg+xml"}
@@ -243,6 +245,21 @@ def routing_page(request: Request, _reader: auth.Reader) -> Response:
             "nav": "routing",
             "routing": routing_view.load(settings.routing_path),
             "log_lines": routing_view.log_tail(settings.logs_dir),
+        },
+    )
+
+
+@router.get("/ui/notifications", response_class=HTMLResponse, include_in_schema=False)
+def notifications_page(request: Request, _reader: auth.Reader) -> Response:
+    settings = get_settings(request)
+    return _page(
+        request,
+        "notifications.html",
+        {
+            "title": "Notifications",
+            "nav": "notifications",
+            **notifications_view.load(settings),
+            "attempts": get_store(request).notifications.attempts_log(100),
         },
     )
 
