@@ -64,6 +64,22 @@ def configure_logging(settings: Settings) -> None:
     root.setLevel(logging.INFO)
     # pynetdicom logs every PDU at INFO; keep the box's own log readable.
     logging.getLogger("pynetdicom").setLevel(logging.WARNING)
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGHUP, lambda _signum, _frame: reopen_logs())
+
+
+def reopen_logs() -> None:
+    """SIGHUP: close the log files; the next record opens them again (after logrotate moved them)."""
+    for handler in logging.getLogger().handlers:
+        if isinstance(handler, logging.FileHandler):
+            handler.acquire()
+            try:
+                if handler.stream is not None:
+                    handler.stream.close()
+                    handler.stream = None
+            finally:
+                handler.release()
+    log.info("received SIGHUP: log files reopened")
 
 
 def recover(store: Store) -> None:
