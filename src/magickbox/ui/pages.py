@@ -244,6 +244,9 @@ def routing_page(request: Request, _reader: auth.Reader) -> Response:
             "title": "Routing",
             "nav": "routing",
             "routing": routing_view.load(settings.routing_path),
+            "placeholders": routing_view.placeholders(
+                settings.route_me, settings.route_port, settings.dicom_port
+            ),
             "log_lines": routing_view.log_tail(settings.logs_dir),
         },
     )
