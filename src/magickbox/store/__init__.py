@@ -15,6 +15,7 @@ from magickbox.store.db import Database
 from magickbox.store.deliveries import DeliveryStore, delivery_store
 from magickbox.store.jobs import JobStore
 from magickbox.store.layout import ScratchLayout
+from magickbox.store.notifications import NotificationStore
 from magickbox.store.queries import Queries
 from magickbox.store.routelog import RoutingLog
 from magickbox.store.sessions import SessionStore
@@ -34,6 +35,7 @@ class Store:
         self.sessions = SessionStore(self.db, self.layout)
         self.jobs = JobStore(self.db)
         self.tokens = TokenStore(self.db)
+        self.notifications = NotificationStore(self.db)
         self.deliveries: DeliveryStore = delivery_store(self.db, settings)
         self.queries = Queries(self.db)
         self.routelog = RoutingLog(settings.logs_dir / "routing.log")

@@ -186,6 +186,81 @@ def add_missing_columns(conn: sqlite3.Connection, columns: Sequence[tuple[str, s
             conn.execute(f"ALTER TABLE {table} ADD COLUMN {column} {declaration}")
 
 
+# ---- notifications (issue 21) -----------------------------------------------------------------------
+# The outbox. A session's end and a delivery's giving up are written into notification_events by
+# triggers, so the event commits in the same transaction as the state change that causes it (a
+# kill can lose neither one without the other). The notify stage expands each event into one
+# notification_sends row per matching webhook and posts it with retries; every try is logged.
+NOTIFICATIONS: list[str] = [
+    """
+    CREATE TABLE IF NOT EXISTS notification_events (
+        id INTEGER PRIMARY KEY,
+        event_id TEXT NOT NULL UNIQUE,        -- sent to receivers for de-duplication
+        event TEXT NOT NULL,                  -- session.finished | delivery.failed | ...
+        at REAL NOT NULL,
+        session_id INTEGER,                   -- NULL for events not about one session
+        scratchdir TEXT,
+        bucket TEXT,
+        caller TEXT,                          -- calling AE title of the session
+        detail TEXT NOT NULL DEFAULT '{}',    -- JSON object added to the body
+        only_url TEXT,                        -- a test event goes to this webhook only
+        expanded INTEGER NOT NULL DEFAULT 0   -- 1 once its sends are planned
+    )
+    """,
+    "CREATE INDEX IF NOT EXISTS notification_events_new ON notification_events(expanded, id)",
+    """
+    CREATE TABLE IF NOT EXISTS notification_sends (
+        id INTEGER PRIMARY KEY,
+        event_row INTEGER NOT NULL,           -- notification_events.id
+        url TEXT NOT NULL,
+        body TEXT NOT NULL,                   -- frozen at planning: every retry sends the same bytes
+        state TEXT NOT NULL,                  -- pending | sending | done | failed | dropped
+        attempts INTEGER NOT NULL DEFAULT 0,
+        next_try_at REAL NOT NULL,
+        give_up_at REAL NOT NULL,
+        lease_until REAL,
+        last_error TEXT NOT NULL DEFAULT '',
+        finished_at REAL
+    )
+    """,
+    "CREATE INDEX IF NOT EXISTS notification_sends_due ON notification_sends(state, next_try_at)",
+    """
+    CREATE TABLE IF NOT EXISTS notification_attempts (
+        id INTEGER PRIMARY KEY,
+        send_id INTEGER NOT NULL,
+        at REAL NOT NULL,
+        status INTEGER,                       -- HTTP status, NULL when no answer came
+        error TEXT NOT NULL DEFAULT ''
+    )
+    """,
+    """
+    CREATE TRIGGER IF NOT EXISTS notify_session_end AFTER INSERT ON session_events
+    WHEN NEW.state IN ('finished', 'failed', 'incomplete')
+    BEGIN
+        INSERT INTO notification_events(event_id, event, at, session_id, scratchdir, bucket, caller)
+        SELECT lower(hex(randomblob(16))), 'session.' || NEW.state, NEW.at, s.id, s.scratchdir,
+               s.bucket, s.calling_aet
+        FROM sessions s WHERE s.id = NEW.session_id;
+    END
+    """,
+    """
+    CREATE TRIGGER IF NOT EXISTS notify_delivery_failed AFTER UPDATE OF state ON deliveries
+    WHEN NEW.state = 'failed' AND OLD.state != 'failed'
+    BEGIN
+        INSERT INTO notification_events(event_id, event, at, session_id, scratchdir, bucket, caller,
+                                        detail)
+        SELECT lower(hex(randomblob(16))), 'delivery.failed', COALESCE(NEW.finished_at, s.updated_at),
+               s.id, s.scratchdir, s.bucket, s.calling_aet,
+               json_object('delivery', json_object('id', NEW.id, 'rule', NEW.rule_name,
+                   'ip', NEW.ip, 'port', NEW.port, 'called_aet', NEW.called_aet,
+                   'attempts', NEW.attempts, 'error', NEW.last_error))
+        FROM sessions s WHERE s.id = NEW.session_id;
+    END
+    """,
+]
+# ---- end of notifications ------------------------------------------------------------------------
+
+
 def _baseline(conn: sqlite3.Connection) -> None:
     for statement in BASELINE:
         conn.execute(statement)
@@ -210,6 +285,10 @@ class Migration:
 # Append-only: migration N is MIGRATIONS[N - 1]. Never edit or reorder one that has been merged.
 MIGRATIONS: list[Migration] = [
     Migration("baseline: sessions, events, jobs (with the Slurm columns), tokens, deliveries", run=_baseline),
+    Migration(
+        "notifications: outbox, sends, attempts; triggers on session ends and given-up deliveries",
+        statements=NOTIFICATIONS,
+    ),
 ]
 
 

@@ -18,7 +18,7 @@ from magickbox.store.layout import is_scratchdir_name
 from magickbox.store.queries import SessionFilter
 from magickbox.store.sessions import Session
 from magickbox.store.states import SessionState
-from magickbox.ui import actions, auth, charts, routing_view, views
+from magickbox.ui import actions, auth, charts, notifications_view, routing_view, views
 from magickbox.web.deps import get_settings, get_store
 
 router = APIRouter()
@@ -45,6 +45,8 @@ ENDPOINTS: dict[str, str] = {
     "routing_validate": "POST /ui/routing/check",
     "routing_save": "PUT /api/v1/routing",
     "delivery_retry": "POST /api/v1/deliveries/{delivery}/retry",
+    "notifications_save": "PUT /api/v1/notifications",
+    "notifications_test": "POST /api/v1/notifications/test",
 }
 
 STATIC_FILES = {"app.css": "text/css", "app.js": "text/javascript", "favicon.svg": "image/svg+xml"}
@@ -246,7 +248,25 @@ def routing_page(request: Request, _reader: auth.Reader) -> Response:
             "title": "Routing",
             "nav": "routing",
             "routing": routing_view.load(settings.routing_path),
+            "placeholders": routing_view.placeholders(
+                settings.route_me, settings.route_port, settings.dicom_port
+            ),
             "log_lines": routing_view.log_tail(settings.logs_dir),
+        },
+    )
+
+
+@router.get("/ui/notifications", response_class=HTMLResponse, include_in_schema=False)
+def notifications_page(request: Request, _reader: auth.Reader) -> Response:
+    settings = get_settings(request)
+    return _page(
+        request,
+        "notifications.html",
+        {
+            "title": "Notifications",
+            "nav": "notifications",
+            **notifications_view.load(settings),
+            "attempts": get_store(request).notifications.attempts_log(100),
         },
     )
 
