@@ -16,6 +16,7 @@ from magickbox.app import create_app
 from magickbox.config import Settings
 from magickbox.dicom import pynetdicom_compat
 from magickbox.errors import SettingsError
+from magickbox.keep.stage import create_stage as create_keeper
 from magickbox.receive.stage import make_receiver
 from magickbox.route.stage import create_stage as create_router
 from magickbox.run.scheduler import create_scheduler
@@ -44,6 +45,7 @@ STAGES: dict[str, StageFactory] = {
     "run": create_scheduler,
     "receive": make_receiver,
     "route": create_router,
+    "keep": create_keeper,
 }
 
 

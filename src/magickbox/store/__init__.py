@@ -6,10 +6,12 @@ Every stage reads and changes state only through this package.
 from __future__ import annotations
 
 from magickbox.config import Settings
+from magickbox.store.audit import AuditLog
 from magickbox.store.buckets import Catalog, load_catalog
 from magickbox.store.db import Database
 from magickbox.store.jobs import JobStore
 from magickbox.store.layout import ScratchLayout
+from magickbox.store.retention import Retention
 from magickbox.store.sessions import SessionStore
 from magickbox.store.tokens import TokenStore
 
@@ -25,6 +27,8 @@ class Store:
         self.sessions = SessionStore(self.db, self.layout)
         self.jobs = JobStore(self.db)
         self.tokens = TokenStore(self.db)
+        self.audit = AuditLog(self.db)
+        self.retention = Retention(self.db, self.layout, self.sessions, self.audit)
 
     def catalog(self) -> Catalog:
         """The buckets as they are on disk now (cheap: a few small files)."""

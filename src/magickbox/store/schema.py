@@ -176,3 +176,41 @@ def upgrade(conn: sqlite3.Connection) -> None:
         present = {str(row[1]) for row in conn.execute(f"PRAGMA table_info({table})")}
         if column not in present:
             conn.execute(f"ALTER TABLE {table} ADD COLUMN {column} {declaration}")
+
+
+# ---- Retention, kept sessions, audit log (issue 18) ------------------------------------------------
+# One block, added last; the lead folds it into the ordered migrations when merging.
+ADDED_COLUMNS += [
+    ("sessions", "kept", "INTEGER NOT NULL DEFAULT 0"),  # 1: retention and watermarks never delete it
+    ("sessions", "input_removed_at", "REAL"),  # INPUT emptied (trim_input_days or a user's action)
+    ("sessions", "output_removed_at", "REAL"),  # OUTPUT emptied by a user's action
+]
+STATEMENTS += [
+    # Append-only: rows are inserted, and removed only by rotation (audit_days); no UPDATE anywhere.
+    # It names sessions by scratchdir/pid/study UID, never by id, so it outlives them.
+    """
+    CREATE TABLE IF NOT EXISTS audit_log (
+        id INTEGER PRIMARY KEY,
+        at REAL NOT NULL,
+        actor TEXT NOT NULL,                  -- token name, 'anonymous', 'retention', 'watermark', ...
+        via TEXT NOT NULL DEFAULT '',         -- api | web | mb | cli | keep
+        ip TEXT NOT NULL DEFAULT '',
+        action TEXT NOT NULL,                 -- delete | download-zip | download-file | keep | ...
+        scratchdir TEXT NOT NULL DEFAULT '',
+        pid TEXT NOT NULL DEFAULT '',
+        study_uid TEXT NOT NULL DEFAULT '',
+        detail TEXT NOT NULL DEFAULT '',
+        bytes INTEGER
+    )
+    """,
+    "CREATE INDEX IF NOT EXISTS audit_log_at ON audit_log(at)",
+    "CREATE INDEX IF NOT EXISTS audit_log_session ON audit_log(scratchdir)",
+    # Small named values of the housekeeping stage (last sweep, what it could not free).
+    """
+    CREATE TABLE IF NOT EXISTS housekeeping (
+        name TEXT PRIMARY KEY,
+        value TEXT NOT NULL,
+        at REAL NOT NULL
+    )
+    """,
+]
