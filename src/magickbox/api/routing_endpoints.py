@@ -15,7 +15,7 @@ from magickbox.models.routing import RoutingInvalid, parse_text, validate
 from magickbox.store import Store, routelog
 from magickbox.store.deliveries import Delivery, delivery_store
 from magickbox.store.layout import is_scratchdir_name, write_json_atomic
-from magickbox.web.deps import require_admin, require_read, require_write
+from magickbox.web.deps import audit, require_admin, require_read, require_write
 
 router = APIRouter()
 
@@ -59,6 +59,7 @@ def save_routing(request: Request, text: str = Form("")) -> PlainTextResponse:
         return PlainTextResponse("\n".join([PARSE_ERROR, *exc.reasons]))
     write_json_atomic(settings.routing_path, document)
     routelog.write(settings.logs_dir / "routing.log", "routing.json replaced (saveRouting.php)")
+    audit(request, "routing-change", detail="saveRouting.php")
     return PlainTextResponse("")
 
 
@@ -99,6 +100,7 @@ async def put_routing(request: Request) -> Response:
         return _error(422, "invalid routing table", exc.reasons)
     write_json_atomic(settings.routing_path, document)
     routelog.write(settings.logs_dir / "routing.log", "routing.json replaced (/api/v1/routing)")
+    audit(request, "routing-change", detail="/api/v1/routing")
     return JSONResponse(document)
 
 

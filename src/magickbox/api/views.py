@@ -79,7 +79,7 @@ _InfoRead = tuple[tuple[int, int] | None, dict[str, Any]]  # info.json's stat an
 
 SCRATCH_COLUMNS = (
     "id, scratchdir, pid, calling_aet, called_aet, caller_ip, received_at, state, routing,"
-    " ended_at, updated_at"
+    " ended_at, updated_at, kept"
 )
 
 
@@ -200,6 +200,7 @@ class ScratchRenderer:
             routing,
             ended_at,
             updated_at,
+            kept,
         ) = row
         seconds = seconds_in_box(state, received_at, ended_at, updated_at)
         head: dict[str, Any] = {
@@ -227,6 +228,7 @@ class ScratchRenderer:
                 tail["measures"] = found
         tail["status"] = state
         tail["routing"] = routing
+        tail["kept"] = bool(kept)
         info_stat, info_keys = self._info_keys(layout, scratchdir)
         if info_keys:
             # As the original: info.json's keys first, each computed key wins over its namesake.
