@@ -1,0 +1,32 @@
+"""Sessions of a given size and state, made through the store (as the receiver and scheduler would)."""
+
+from __future__ import annotations
+
+import secrets
+
+from magickbox.store import Store
+from magickbox.store.sessions import Session, SessionKey
+
+BUCKET = "bucketKeep"
+BUCKET_AET = "ProcKeep"
+
+
+def make_session(store: Store, end: str | None = "finished", size: int = 4096, caller: str = "") -> Session:
+    """A session of the test bucket with `size` bytes of INPUT, taken to `end` (None: running)."""
+    key = SessionKey(caller or "K" + secrets.token_hex(3), BUCKET_AET, "127.0.0.1", "1.2.9." + str(secrets.randbelow(10**9)))
+    session = store.sessions.join_or_create(key, BUCKET, f"scp_{key.study_uid}")
+    folder = store.layout.session_dir(session.scratchdir)
+    with (folder / "INPUT" / "big.dcm").open("wb") as out:
+        for _ in range(size // (1 << 20)):
+            out.write(b"\1" * (1 << 20))
+        out.write(b"\1" * (size % (1 << 20)))
+    (folder / "OUTPUT" / "result.txt").write_text("result\n")
+    store.sessions.release(session.id, 0)
+    store.sessions.mark_running(session.id)
+    if end is not None:
+        store.sessions.mark_ended(session.id, end)
+    return store.sessions.get(session.id)
+
+
+def exists(store: Store, scratchdir: str) -> bool:
+    return any(s.scratchdir == scratchdir for s in store.sessions.all())
