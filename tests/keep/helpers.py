@@ -13,7 +13,12 @@ BUCKET_AET = "ProcKeep"
 
 def make_session(store: Store, end: str | None = "finished", size: int = 4096, caller: str = "") -> Session:
     """A session of the test bucket with `size` bytes of INPUT, taken to `end` (None: running)."""
-    key = SessionKey(caller or "K" + secrets.token_hex(3), BUCKET_AET, "127.0.0.1", "1.2.9." + str(secrets.randbelow(10**9)))
+    key = SessionKey(
+        caller or "K" + secrets.token_hex(3),
+        BUCKET_AET,
+        "127.0.0.1",
+        "1.2.9." + str(secrets.randbelow(10**9)),
+    )
     session = store.sessions.join_or_create(key, BUCKET, f"scp_{key.study_uid}")
     folder = store.layout.session_dir(session.scratchdir)
     with (folder / "INPUT" / "big.dcm").open("wb") as out:

@@ -2,9 +2,10 @@
 
 The housekeeping stage (`magickbox.keep`) decides *why* (age, watermark); this module owns the SQL
 and the one crash-safe way to take a session away: under the write lock it checks that the
-session may still go, appends the audit entry and renames the folder to its tombstone, then the
-store's usual delete path empties it and forgets the records. A kill at any point leaves either
-the untouched session or a tombstone that the next start (or sweep) finishes.
+session may still go and appends the audit entry; then it renames the folder to its tombstone
+and the store's usual delete path empties it and forgets the records. A kill at any point leaves
+either the whole session (deleted again, and audited again, by the next sweep) or a tombstone
+that the next start (or sweep) finishes; never a deletion without its audit entry.
 """
 
 from __future__ import annotations
@@ -161,14 +162,16 @@ class Retention:
                 )
                 if ok.fetchone() is None:
                     return False
+                # Audited before anything goes: a kill after this commit leaves the session
+                # whole, and the next sweep deletes it (a second entry, never a missing one).
                 self.audit.insert_in(conn, entry)
-                if folder.exists():
-                    os.replace(folder, tomb)  # atomic; a crash from here on leaves a tombstone
         except StoreFull:
             # The disk is too full for even the audit row: free the space first, audit later.
             if not any(c.id == candidate.id for c in self.candidates()):
                 return False
             self.audit.record(entry)
+        if folder.exists():
+            os.replace(folder, tomb)  # atomic; from here on a restart finishes the deletion
         self.sessions.delete(candidate.id)
         return True
 
