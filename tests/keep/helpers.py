@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import secrets
 
+from magickbox.config import Settings
 from magickbox.store import Store
 from magickbox.store.sessions import Session, SessionKey
 
@@ -35,3 +37,12 @@ def make_session(store: Store, end: str | None = "finished", size: int = 4096, c
 
 def exists(store: Store, scratchdir: str) -> bool:
     return any(s.scratchdir == scratchdir for s in store.sessions.all())
+
+
+def with_bucket(settings: Settings, **info: object) -> None:
+    """Install (or change) the test bucket's info.json, with extra keys such as retention_days."""
+    folder = settings.streams_dir / BUCKET
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "info.json").write_text(json.dumps({"name": "k", "AETitle": BUCKET_AET, "enabled": 1, **info}))
+    (folder / "work.sh").write_text("#!/bin/sh\n")
+    (folder / "work.sh").chmod(0o755)

@@ -12,16 +12,8 @@ from magickbox.keep.stage import sweep
 from magickbox.store import Store
 from magickbox.store.audit import AuditFilter
 from magickbox.store.deliveries import Backoff, DeliveryStore, NewDelivery
-from tests.keep.helpers import BUCKET, BUCKET_AET, exists, make_session
+from tests.keep.helpers import exists, make_session, with_bucket
 from tests.support.net import wait_until
-
-
-def with_bucket(settings: Settings, **info: object) -> None:
-    folder = settings.streams_dir / BUCKET
-    folder.mkdir(parents=True, exist_ok=True)
-    (folder / "info.json").write_text(json.dumps({"name": "k", "AETitle": BUCKET_AET, "enabled": 1, **info}))
-    (folder / "work.sh").write_text("#!/bin/sh\n")
-    (folder / "work.sh").chmod(0o755)
 
 
 def settings_for(tmp_path: Path, **values: object) -> Settings:
