@@ -80,7 +80,7 @@ def _remove(request: Request, scratchdir: str, area: str) -> RemovedOut:
     except Conflict as exc:
         raise ApiError(409, "not ended", str(exc)) from None
     who = "remove-input" if area == "INPUT" else "remove-output"
-    audit(request, who, session, f"{freed} bytes")
+    audit(request, who, session, nbytes=freed)
     return RemovedOut(scratchdir=session.scratchdir, area=area, bytes_freed=freed)
 
 

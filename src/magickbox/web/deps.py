@@ -77,7 +77,9 @@ def actor_of(request: Request) -> Actor:
     return Actor(name=name or ANONYMOUS, via=via, ip=request.client.host if request.client else "")
 
 
-def audit(request: Request, action: str, session: Session | None = None, detail: str = "") -> None:
+def audit(
+    request: Request, action: str, session: Session | None = None, detail: str = "", nbytes: int | None = None
+) -> None:
     """Append one audit entry for what this request did (to `session`, when it names one)."""
     who = actor_of(request)
     get_store(request).audit.record(
@@ -91,5 +93,6 @@ def audit(request: Request, action: str, session: Session | None = None, detail:
             pid=session.pid if session else "",
             study_uid=(session.study_uid or "") if session else "",
             detail=detail,
+            bytes=nbytes,
         )
     )
