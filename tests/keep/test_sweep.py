@@ -10,7 +10,7 @@ from magickbox.config import Settings, load_settings
 from magickbox.keep.plan import make_plan
 from magickbox.keep.stage import sweep
 from magickbox.store import Store
-from magickbox.store.audit import AuditFilter
+from magickbox.store.audit import AuditEntry, AuditFilter
 from magickbox.store.deliveries import Backoff, DeliveryStore, NewDelivery
 from tests.keep.helpers import exists, make_session, with_bucket
 from tests.support.net import wait_until
@@ -85,4 +85,17 @@ def test_trim_input_keeps_output_and_record(tmp_path: Path) -> None:
     assert entries[0].bytes and entries[0].bytes >= 50_000
     sweep(store, settings)  # done once: the next sweep finds nothing more to trim
     assert store.audit.entries(AuditFilter())[0] == 1
+    store.db.close()
+
+
+def test_audit_rotation_by_age(tmp_path: Path) -> None:
+    settings = settings_for(tmp_path, audit_days=1)
+    store = Store(settings)
+    now = time.time()
+    for age_days in (3, 0.5):
+        store.audit.record(AuditEntry(now - age_days * 86400, "alice", "api", "10.0.0.1", "delete", "tmp.A"))
+    sweep(store, settings)
+    _total, entries = store.audit.entries(AuditFilter())
+    assert [round((now - e.at) / 86400, 1) for e in entries] == [0.5]
+    assert store.audit.rotate(0) == 0  # 0 keeps every entry
     store.db.close()
