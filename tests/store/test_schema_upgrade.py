@@ -26,7 +26,7 @@ def test_an_old_database_gets_the_new_job_columns(tmp_path: Path) -> None:
     for _ in range(2):  # twice: the upgrade is idempotent
         db = Database(path)
         columns = {str(r["name"]) for r in db.query("PRAGMA table_info(jobs)")}
-        assert {column for _, column, _ in ADDED_COLUMNS} <= columns
+        assert {column for table, column, _ in ADDED_COLUMNS if table == "jobs"} <= columns
         row = db.query_one("SELECT * FROM jobs WHERE id = 1")
         assert row is not None and row["bucket"] == "B" and row["executor"] == "local"
         assert row["slurm_job_id"] is None and row["slurm_state"] == ""
