@@ -15,7 +15,8 @@ def test_an_old_sessions_table_is_upgraded(tmp_path: Path) -> None:
         conn.execute(STATEMENTS[0])  # the sessions table as first shipped: no `kept`
         conn.execute(
             "INSERT INTO sessions (scratchdir, pid, source, calling_aet, called_aet, caller_ip, state,"
-            " received_at, updated_at) VALUES ('tmp.AAAAAAAAAA', 'p', 'dicom', 'A', 'B', 'ip', 'finished', 1, 1)"
+            " received_at, updated_at)"
+            " VALUES ('tmp.AAAAAAAAAA', 'p', 'dicom', 'A', 'B', 'ip', 'finished', 1, 1)"
         )
     for _ in range(2):  # twice: idempotent
         db = Database(path)
