@@ -12,6 +12,7 @@ from magickbox.keep.stage import sweep
 from magickbox.store import Store
 from magickbox.store.audit import AuditEntry, AuditFilter
 from magickbox.store.deliveries import Backoff, DeliveryStore, NewDelivery
+from magickbox.store.retention import take_sweep_request, wake_if_high
 from tests.keep.helpers import exists, make_session, with_bucket
 from tests.support.net import wait_until
 
@@ -99,3 +100,12 @@ def test_audit_rotation_by_age(tmp_path: Path) -> None:
     assert [round((now - e.at) / 86400, 1) for e in entries] == [0.5]
     assert store.audit.rotate(0) == 0  # 0 keeps every entry
     store.db.close()
+
+
+def test_a_writer_past_the_high_mark_asks_for_a_sweep(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    data.mkdir()
+    wake_if_high(data, 100)  # the watermark is off
+    assert not take_sweep_request(data)
+    wake_if_high(data, 0.0001)  # any used byte is past this mark
+    assert take_sweep_request(data) and not take_sweep_request(data)  # taken once
