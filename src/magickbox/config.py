@@ -13,7 +13,7 @@ from contextvars import ContextVar
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -26,8 +26,8 @@ from magickbox.errors import SettingsError
 ENV_PREFIX = "MAGICKBOX_"
 # The TOML file of the settings being built (its folder is itself a setting, so it is known late).
 _toml_file: ContextVar[Path | None] = ContextVar("magickbox_toml_file", default=None)
-StageName = Literal["receive", "run", "route", "notify", "http"]
-ALL_STAGES: tuple[StageName, ...] = ("receive", "run", "route", "notify", "http")
+StageName = Literal["receive", "run", "route", "keep", "notify", "http"]
+ALL_STAGES: tuple[StageName, ...] = ("receive", "run", "route", "keep", "notify", "http")
 TOML_NAME = "magickbox.toml"
 
 
@@ -151,6 +151,22 @@ class Settings(BaseSettings):
     notify_timeout_s: float = Field(default=10.0, gt=0)
     notify_poll_s: float = Field(default=0.5, gt=0, le=60)
     notify_failing_after: int = Field(default=3, ge=1)  # bucket.failing after this many failures in a row
+
+    # Retention (docs/retention.md): what housekeeping deletes on its own
+    retention_days: float = Field(default=0.0, ge=0)  # ended sessions older than this go; 0 = never
+    disk_high_percent: float = Field(default=90.0, gt=0, le=100)  # used space past this: delete oldest
+    disk_low_percent: float = Field(default=80.0, ge=0, lt=100)  # ... until used space is under this
+    cleanup_interval_s: float = Field(default=60.0, gt=0)  # how often the sweep runs
+    audit_days: float = Field(default=365.0, ge=0)  # audit entries older than this go; 0 = never
+
+    @model_validator(mode="after")
+    def _low_under_high(self) -> Settings:
+        if self.disk_low_percent >= self.disk_high_percent:
+            raise ValueError(
+                f"disk_low_percent ({self.disk_low_percent}) must be under disk_high_percent"
+                f" ({self.disk_high_percent})"
+            )
+        return self
 
     @field_validator("ae_title")
     @classmethod

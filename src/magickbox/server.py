@@ -16,6 +16,7 @@ from magickbox.app import create_app
 from magickbox.config import Settings
 from magickbox.dicom import pynetdicom_compat
 from magickbox.errors import SettingsError
+from magickbox.keep.stage import create_stage as create_keeper
 from magickbox.notify.stage import create_stage as create_notifier
 from magickbox.receive.stage import make_receiver
 from magickbox.route.stage import create_stage as create_router
@@ -46,6 +47,7 @@ STAGES: dict[str, StageFactory] = {
     "receive": make_receiver,
     "route": create_router,
     "notify": create_notifier,
+    "keep": create_keeper,
 }
 
 

@@ -202,6 +202,7 @@ class ScratchRenderer:
                 tail["measures"] = found
         tail["status"] = state
         tail["routing"] = row.routing
+        tail["kept"] = bool(row.kept)
         info_stat, info_keys = self._info_keys(layout, scratchdir)
         if info_keys:
             # As the original: info.json's keys first, each computed key wins over its namesake.

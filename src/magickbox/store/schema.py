@@ -261,6 +261,44 @@ NOTIFICATIONS: list[str] = [
 # ---- end of notifications ------------------------------------------------------------------------
 
 
+# ---- Retention, kept sessions, audit log (issue 18) ------------------------------------------------
+# Migration 3: the columns and tables of housekeeping.
+RETENTION_COLUMNS: list[tuple[str, str, str]] = [
+    ("sessions", "kept", "INTEGER NOT NULL DEFAULT 0"),  # 1: retention and watermarks never delete it
+    ("sessions", "input_removed_at", "REAL"),  # INPUT emptied (trim_input_days or a user's action)
+    ("sessions", "output_removed_at", "REAL"),  # OUTPUT emptied by a user's action
+]
+RETENTION: list[str] = [
+    # Append-only: rows are inserted, and removed only by rotation (audit_days); no UPDATE anywhere.
+    # It names sessions by scratchdir/pid/study UID, never by id, so it outlives them.
+    """
+    CREATE TABLE IF NOT EXISTS audit_log (
+        id INTEGER PRIMARY KEY,
+        at REAL NOT NULL,
+        actor TEXT NOT NULL,                  -- token name, 'anonymous', 'retention', 'watermark', ...
+        via TEXT NOT NULL DEFAULT '',         -- api | web | mb | cli | keep
+        ip TEXT NOT NULL DEFAULT '',
+        action TEXT NOT NULL,                 -- delete | download-zip | download-file | keep | ...
+        scratchdir TEXT NOT NULL DEFAULT '',
+        pid TEXT NOT NULL DEFAULT '',
+        study_uid TEXT NOT NULL DEFAULT '',
+        detail TEXT NOT NULL DEFAULT '',
+        bytes INTEGER
+    )
+    """,
+    "CREATE INDEX IF NOT EXISTS audit_log_at ON audit_log(at)",
+    "CREATE INDEX IF NOT EXISTS audit_log_session ON audit_log(scratchdir)",
+    # Small named values of the housekeeping stage (last sweep, what it could not free).
+    """
+    CREATE TABLE IF NOT EXISTS housekeeping (
+        name TEXT PRIMARY KEY,
+        value TEXT NOT NULL,
+        at REAL NOT NULL
+    )
+    """,
+]
+
+
 def _baseline(conn: sqlite3.Connection) -> None:
     for statement in BASELINE:
         conn.execute(statement)
@@ -288,6 +326,11 @@ MIGRATIONS: list[Migration] = [
     Migration(
         "notifications: outbox, sends, attempts; triggers on session ends and given-up deliveries",
         statements=NOTIFICATIONS,
+    ),
+    Migration(
+        "retention: kept and removal columns on sessions, the audit log, housekeeping values",
+        statements=RETENTION,
+        run=lambda conn: add_missing_columns(conn, RETENTION_COLUMNS),
     ),
 ]
 

@@ -18,7 +18,7 @@ from magickbox.store.layout import is_scratchdir_name
 from magickbox.store.queries import SessionFilter
 from magickbox.store.sessions import Session
 from magickbox.store.states import SessionState
-from magickbox.ui import actions, auth, charts, notifications_view, routing_view, views
+from magickbox.ui import actions, auth, charts, housekeeping, notifications_view, routing_view, views
 from magickbox.web.deps import get_settings, get_store
 
 router = APIRouter()
@@ -47,6 +47,10 @@ ENDPOINTS: dict[str, str] = {
     "delivery_retry": "POST /api/v1/deliveries/{delivery}/retry",
     "notifications_save": "PUT /api/v1/notifications",
     "notifications_test": "POST /api/v1/notifications/test",
+    "keep": "POST /api/v1/sessions/{scratchdir}/keep",
+    "unkeep": "DELETE /api/v1/sessions/{scratchdir}/keep",
+    "remove_input": "DELETE /api/v1/sessions/{scratchdir}/input",
+    "remove_output": "DELETE /api/v1/sessions/{scratchdir}/output",
 }
 
 STATIC_FILES = {"app.css": "text/css", "app.js": "text/javascript", "favicon.svg": "image/svg+xml"}
@@ -294,11 +298,32 @@ def system_page(request: Request, _reader: auth.Reader) -> Response:
             "nav": "system",
             "counts": views.state_counts(store),
             "disk": views.disk(settings.data),
+            "sweep": housekeeping.last_sweep(store),
             "day_chart": day_chart,
             "time_chart": time_chart,
             "time_count": len(times),
         },
     )
+
+
+@router.get("/ui/audit", response_class=HTMLResponse, include_in_schema=False)
+def audit_page(
+    request: Request,
+    reader: auth.Reader,
+    session: TextQ = "",
+    action: TextQ = "",
+    page: Annotated[int, Query(ge=0, le=100_000)] = 0,
+) -> Response:
+    """The audit log, newest first, 100 a page (the admin's: with tokens, an admin login)."""
+    if not housekeeping.may_audit(request, reader):
+        return _page(
+            request,
+            "error.html",
+            {"title": "Audit", "message": "The audit log needs an admin token: log in with one."},
+            status_code=403,
+        )
+    context = housekeeping.audit_context(get_store(request), session, action, page)
+    return _page(request, "audit.html", {"title": "Audit", "nav": "audit", **context})
 
 
 # ---- login (only when the box has tokens) ---------------------------------------------------------

@@ -88,6 +88,10 @@
     delete: { confirm: "Delete session {label}? Its INPUT and OUTPUT are removed for good.", done: "Deleted {label}." },
     cancel: { confirm: "Cancel the processing of {label}?", done: "Cancel requested for {label}." },
     rerun: { confirm: "", done: "{label} is queued again." },
+    keep: { confirm: "", done: "{label} is kept: housekeeping never deletes it." },
+    unkeep: { confirm: "", done: "{label} is no longer kept." },
+    remove_input: { confirm: "Remove the INPUT of {label}? The files are removed for good.", done: "INPUT of {label} removed." },
+    remove_output: { confirm: "Remove the OUTPUT of {label}? The files are removed for good.", done: "OUTPUT of {label} removed." },
   };
 
   async function sessionAction(button) {
