@@ -10,9 +10,11 @@ tested range stops the start with a clear message instead of misbehaving on the 
 from __future__ import annotations
 
 import logging
+import threading
+import time
 from collections.abc import Callable
 from importlib.metadata import PackageNotFoundError, version
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from pynetdicom import _config
 from pynetdicom._globals import MODE_ACCEPTOR
@@ -117,3 +119,36 @@ def send_files_from_disk() -> None:
     processes that send (`serve`, `mb push --via dicom`); data sets that need converting are
     passed as data sets, which this setting does not touch."""
     _config.STORE_SEND_CHUNKED_DATASET = True
+
+
+def responses_for_the_sender_only(assoc: Association) -> None:
+    """Keep pynetdicom's reactor thread from taking a C-STORE-RSP meant for send_c_store().
+
+    pynetdicom 3 pauses its reactor around each send_c_store(), but the handshake has a gap:
+    when one send un-pauses the reactor and the next send starts before the reactor noticed,
+    the reactor can take the next (fast) response off the queue, log "Received unexpected
+    C-STORE service message", and send_c_store() then waits the whole DIMSE timeout for a
+    response that never comes (the delivery fails after 30 s). This association only sends,
+    so its reactor never needs a DIMSE message.
+    """
+    get_msg = assoc.dimse.get_msg
+
+    def sender_only(block: bool = False) -> tuple[int | None, Any]:
+        if threading.current_thread() is assoc:
+            return None, None
+        return get_msg(block)
+
+    setattr(assoc.dimse, "get_msg", sender_only)  # noqa: B010 - an instance override, on purpose
+
+
+def let_reactor_resume(assoc: Association) -> None:
+    """Wait until pynetdicom's reactor thread has left its pause after a send_*() call.
+
+    send_*() pauses the reactor, waits for the response, and un-pauses it. If the next send_*()
+    starts before the reactor noticed, the pause looks already taken, and the reactor, on
+    waking, may take the next response off the queue itself: that file then times out. Quick
+    ACKs make responses fast enough to hit this.
+    """
+    deadline = time.monotonic() + 1.0
+    while assoc._is_paused and assoc.is_alive() and time.monotonic() < deadline:
+        time.sleep(0.00005)

@@ -10,11 +10,9 @@ from __future__ import annotations
 import logging
 import socket
 import threading
-import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import pydicom
 from pydicom.dataset import Dataset
@@ -32,6 +30,7 @@ from pynetdicom.presentation import PresentationContext, build_context
 from pynetdicom.transport import AssociationSocket
 
 from magickbox.dicom.netopts import arm_quickack, set_nodelay
+from magickbox.dicom.pynetdicom_compat import let_reactor_resume, responses_for_the_sender_only
 from magickbox.dicom.tunedsocket import TunedSocket
 
 log = logging.getLogger(__name__)
@@ -153,26 +152,6 @@ def _tune(event: evt.Event) -> None:
         wrapper.__class__ = TunedSocket
 
 
-def _responses_for_the_sender_only(assoc: Association) -> None:
-    """Keep pynetdicom's reactor thread from taking a C-STORE-RSP meant for send_c_store().
-
-    pynetdicom 3 pauses its reactor around each send_c_store(), but the handshake has a gap:
-    when one send un-pauses the reactor and the next send starts before the reactor noticed,
-    the reactor can take the next (fast) response off the queue, log "Received unexpected
-    C-STORE service message", and send_c_store() then waits the whole DIMSE timeout for a
-    response that never comes (the delivery fails after 30 s). This association only sends,
-    so its reactor never needs a DIMSE message.
-    """
-    get_msg = assoc.dimse.get_msg
-
-    def sender_only(block: bool = False) -> tuple[int | None, Any]:
-        if threading.current_thread() is assoc:
-            return None, None
-        return get_msg(block)
-
-    setattr(assoc.dimse, "get_msg", sender_only)  # noqa: B010 - an instance override, on purpose
-
-
 def send_files(
     files: Sequence[Outgoing],
     host: str,
@@ -210,7 +189,7 @@ def send_files(
             else "could not be reached (no answer, or the connection was closed)"
         )
         raise SendFailed(f"{called_aet}@{host}:{port} {reason}")
-    _responses_for_the_sender_only(assoc)
+    responses_for_the_sender_only(assoc)
     try:
         accepted = _accepted(assoc)
         for item, header in sendable:
@@ -218,7 +197,7 @@ def send_files(
                 results.append(FileStatus(item.key, "failed", None, "association ended before this file"))
                 continue
             status = _send_one(assoc, item, header, accepted)
-            _let_reactor_resume(assoc)
+            let_reactor_resume(assoc)
             results.append(status)
             if progress is not None:
                 progress(status)
@@ -226,19 +205,6 @@ def send_files(
         if assoc.is_established:
             assoc.release()
     return results
-
-
-def _let_reactor_resume(assoc: Association) -> None:
-    """Wait until pynetdicom's reactor thread has left its pause after a send_*() call.
-
-    send_*() pauses the reactor, waits for the response, and un-pauses it. If the next send_*()
-    starts before the reactor noticed, the pause looks already taken, and the reactor, on
-    waking, may take the next response off the queue itself: that file then times out. Quick
-    ACKs make responses fast enough to hit this. (Private attribute; skipped if it changes.)
-    """
-    deadline = time.monotonic() + 1.0
-    while getattr(assoc, "_is_paused", False) and assoc.is_alive() and time.monotonic() < deadline:
-        time.sleep(0.00005)
 
 
 def _send_one(
