@@ -1,4 +1,5 @@
-"""The store owns every SQL statement: no module outside store/ holds SQL text or uses `.db`.
+"""The store owns every SQL statement: no module outside store/ holds SQL text or uses `.db`;
+pynetdicom's private parts are touched by one module only.
 
 A plain scan of the source (string literals, f-string parts and attribute names), so it also
 catches what import-linter cannot see: SQL passed as a string to the store's connection.
@@ -64,3 +65,24 @@ def test_the_store_itself_is_scanned_the_same_way() -> None:
     """The same scan finds the store's SQL: an empty result above is not a blind scan."""
     store_sql = [hit for p in (PACKAGE / "store").glob("*.py") for hit in sql_literals(p)]
     assert len(store_sql) > 50
+
+
+# pynetdicom's private names the box relies on; only dicom/pynetdicom_compat.py may touch them.
+PYNETDICOM_PRIVATE = re.compile(
+    r"pynetdicom\._|\b_config\b|_globals|_accepted_cx|_servers\b|_run_loop_delay|_is_connected"
+    r"|_is_paused|_decode_pdu|_read_pdu_data|_recv_pdu|\bget_msg\b"
+)
+COMPAT = PACKAGE / "dicom" / "pynetdicom_compat.py"
+
+
+def pynetdicom_private_uses(path: Path) -> list[str]:
+    text = path.read_text(encoding="utf-8")
+    return [
+        f"{path.name}:{n}" for n, line in enumerate(text.splitlines(), 1) if PYNETDICOM_PRIVATE.search(line)
+    ]
+
+
+def test_pynetdicom_private_parts_are_used_in_one_module() -> None:
+    assert pynetdicom_private_uses(COMPAT), "the scan must see the compat module's own uses"
+    others = [p for p in PACKAGE.rglob("*.py") if p != COMPAT]
+    assert [hit for path in others for hit in pynetdicom_private_uses(path)] == []
