@@ -15,7 +15,7 @@ import uvicorn
 from magickbox.app import create_app
 from magickbox.config import Settings
 from magickbox.dicom import pynetdicom_compat
-from magickbox.errors import SettingsError
+from magickbox.errors import NotFound, SettingsError
 from magickbox.receive.stage import make_receiver
 from magickbox.route.stage import create_stage as create_router
 from magickbox.run.scheduler import create_scheduler
@@ -104,6 +104,28 @@ def prepare(settings: Settings, store: Store) -> None:
     install_shipped(settings.streams_dir)
     if "receive" in settings.stages:
         recover(store)
+        threading.Thread(target=index_older_sessions, args=(store,), name="study-index", daemon=True).start()
+
+
+def index_older_sessions(store: Store) -> None:
+    """Sessions received before the study index existed (or whose receipt a crash cut short) are
+    indexed from their INPUT headers, in the background: the box answers meanwhile."""
+    done = 0
+    try:
+        while batch := store.studies.unindexed():
+            for session_id in batch:
+                try:
+                    session = store.sessions.get(session_id)
+                except NotFound:
+                    continue  # deleted meanwhile
+                store.studies.index_input(session_id, store.layout.input_dir(session.scratchdir))
+                done += 1
+    except Exception:
+        log.exception("indexing older sessions stopped after %d", done)
+    finally:
+        store.db.close()
+    if done:
+        log.info("study index: %d older session(s) indexed from their INPUT headers", done)
 
 
 def serve(settings: Settings) -> None:

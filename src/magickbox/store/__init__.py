@@ -11,6 +11,7 @@ from magickbox.store.db import Database
 from magickbox.store.jobs import JobStore
 from magickbox.store.layout import ScratchLayout
 from magickbox.store.sessions import SessionStore
+from magickbox.store.studies import StudyIndex
 from magickbox.store.tokens import TokenStore
 
 
@@ -25,6 +26,7 @@ class Store:
         self.sessions = SessionStore(self.db, self.layout)
         self.jobs = JobStore(self.db)
         self.tokens = TokenStore(self.db)
+        self.studies = StudyIndex(self.db, keep_names=settings.index_patient_names)
 
     def catalog(self) -> Catalog:
         """The buckets as they are on disk now (cheap: a few small files)."""
