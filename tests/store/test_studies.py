@@ -25,8 +25,10 @@ def _tally(
     study = StudyAttrs(PatientID=patient_id, PatientName=name, AccessionNumber=accession, StudyDate=date,
                        StudyDescription="Head " + patient_id)  # fmt: skip
     for uid, description, modality in series:
-        tally.add(study, SeriesAttrs(SeriesInstanceUID=uid, SeriesNumber=uid[-1], SeriesDescription=description,
-                                     Modality=modality), 100)  # fmt: skip
+        attrs = SeriesAttrs(
+            SeriesInstanceUID=uid, SeriesNumber=uid[-1], SeriesDescription=description, Modality=modality
+        )
+        tally.add(study, attrs, 100)
     return tally
 
 

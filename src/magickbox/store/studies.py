@@ -227,7 +227,8 @@ class StudyIndex:
         """Ids of the sessions `flt` selects, newest first."""
         clauses, params = filter_clauses(flt)
         where = (" WHERE " + " AND ".join(clauses)) if clauses else ""
-        rows = self.db.query(f"SELECT id FROM sessions{where} ORDER BY received_at DESC, id DESC", tuple(params))
+        sql = f"SELECT id FROM sessions{where} ORDER BY received_at DESC, id DESC"
+        rows = self.db.query(sql, tuple(params))
         return [int(r["id"]) for r in rows]
 
     def unindexed(self, limit: int = 100) -> list[int]:
