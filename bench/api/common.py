@@ -9,6 +9,8 @@ from pathlib import Path
 from magickbox.config import load_settings
 from magickbox.store import Store
 from magickbox.store.sessions import Session, SessionKey
+from magickbox.store.states import SessionState
+from tests.support import sessions as factory
 from tests.support.box import BoxProcess
 
 AET = "ProcBench"
@@ -16,7 +18,7 @@ BUCKET = "bucketProcBench"
 
 
 def start_box(data: Path) -> tuple[BoxProcess, Store]:
-    box = BoxProcess(data=data)
+    box = BoxProcess(data=data, stages="http")  # no scheduler: the sessions stay as made
     box.add_bucket(BUCKET, {"name": "bench", "AETitle": AET, "enabled": 1}, "#!/bin/sh\n")
     box.start(wait_dicom=False)
     return box, Store(load_settings(data=str(data)))
@@ -26,10 +28,10 @@ def finished_session(store: Store, caller: str, log: bool = True) -> Session:
     key = SessionKey(caller, AET, "127.0.0.1", "1.2.3." + str(secrets.randbelow(10**12)))
     session = store.sessions.join_or_create(key, BUCKET, f"scp_{key.study_uid}")
     store.sessions.release(session.id, 0)
-    store.sessions.mark_running(session.id)
+    factory.start(store, session.id)
     if log:
         store.layout.log_path(session.scratchdir).write_text("bench\n")
-    store.sessions.mark_ended(session.id, "finished")
+    factory.end(store, session.id, SessionState.FINISHED)
     return session
 
 

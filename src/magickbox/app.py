@@ -58,7 +58,7 @@ def create_app(settings: Settings, store: Store) -> FastAPI:
 
     @app.get("/healthz", tags=["operations"])
     def healthz() -> dict[str, object]:
-        store.db.query_one("SELECT 1")
+        store.ping()
         return {"status": "ok", "version": __version__, "ae_title": settings.ae_title}
 
     for router in (

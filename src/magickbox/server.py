@@ -15,7 +15,7 @@ import uvicorn
 from magickbox.app import create_app
 from magickbox.config import Settings
 from magickbox.dicom import pynetdicom_compat
-from magickbox.errors import NotFound, SettingsError
+from magickbox.errors import SettingsError
 from magickbox.receive.stage import make_receiver
 from magickbox.route.stage import create_stage as create_router
 from magickbox.run.scheduler import create_scheduler
@@ -110,20 +110,12 @@ def prepare(settings: Settings, store: Store) -> None:
 def index_older_sessions(store: Store) -> None:
     """Sessions received before the study index existed (or whose receipt a crash cut short) are
     indexed from their INPUT headers, in the background: the box answers meanwhile."""
-    done = 0
-    try:
-        while batch := store.studies.unindexed():
-            for session_id in batch:
-                try:
-                    session = store.sessions.get(session_id)
-                except NotFound:
-                    continue  # deleted meanwhile
-                store.studies.index_input(session_id, store.layout.input_dir(session.scratchdir))
-                done += 1
-    except Exception:
-        log.exception("indexing older sessions stopped after %d", done)
-    finally:
-        store.db.close()
+    with store.connection():
+        try:
+            done = store.studies.index_older()
+        except Exception:
+            log.exception("indexing older sessions stopped")
+            return
     if done:
         log.info("study index: %d older session(s) indexed from their INPUT headers", done)
 
@@ -132,32 +124,32 @@ def serve(settings: Settings) -> None:
     """Run the stages named in `settings.stages` until SIGINT or SIGTERM, then stop them in reverse."""
     configure_logging(settings)
     store = Store(settings)
-    prepare(settings, store)
-    stages = [factory(settings, store) for name, factory in STAGES.items() if name in settings.stages]
-    started: list[Stage] = []
-    try:
-        for stage in stages:
-            stage.start()
-            started.append(stage)
-            log.info("%s started", stage.name)
-        log.info(
-            "MagickBox %s up (stages %s): DICOM %s:%d, HTTP %s:%d, data %s",
-            settings.ae_title, ",".join(settings.stages), settings.host, settings.dicom_port,
-            settings.host, settings.http_port, settings.data,
-        )  # fmt: skip
-        if "http" in settings.stages:
-            _serve_http(settings, store)  # returns after SIGINT or SIGTERM
-        else:
-            _wait_for_stop_signal()
-    finally:
-        for stage in reversed(started):
-            try:
-                stage.stop()
-                log.info("%s stopped", stage.name)
-            except Exception:
-                log.exception("%s did not stop cleanly", stage.name)
-        store.db.close()
-        log.info("MagickBox stopped")
+    with store.connection():  # the main thread's connection
+        prepare(settings, store)
+        stages = [factory(settings, store) for name, factory in STAGES.items() if name in settings.stages]
+        started: list[Stage] = []
+        try:
+            for stage in stages:
+                stage.start()
+                started.append(stage)
+                log.info("%s started", stage.name)
+            log.info(
+                "MagickBox %s up (stages %s): DICOM %s:%d, HTTP %s:%d, data %s",
+                settings.ae_title, ",".join(settings.stages), settings.host, settings.dicom_port,
+                settings.host, settings.http_port, settings.data,
+            )  # fmt: skip
+            if "http" in settings.stages:
+                _serve_http(settings, store)  # returns after SIGINT or SIGTERM
+            else:
+                _wait_for_stop_signal()
+        finally:
+            for stage in reversed(started):
+                try:
+                    stage.stop()
+                    log.info("%s stopped", stage.name)
+                except Exception:
+                    log.exception("%s did not stop cleanly", stage.name)
+    log.info("MagickBox stopped")
 
 
 def _serve_http(settings: Settings, store: Store) -> None:

@@ -7,7 +7,6 @@ receiver or scheduler is needed.
 from __future__ import annotations
 
 import secrets
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,6 +16,8 @@ import pytest
 from magickbox.config import load_settings
 from magickbox.store import Store
 from magickbox.store.sessions import Session, SessionKey
+from magickbox.store.states import SessionState
+from tests.support import sessions as factory
 from tests.support.box import BoxProcess
 
 BUCKET_AET = "ProcTest"
@@ -49,27 +50,16 @@ class Served:
         (folder / "INPUT" / "img0001.dcm").write_bytes(b"\0" * 128 + b"DICM" + b"input")
         sessions.release(session.id, 0)
         if end is not None:
-            sessions.mark_running(session.id)
+            factory.start(self.store, session.id)
             if log is not None:
                 (folder / "processing.log").write_text(log)
             for name, data in (output or {"result.txt": b"result\n"}).items():
                 path = folder / "OUTPUT" / name
                 path.parent.mkdir(parents=True, exist_ok=True)
                 path.write_bytes(data)
-            self._job_state(session.id, "running")
-            if end != "running":
-                sessions.mark_ended(session.id, end)
-                self._job_state(session.id, {"finished": "done"}.get(end, end))
+            if end != SessionState.RUNNING:
+                factory.end(self.store, session.id, SessionState(end))
         return sessions.get(session.id)
-
-    def _job_state(self, session_id: int, state: str) -> None:
-        """Play the scheduler's part on the jobs table."""
-        with self.store.db.transaction() as conn:
-            conn.execute(
-                "UPDATE jobs SET state = ?, started_at = COALESCE(started_at, ?), ended_at = ?"
-                " WHERE session_id = ?",
-                (state, time.time(), None if state == "running" else time.time(), session_id),
-            )
 
 
 def start_served(data: Path, env: dict[str, str] | None = None) -> Served:

@@ -13,7 +13,9 @@ import httpx
 import pytest
 
 from magickbox.store.layout import write_json_atomic
+from magickbox.store.states import SessionState
 from tests.api.conftest import BUCKET, BUCKET_AET, Served
+from tests.support import sessions as factory
 
 STRING_FIELDS = (
     "CallerIP",
@@ -241,10 +243,10 @@ def test_get_scratch_follows_changes_between_requests(served: Served) -> None:
     with served.store.layout.log_path(s.scratchdir).open("a") as handle:
         handle.write("bb\n")
     assert entry(served, s.scratchdir)["processingLogSize"] == 5
-    served.store.sessions.mark_ended(s.id, "failed", "exit 1")
+    factory.end(served.store, s.id, SessionState.FAILED, "exit 1")
     changed = entry(served, s.scratchdir)
     assert changed["status"] == "failed" and changed["processingTime"] != "0"
-    served.store.sessions.set_routing(s.id, "routed")
+    factory.route(served.store, s.id)
     assert entry(served, s.scratchdir)["routing"] == "routed"
     served.store.sessions.delete(s.id)
     assert all(e["scratchdir"] != s.scratchdir for e in scratch(served))

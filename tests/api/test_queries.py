@@ -3,41 +3,40 @@
 from __future__ import annotations
 
 from magickbox.store import Store
-from magickbox.store.queries import (
-    SessionFilter,
-    bucket_stats,
-    count_by_state,
-    list_sessions,
-    received_totals,
-    sessions_with_pid,
-)
+from magickbox.store.queries import SessionFilter
 from magickbox.store.sessions import SessionKey
+from tests.support import sessions as factory
 
 
 def make(store: Store, caller: str, study: str) -> int:
-    session = store.sessions.join_or_create(
-        SessionKey(caller, "ProcX", "10.0.0.1", study), "bucketX", "scp_" + study
-    )
-    store.sessions.record_instances(session.id, 3, 300)
-    store.sessions.release(session.id, 0)
-    return session.id
+    key = SessionKey(caller, "ProcX", "10.0.0.1", study)
+    return factory.queued(store, key, "bucketX", "scp_" + study, instances=3).id
 
 
 def test_received_totals_survive_deleting_sessions(store: Store) -> None:
     first = make(store, "A", "1.1")
     make(store, "A", "1.2")
-    assert received_totals(store.db) == (6, 600)
+    assert store.queries.received_totals() == (6, 12288)
     store.sessions.delete(first)
-    assert received_totals(store.db) == (6, 600)
+    assert store.queries.received_totals() == (6, 12288)
 
 
 def test_filters_paging_counts_and_bucket_stats(store: Store) -> None:
     ids = [make(store, caller, f"2.{n}") for n, caller in enumerate(["A", "B", "A"])]
-    store.sessions.mark_running(ids[0])
-    total, page = list_sessions(store.db, SessionFilter(caller="A"), limit=1)
-    assert total == 2 and [s.id for s in page] == [ids[2]]
-    assert list_sessions(store.db, SessionFilter(status="running"))[0] == 1
-    assert count_by_state(store.db) == {"queued": 2, "running": 1}
-    assert [s.id for s in sessions_with_pid(store.db, "scp_2.1")] == [ids[1]]
-    stats = bucket_stats(store.db)["bucketX"]
-    assert stats.queued == 3 and stats.running == 0  # the jobs table: no scheduler claimed them
+    factory.start(store, ids[0])
+    page = store.queries.list_sessions(SessionFilter(caller="A"), limit=1)
+    assert page.total == 2 and [s.id for s in page.sessions] == [ids[2]]
+    assert store.queries.list_sessions(SessionFilter(state="running")).total == 1
+    assert store.queries.count_by_state() == {"queued": 2, "running": 1}
+    assert [s.id for s in store.queries.sessions_with_pid("scp_2.1")] == [ids[1]]
+    stats = store.queries.bucket_stats()["bucketX"]
+    assert stats.queued == 2 and stats.running == 1  # job and session agree: the scheduler's claim
+
+
+def test_text_filter_matches_any_column_and_escapes_wildcards(store: Store) -> None:
+    make(store, "a_b", "3.1")
+    make(store, "axb", "3.2")
+    assert store.queries.list_sessions(SessionFilter(text="A_B")).total == 1
+    assert store.queries.list_sessions(SessionFilter(text="%")).total == 0
+    assert store.queries.list_sessions(SessionFilter(text="procx", caller="axb")).total == 1
+    assert len(store.queries.list_sessions(SessionFilter(), limit=None).sessions) == 2

@@ -11,7 +11,9 @@ from datetime import UTC, datetime, timedelta
 import httpx
 
 from magickbox.store.sessions import SessionKey
+from magickbox.store.states import SessionState
 from tests.api.conftest import BUCKET, Served
+from tests.support import sessions as factory
 from tests.support.net import wait_until
 
 
@@ -71,7 +73,7 @@ def test_log_and_followed_log(served: Served) -> None:
     wait_until(lambda: "second" in "".join(received), timeout=10, what="appended line")
     with log_path.open("a") as handle:
         handle.write("last\n")
-    served.store.sessions.mark_ended(s.id, "finished")
+    factory.end(served.store, s.id, SessionState.FINISHED)
     reader.join(timeout=10)
     assert not reader.is_alive()
     assert "".join(received) == "first\nsecond\nlast\n"
@@ -94,7 +96,7 @@ def test_cancel_rerun_and_conflicts(served: Served) -> None:
         "action": "cancel",
         "status": "cancelled",
     }
-    assert served.store.jobs.active_for_session(queued.id) is None
+    assert [j.state for j in served.store.jobs.for_session(queued.id)] == ["cancelled"]
     assert httpx.post(f"{served.url}/api/v1/sessions/{queued.scratchdir}/cancel").status_code == 409
 
     waiting = served.make_session(end=None)
@@ -103,8 +105,8 @@ def test_cancel_rerun_and_conflicts(served: Served) -> None:
     running = served.make_session(end="running")
     flagged = httpx.post(f"{served.url}/api/v1/sessions/{running.scratchdir}/cancel")
     assert flagged.status_code == 202 and flagged.json()["status"] == "running"
-    row = served.store.jobs.active_for_session(running.id)
-    assert row is not None and row["cancel_requested"] == 1
+    job = served.store.jobs.for_session(running.id)[-1]
+    assert job.state == "running" and job.cancel_requested == 1
 
     done = served.make_session()
     assert httpx.post(f"{served.url}/api/v1/sessions/{done.scratchdir}/cancel").status_code == 409
@@ -124,14 +126,11 @@ def test_delete_cancels_a_running_job_first(served: Served) -> None:
     def scheduler_stops_it() -> None:
         # The scheduler's part: notice the cancel request, stop the process, end the job.
         wait_until(
-            lambda: served.store.db.query_one(
-                "SELECT 1 FROM jobs WHERE session_id = ? AND cancel_requested = 1", (s.id,)
-            ),
+            lambda: served.store.jobs.for_session(s.id)[-1].cancel_requested,
             timeout=10,
         )
         time.sleep(0.3)
-        served.store.sessions.mark_ended(s.id, "cancelled", "cancelled by request")
-        served._job_state(s.id, "cancelled")
+        factory.end(served.store, s.id, SessionState.CANCELLED, "cancelled by request")
 
     helper = threading.Thread(target=scheduler_stops_it)
     helper.start()
@@ -190,7 +189,7 @@ def test_openapi_is_served_and_the_cdn_docs_pages_are_off(served: Served) -> Non
 
 def test_followed_log_as_server_sent_events(served: Served) -> None:
     s = served.make_session(end="running", log="one\ntwo\n")
-    served.store.sessions.mark_ended(s.id, "finished")
+    factory.end(served.store, s.id, SessionState.FINISHED)
     url = f"{served.url}/api/v1/sessions/{s.scratchdir}/log?follow=true"
     response = httpx.get(url, headers={"Accept": "text/event-stream"}, timeout=30)
     assert response.headers["content-type"].startswith("text/event-stream")

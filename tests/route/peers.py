@@ -15,6 +15,8 @@ from magickbox.config import load_settings
 from magickbox.store import Store
 from magickbox.store.layout import write_json_atomic
 from magickbox.store.sessions import SessionKey
+from magickbox.store.states import SessionState
+from tests.support import sessions as factory
 from tests.support.net import free_port, wait_for_port
 
 
@@ -108,10 +110,8 @@ def make_finished_session(
             )
         store.sessions.seal(session.id)
         # Stand in for the scheduler: its job is taken, so a real scheduler leaves it alone.
-        with store.db.transaction() as conn:
-            conn.execute("UPDATE jobs SET state = 'done' WHERE session_id = ?", (session.id,))
-        store.sessions.mark_running(session.id)
-        store.sessions.mark_ended(session.id, state)
+        factory.start(store, session.id)
+        factory.end(store, session.id, SessionState(state))
         return session.scratchdir
     finally:
         store.db.close()

@@ -10,6 +10,8 @@ from magickbox.errors import Conflict
 from magickbox.store import Store
 from magickbox.store.deliveries import HOST, Backoff, DeliveryStore, FileResult, NewDelivery
 from magickbox.store.sessions import SessionKey
+from magickbox.store.states import SessionState
+from tests.support import sessions as factory
 
 T0 = time.time() + 3600  # later than any session end in this run, so plans are stamped T0
 
@@ -17,8 +19,8 @@ T0 = time.time() + 3600  # later than any session end in this run, so plans are 
 def finished_session(store: Store, state: str = "finished") -> int:
     session = store.sessions.create_upload(SessionKey("CT1", "ProcX", "127.0.0.1", "1.2.3"), "b", "p", "", "")
     store.sessions.seal(session.id)
-    store.sessions.mark_running(session.id)
-    store.sessions.mark_ended(session.id, state)
+    factory.start(store, session.id)
+    factory.end(store, session.id, SessionState(state))
     return session.id
 
 
@@ -44,8 +46,8 @@ def test_ended_sessions_are_routed_once_per_end(store: Store, deliveries: Delive
     assert store.sessions.get(failed).routing == "none"
     # processed again: routed again, the old open delivery is superseded
     store.sessions.requeue(first, "re-run")
-    store.sessions.mark_running(first)
-    store.sessions.mark_ended(first, "finished")
+    factory.start(store, first)
+    factory.end(store, first, SessionState.FINISHED)
     assert [s.id for s in deliveries.sessions_to_route()] == [first]
     deliveries.plan(first, [new(105)])
     assert [d.state for d in deliveries.for_session(first)] == ["superseded", "pending"]

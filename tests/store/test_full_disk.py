@@ -49,12 +49,13 @@ def test_a_refused_commit_rolls_back_and_raises_store_full(
     session = upload(store)
     fill_database_disk(store, disks[0])
     with pytest.raises(StoreFull, match="could not write"):
-        store.sessions.set_routing(session.id, "x" * 20000)
+        store.sessions.abort(session.id, "x" * 20000)
     assert not store.db.connection().in_transaction, "a connection was left inside a transaction"
-    assert store.sessions.get(session.id).routing == session.routing, "half a transaction became visible"
+    assert store.sessions.get(session.id).state == session.state, "half a transaction became visible"
+    assert [e["state"] for e in store.sessions.history(session.id)] == ["receiving"]
     disks[0].free()
-    store.sessions.set_routing(session.id, "sent")
-    assert store.sessions.get(session.id).routing == "sent"
+    store.sessions.abort(session.id, "the upload broke off")
+    assert store.sessions.get(session.id).state == "incomplete"
 
 
 def test_a_disk_io_error_is_store_full_too() -> None:

@@ -97,7 +97,7 @@ def test_cancel_queued_is_immediate_and_atomic(store: Store) -> None:
     session = _sealed(store, "A")
     assert store.jobs.request_cancel(session.id) is True
     assert store.sessions.get(session.id).state == "cancelled"
-    assert store.jobs.active_for_session(session.id) is None
+    assert [job.state for job in store.jobs.for_session(session.id)] == ["cancelled"]
     assert store.jobs.claim(OWNER, 60, {"A": 1}, 1) is None
 
 
@@ -106,15 +106,3 @@ def test_fail_queued_names_the_reason(store: Store) -> None:
     assert store.jobs.fail_queued("Gone", "bucket 'Gone' does not exist") == [first.id, second.id]
     assert store.sessions.get(first.id).reason == "bucket 'Gone' does not exist"
     assert not store.jobs.has_queued()
-
-
-def test_average_duration_of_done_jobs(store: Store) -> None:
-    assert store.jobs.average_duration() is None
-    for _ in range(2):
-        _sealed(store, "A")
-        job = store.jobs.claim(OWNER, 60, {"A": 1}, 1)
-        assert job is not None
-        store.jobs.finish(job.id, OWNER, "done")
-    average = store.jobs.average_duration("A")
-    assert average is not None and average >= 0
-    assert store.jobs.average_duration("B") is None

@@ -8,6 +8,8 @@ from magickbox.errors import Conflict
 from magickbox.store import Store
 from magickbox.store.layout import is_scratchdir_name
 from magickbox.store.sessions import SessionKey
+from magickbox.store.states import SessionState
+from tests.support import sessions as factory
 
 KEY = SessionKey("MySelf", "ProcBucket", "127.0.0.1", "1.2.3")
 
@@ -54,7 +56,8 @@ def test_abort_makes_incomplete_and_forbids_processing(store: Store) -> None:
     aborted = store.sessions.get(session.id)
     assert aborted.state == "incomplete" and aborted.reason == "association aborted"
     with pytest.raises(Conflict):
-        store.sessions.mark_running(session.id)
+        store.sessions.seal(session.id)
+    assert store.jobs.for_session(session.id) == []
 
 
 def test_recovery_after_crash(store: Store) -> None:
@@ -72,8 +75,8 @@ def test_recovery_after_crash(store: Store) -> None:
 def test_history_records_every_state(store: Store) -> None:
     session = store.sessions.join_or_create(KEY, "b", "scp_1.2.3")
     store.sessions.release(session.id, settle_s=0)
-    store.sessions.mark_running(session.id)
-    store.sessions.mark_ended(session.id, "finished")
+    factory.start(store, session.id)
+    factory.end(store, session.id, SessionState.FINISHED)
     states = [row["state"] for row in store.sessions.history(session.id)]
     assert states == ["receiving", "queued", "running", "finished"]
     assert store.sessions.get(session.id).ended_at is not None
@@ -103,10 +106,10 @@ def test_recovery_removes_interrupted_writes_and_orphan_folders(store: Store) ->
 def test_rerun_only_of_ended_sessions(store: Store) -> None:
     session = store.sessions.join_or_create(KEY, "b", "scp_1.2.3")
     store.sessions.release(session.id, settle_s=0)
-    store.sessions.mark_running(session.id)
+    factory.start(store, session.id)
     with pytest.raises(Conflict):
         store.sessions.requeue(session.id, "re-run")
-    store.sessions.mark_ended(session.id, "failed", "exit code 1")
+    factory.end(store, session.id, SessionState.FAILED, "exit code 1")
     store.sessions.requeue(session.id, "re-run")
     jobs = store.db.query("SELECT state FROM jobs WHERE session_id = ? ORDER BY id", (session.id,))
     assert [job["state"] for job in jobs][-1] == "queued" and store.sessions.get(session.id).state == "queued"

@@ -91,7 +91,7 @@ def test_upload_style_index_from_files_and_names_off(tmp_path: Path, store: Stor
     (folder / "readme.txt").write_text("not DICOM")
     session = _session(store, "UP", "1.9")
     store.sessions.abort(session.id, "ended without an index, as after a crash")
-    assert store.studies.unindexed() == [session.id]
+    assert store.studies.unindexed() == [(session.id, session.scratchdir)]
     assert store.studies.index_input(session.id, folder) == 3
     assert store.studies.unindexed() == []
     assert store.studies.summaries([session.id])[session.id]["SeriesCount"] == "2"

@@ -10,6 +10,8 @@ from pathlib import Path
 from magickbox.config import load_settings
 from magickbox.store import Store
 from magickbox.store.sessions import Session, SessionKey
+from magickbox.store.states import SessionState
+from tests.support import sessions as factory
 from tests.support.dicomdata import write_study
 from tests.support.net import wait_until
 
@@ -30,7 +32,7 @@ def received(store: Store, calling: str, called: str = "ProcCopy", bucket: str =
 
 
 def start(store: Store, session: Session, log: str = "") -> None:
-    store.sessions.mark_running(session.id)
+    factory.start(store, session.id)
     append_log(store, session, log)
 
 
@@ -43,7 +45,7 @@ def finish(store: Store, session: Session, outcome: str = "finished") -> None:
     (store.layout.output_dir(session.scratchdir) / "result.txt").write_text("done\n")
     proc = [{"success": "success" if outcome == "finished" else "failed", "message": ""}]
     store.layout.proc_path(session.scratchdir).write_text(json.dumps(proc))
-    store.sessions.mark_ended(session.id, outcome)
+    factory.end(store, session.id, SessionState(outcome))
 
 
 def receiving(store: Store, calling: str, called: str = "ProcCopy") -> Session:

@@ -3,6 +3,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from magickbox.store import Store
+from magickbox.store.queries import SessionFilter
 from magickbox.ui import views
 from tests.ui import driving
 
@@ -28,20 +29,20 @@ def test_filter_matches_text_bucket_and_state(store: Store) -> None:
     alpha = driving.received(store, "ALPHA")
     beta = driving.received(store, "BETA", called="ProcAnon", bucket="ProcAnon")
     driving.start(store, beta)
-    table = views.session_table(store, views.SessionFilter(text="alp"))
+    table = views.session_table(store, SessionFilter(text="alp"))
     assert [r.session.scratchdir for r in table.rows] == [alpha.scratchdir]
     assert table.total == 2 and table.matching == 1
-    assert views.session_table(store, views.SessionFilter(bucket="ProcAnon")).matching == 1
-    assert views.session_table(store, views.SessionFilter(state="running")).rows[0].session.id == beta.id
+    assert views.session_table(store, SessionFilter(bucket="ProcAnon")).matching == 1
+    assert views.session_table(store, SessionFilter(state="running")).rows[0].session.id == beta.id
     assert views.bucket_names(store) == ["ProcAnon", "ProcCopy"]
 
 
 def test_table_version_changes_with_any_state_change(store: Store) -> None:
-    before = views.table_version(store)
+    before = store.queries.sessions_version()
     session = driving.received(store, "V")
-    after_receive = views.table_version(store)
+    after_receive = store.queries.sessions_version()
     driving.start(store, session)
-    assert len({before, after_receive, views.table_version(store)}) == 3
+    assert len({before, after_receive, store.queries.sessions_version()}) == 3
 
 
 def test_counts_days_and_processing_times(store: Store) -> None:
@@ -68,5 +69,5 @@ def test_human_units() -> None:
 def test_filter_text_is_literal_not_a_pattern(store: Store) -> None:
     driving.received(store, "A_B")
     driving.received(store, "AXB")
-    assert views.session_table(store, views.SessionFilter(text="a_b")).matching == 1
-    assert views.session_table(store, views.SessionFilter(text="%")).matching == 0
+    assert views.session_table(store, SessionFilter(text="a_b")).matching == 1
+    assert views.session_table(store, SessionFilter(text="%")).matching == 0

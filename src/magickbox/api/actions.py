@@ -8,8 +8,8 @@ import time
 from magickbox.errors import NotFound, StoreFull
 from magickbox.store import Store
 from magickbox.store.layout import is_scratchdir_name
-from magickbox.store.queries import job_is_running
 from magickbox.store.sessions import Session
+from magickbox.store.states import SessionState
 from magickbox.web.errors import ApiError
 
 log = logging.getLogger(__name__)
@@ -35,7 +35,7 @@ def delete_session(store: Store, session: Session, wait_s: float = CANCEL_WAIT_S
     only while an association still feeds it.
     """
     gone = store.sessions.unrecorded_ends.count(session.id)
-    if session.state == "receiving" and session.open_associations > gone:
+    if session.state == SessionState.RECEIVING and session.open_associations > gone:
         raise ApiError(409, "still receiving", f"{session.scratchdir} is being received; try again later")
     store.sessions.finish_deletes()  # earlier deletions a full disk held back
     try:
@@ -46,7 +46,7 @@ def delete_session(store: Store, session: Session, wait_s: float = CANCEL_WAIT_S
         log.warning("could not record the cancel of %s (the data folder is full)", session.scratchdir)
     if cancelled:
         deadline = time.monotonic() + wait_s
-        while job_is_running(store.db, session.id) and not store.jobs.stopped_unrecorded(session.id):
+        while store.queries.job_is_running(session.id) and not store.jobs.stopped_unrecorded(session.id):
             if time.monotonic() > deadline:
                 raise ApiError(
                     409, "still running", f"{session.scratchdir} did not stop within {wait_s:.0f}s; try again"

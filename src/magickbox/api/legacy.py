@@ -17,7 +17,6 @@ from magickbox.api.actions import delete_session, find_session
 from magickbox.api.uploads import clean_spool, create_session, receive_form
 from magickbox.api.views import ScratchRenderer
 from magickbox.store import Store
-from magickbox.store.queries import bucket_stats, sessions_with_pid
 from magickbox.web.deps import get_store, require_read, require_write
 from magickbox.web.errors import ApiError
 from magickbox.zipstream import session_files, stream_folder
@@ -32,15 +31,14 @@ StoreDep = Annotated[Store, Depends(get_store)]
 def warm_up(store: Store) -> None:
     """At start, in the background: drop stale spooled uploads, render getScratch once (so the
     first request is fast too)."""
-    try:
-        removed = clean_spool(store.settings)
-        if removed:
-            log.info("removed %d upload(s) left half-received by an earlier run", removed)
-        _scratch.render(store.db, store.layout)
-    except Exception:  # only a cache; the first request will try again
-        log.exception("could not prepare the session list")
-    finally:
-        store.db.close()  # this thread's connection
+    with store.connection():  # this thread's connection
+        try:
+            removed = clean_spool(store.settings)
+            if removed:
+                log.info("removed %d upload(s) left half-received by an earlier run", removed)
+            _scratch.render(store.queries, store.layout)
+        except Exception:  # only a cache; the first request will try again
+            log.exception("could not prepare the session list")
 
 
 SMALL_LOG = 8 << 20
@@ -81,7 +79,7 @@ def json_response(value: object) -> Response:
 @router.get("/code/php/getScratch.php", dependencies=[Depends(require_read)])
 def get_scratch(store: StoreDep) -> Response:
     """Every session, newest first, in the original's shape (plus `status` and `routing`)."""
-    return Response(_scratch.render(store.db, store.layout), media_type="application/json")
+    return Response(_scratch.render(store.queries, store.layout), media_type="application/json")
 
 
 def zip_response(store: Store, scratchdir: str | None, area: str) -> StreamingResponse:
@@ -121,7 +119,7 @@ def delete_study(
         delete_session(store, session)
         return PlainTextResponse(f" will delete now {store.layout.root / session.scratchdir}")
     if SIUID:
-        sessions = sessions_with_pid(store.db, SIUID)
+        sessions = store.queries.sessions_with_pid(SIUID)
         if not sessions:
             raise ApiError(404, "no such session", f"no session has the pid {SIUID!r}")
         said = []
@@ -155,7 +153,7 @@ def get_installed_buckets(store: StoreDep) -> Response:
 @router.get("/code/php/getStatus.php", dependencies=[Depends(require_read)])
 def get_status(store: StoreDep) -> Response:
     """One row per bucket as gearadmin printed it: [name, queued+running, running, workers], strings."""
-    stats = bucket_stats(store.db)
+    stats = store.queries.bucket_stats()
     rows: list[list[str]] = []
     for bucket in store.catalog().valid:
         if not bucket.info.enabled:

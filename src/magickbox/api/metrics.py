@@ -6,8 +6,7 @@ from fastapi import APIRouter, Depends
 from fastapi.responses import PlainTextResponse
 
 from magickbox.store import Store
-from magickbox.store.queries import bucket_stats, count_by_state, received_totals
-from magickbox.store.sessions import STATES
+from magickbox.store.states import SessionState
 from magickbox.web.deps import get_store, require_read
 
 router = APIRouter(tags=["operations"])
@@ -27,12 +26,12 @@ def render(store: Store) -> str:
             number = int(value) if float(value).is_integer() else value
             lines.append(f"{name}{labels} {number}")
 
-    states = count_by_state(store.db)
+    states = store.queries.count_by_state()
     metric(
         "magickbox_sessions", "gauge", "Sessions by state.",
-        [(f'{{state="{s}"}}', states.get(s, 0)) for s in STATES],
+        [(f'{{state="{s}"}}', states.get(s, 0)) for s in SessionState],
     )  # fmt: skip
-    stats = bucket_stats(store.db)
+    stats = store.queries.bucket_stats()
     names = sorted({b.name for b in store.catalog().valid} | set(stats))
 
     def per_bucket(attr: str) -> list[tuple[str, float]]:
@@ -48,7 +47,7 @@ def render(store: Store) -> str:
         label = f'{{bucket="{_label(n)}"}}'
         lines.append(f"magickbox_bucket_duration_seconds_sum{label} {(s.avg_run_s or 0.0) * s.done:.3f}")
         lines.append(f"magickbox_bucket_duration_seconds_count{label} {s.done}")
-    instances, nbytes = received_totals(store.db)
+    instances, nbytes = store.queries.received_totals()
     metric("magickbox_received_instances_total", "counter", "DICOM instances received.", [("", instances)])
     metric("magickbox_received_bytes_total", "counter", "Bytes received.", [("", nbytes)])
     return "\n".join(lines) + "\n"

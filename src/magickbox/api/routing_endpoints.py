@@ -12,10 +12,11 @@ from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from magickbox.config import Settings
 from magickbox.errors import Conflict, NotFound
 from magickbox.models.routing import RoutingInvalid, parse_text, validate
-from magickbox.store import Store, routelog
-from magickbox.store.deliveries import Delivery, delivery_store
+from magickbox.store import Store
+from magickbox.store.deliveries import Delivery
 from magickbox.store.layout import is_scratchdir_name, write_json_atomic
-from magickbox.web.deps import require_admin, require_read, require_write
+from magickbox.store.states import DeliveryState
+from magickbox.web.deps import get_store, require_admin, require_read, require_write
 
 router = APIRouter()
 
@@ -58,14 +59,13 @@ def save_routing(request: Request, text: str = Form("")) -> PlainTextResponse:
     except RoutingInvalid as exc:
         return PlainTextResponse("\n".join([PARSE_ERROR, *exc.reasons]))
     write_json_atomic(settings.routing_path, document)
-    routelog.write(settings.logs_dir / "routing.log", "routing.json replaced (saveRouting.php)")
+    get_store(request).routelog.write("routing.json replaced (saveRouting.php)")
     return PlainTextResponse("")
 
 
 @router.get("/code/php/getRoutingLog.php", include_in_schema=False, dependencies=[Depends(require_read)])
 def routing_log(request: Request) -> JSONResponse:
-    settings, _ = _context(request)
-    return JSONResponse(routelog.render(settings.logs_dir / "routing.log"))
+    return JSONResponse(get_store(request).routelog.render())
 
 
 # ---- /api/v1 --------------------------------------------------------------------------------------------
@@ -98,7 +98,7 @@ async def put_routing(request: Request) -> Response:
     except RoutingInvalid as exc:
         return _error(422, "invalid routing table", exc.reasons)
     write_json_atomic(settings.routing_path, document)
-    routelog.write(settings.logs_dir / "routing.log", "routing.json replaced (/api/v1/routing)")
+    get_store(request).routelog.write("routing.json replaced (/api/v1/routing)")
     return JSONResponse(document)
 
 
@@ -117,7 +117,7 @@ def delivery_json(delivery: Delivery) -> dict[str, Any]:
         "rule": {"index": delivery.rule_index, "name": delivery.rule_name, "send_key": delivery.send_key},
         "attempts": delivery.attempts,
         "last_error": delivery.last_error,
-        "next_try_at": delivery.next_try_at if delivery.state == "pending" else None,
+        "next_try_at": delivery.next_try_at if delivery.state == DeliveryState.PENDING else None,
         "give_up_at": delivery.give_up_at,
         "last_try_at": delivery.last_try_at,
         "finished_at": delivery.finished_at,
@@ -135,14 +135,14 @@ def delivery_json(delivery: Delivery) -> dict[str, Any]:
 )
 def session_deliveries(request: Request, scratchdir: str) -> Response:
     """The session's deliveries, oldest first, with its `routing` outcome."""
-    settings, store = _context(request)
+    _, store = _context(request)
     if not is_scratchdir_name(scratchdir):
         return _error(400, "not a session folder name", scratchdir)
     try:
         session = store.sessions.by_scratchdir(scratchdir)
     except NotFound as exc:
         return _error(404, "no such session", str(exc))
-    deliveries = delivery_store(store.db, settings).for_session(session.id)
+    deliveries = store.deliveries.for_session(session.id)
     return JSONResponse(
         {
             "scratchdir": scratchdir,
@@ -156,8 +156,7 @@ def session_deliveries(request: Request, scratchdir: str) -> Response:
 @router.get("/api/v1/deliveries/{delivery_id}", tags=["routing"], dependencies=[Depends(require_read)])
 def one_delivery(request: Request, delivery_id: DeliveryId) -> Response:
     """One delivery with the outcome of each file."""
-    settings, store = _context(request)
-    deliveries = delivery_store(store.db, settings)
+    deliveries = get_store(request).deliveries
     try:
         delivery = deliveries.get(delivery_id)
     except NotFound as exc:
@@ -177,9 +176,8 @@ def one_delivery(request: Request, delivery_id: DeliveryId) -> Response:
 )
 def retry_delivery(request: Request, delivery_id: DeliveryId) -> Response:
     """ "Send again": the delivery is due now (a finished one sends all its files again)."""
-    settings, store = _context(request)
     try:
-        delivery = delivery_store(store.db, settings).retry(delivery_id)
+        delivery = get_store(request).deliveries.retry(delivery_id)
     except NotFound as exc:
         return _error(404, "no such delivery", str(exc))
     except Conflict as exc:

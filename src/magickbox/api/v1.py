@@ -20,15 +20,9 @@ from magickbox.api.uploads import create_session, receive_form
 from magickbox.api.views import processing_seconds
 from magickbox.store import Store
 from magickbox.store.buckets import Bucket, InvalidBucket, set_enabled
-from magickbox.store.queries import (
-    SETTLED_STATES,
-    BucketStats,
-    SessionFilter,
-    bucket_stats,
-    latest_job,
-    list_sessions,
-)
-from magickbox.store.sessions import STATES, Session
+from magickbox.store.queries import BucketStats, SessionFilter
+from magickbox.store.sessions import Session
+from magickbox.store.states import SESSION_SETTLED, SessionState
 from magickbox.web.deps import get_store, require_admin, require_read, require_write
 from magickbox.web.errors import ApiError
 
@@ -37,7 +31,7 @@ StoreDep = Annotated[Store, Depends(get_store)]
 MAX_FILES = 10_000
 
 StateName = Literal["receiving", "queued", "running", "finished", "failed", "cancelled", "incomplete"]
-assert set(StateName.__args__) == set(STATES)  # type: ignore[attr-defined]
+assert set(StateName.__args__) == set(SessionState)  # type: ignore[attr-defined]
 
 
 class ErrorOut(BaseModel):
@@ -199,7 +193,7 @@ def _proc(store: Store, s: Session) -> Any:
 
 
 def _job(store: Store, s: Session) -> JobOut | None:
-    row = latest_job(store.db, s.id)
+    row = store.queries.latest_job(s.id)
     if row is None:
         return None
     return JobOut(
@@ -233,8 +227,11 @@ def sessions(
     since_ts = None
     if since is not None:
         since_ts = (since if since.tzinfo else since.replace(tzinfo=UTC)).timestamp()
-    total, rows = list_sessions(store.db, SessionFilter(caller, bucket, status, since_ts), limit, offset)
-    return SessionPage(total=total, limit=limit, offset=offset, items=[session_out(s) for s in rows])
+    wanted = SessionFilter(caller=caller, bucket=bucket, state=status, since=since_ts)
+    found = store.queries.list_sessions(wanted, limit, offset)
+    return SessionPage(
+        total=found.total, limit=limit, offset=offset, items=[session_out(s) for s in found.sessions]
+    )
 
 
 @router.get("/sessions/{scratchdir}", dependencies=[Depends(require_read)], responses=ERRORS)
@@ -265,7 +262,7 @@ async def _follow(store: Store, session: Session, offset: int) -> AsyncIterator[
             current = await run_in_threadpool(store.sessions.get, session.id)
         except Exception:
             return  # deleted while followed
-        done = current.state in SETTLED_STATES
+        done = current.state in SESSION_SETTLED
         chunk = await run_in_threadpool(_read_from, path, position)
         if chunk:
             position += len(chunk)
@@ -447,7 +444,7 @@ def bucket_out(bucket: Bucket | InvalidBucket, stats: BucketStats | None) -> Buc
 @router.get("/buckets", dependencies=[Depends(require_read)], responses=ERRORS)
 def buckets(store: StoreDep) -> list[BucketOut]:
     """Every bucket folder, the invalid ones with the reason, with queue depth and mean run time."""
-    stats = bucket_stats(store.db)
+    stats = store.queries.bucket_stats()
     catalog = store.catalog()
     everything: list[Bucket | InvalidBucket] = [*catalog.valid, *catalog.invalid]
     return [bucket_out(b, stats.get(b.name)) for b in sorted(everything, key=lambda b: b.name)]
@@ -461,7 +458,7 @@ def bucket(store: StoreDep, name: str) -> BucketOut:
     )
     if found is None:
         raise ApiError(404, "no such bucket", f"no bucket folder {name!r}")
-    return bucket_out(found, bucket_stats(store.db).get(name))
+    return bucket_out(found, store.queries.bucket_stats().get(name))
 
 
 def _switch_bucket(store: Store, name: str, enabled: bool) -> BucketSwitchOut:

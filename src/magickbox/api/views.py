@@ -13,10 +13,10 @@ from email.utils import format_datetime
 from pathlib import Path
 from typing import Any
 
-from magickbox.store.db import Database
 from magickbox.store.layout import ScratchLayout
-from magickbox.store.queries import SETTLED_STATES
+from magickbox.store.queries import Queries, SessionFilter
 from magickbox.store.sessions import Session, rfc2822_now
+from magickbox.store.states import SESSION_SETTLED
 
 
 def rfc2822(ts: float) -> str:
@@ -33,7 +33,7 @@ def seconds_in_box(state: str, received_at: float, ended_at: float | None, updat
 
     A session that will not move any more (finished, failed, cancelled, incomplete) has ended.
     """
-    if state not in SETTLED_STATES:
+    if state not in SESSION_SETTLED:
         return None
     end = ended_at if ended_at is not None else updated_at
     return max(1, math.ceil(end - received_at))
@@ -77,15 +77,10 @@ def _stat_key(path: str) -> tuple[int, int] | None:
 
 _InfoRead = tuple[tuple[int, int] | None, dict[str, Any]]  # info.json's stat and its keys
 
-SCRATCH_COLUMNS = (
-    "id, scratchdir, pid, calling_aet, called_aet, caller_ip, received_at, state, routing,"
-    " ended_at, updated_at"
-)
-
 
 @dataclass
 class _Rendered:
-    row: tuple[Any, ...]  # the session row it was made from
+    row: Session  # the session it was made from
     checked: float
     head: str  # '{"CallerIP": ... "processingLogSize": n' (no closing brace)
     mtime: float | None  # log mtime, for processingLast
@@ -95,7 +90,7 @@ class _Rendered:
 
     @property
     def settled(self) -> bool:
-        return self.row[7] in SETTLED_STATES
+        return self.row.state in SESSION_SETTLED
 
 
 class ScratchRenderer:
@@ -103,10 +98,10 @@ class ScratchRenderer:
 
     Each entry is rendered once and kept while its session row is unchanged; only
     `processingLast` (now - log mtime) is filled in per request. A cheap signature of the sessions
-    table (count, sums of ids and update times) tells when any row was added, changed or
-    deleted; then only the changed rows are rendered again. Sessions still in the pipeline are
-    looked at on disk on every request; settled ones every `recheck_s` seconds (so a log touched
-    by hand shows up soon).
+    table (`Queries.sessions_version`: count, sums of ids and update times) tells when any row was
+    added, changed or deleted; then only the changed rows are rendered again. Sessions still in
+    the pipeline are looked at on disk on every request; settled ones every `recheck_s` seconds
+    (so a log touched by hand shows up soon).
     """
 
     def __init__(self, recheck_s: float = 30.0) -> None:
@@ -116,19 +111,15 @@ class ScratchRenderer:
         self._info: dict[str, _InfoRead] = {}  # by scratchdir
         self._entries: list[_Rendered] = []
         self._live: list[int] = []
-        self._signature: tuple[Any, ...] | None = None
+        self._signature: str | None = None
         self._built = 0.0
 
-    def render(self, db: Database, layout: ScratchLayout, now: float | None = None) -> str:
+    def render(self, queries: Queries, layout: ScratchLayout, now: float | None = None) -> str:
         now = time.time() if now is None else now
-        signature = tuple(
-            db.connection()
-            .execute("SELECT COUNT(*), MAX(updated_at), TOTAL(id), TOTAL(updated_at) FROM sessions")
-            .fetchone()
-        )
+        signature = queries.sessions_version()
         with self._lock:
             if signature != self._signature or now - self._built > self.recheck_s:
-                self._rebuild(db, layout, now)
+                self._rebuild(queries, layout, now)
                 self._signature = signature
                 self._built = now
             entries = self._entries
@@ -142,35 +133,31 @@ class ScratchRenderer:
             ]
         return "[" + ",".join(parts) + "]"
 
-    def _rebuild(self, db: Database, layout: ScratchLayout, now: float) -> None:
-        cursor = db.connection().cursor()
-        cursor.row_factory = None
-        rows = cursor.execute(
-            f"SELECT {SCRATCH_COLUMNS} FROM sessions ORDER BY received_at DESC, id DESC"
-        ).fetchall()
+    def _rebuild(self, queries: Queries, layout: ScratchLayout, now: float) -> None:
+        rows = queries.list_sessions(SessionFilter(), limit=None).sessions
         by_id: dict[int, _Rendered] = {}
         entries: list[_Rendered] = []
         for row in rows:
-            done = self._by_id.get(row[0])
+            done = self._by_id.get(row.id)
             if done is None or done.row != row or not done.settled:
                 done = self._render_one(row, layout, now)
             elif now - done.checked > self.recheck_s:
                 done = self._recheck(done, layout, now)
-            by_id[row[0]] = done
+            by_id[row.id] = done
             entries.append(done)
         self._by_id, self._entries = by_id, entries
-        kept = {e.row[1] for e in entries}
+        kept = {e.row.scratchdir for e in entries}
         self._info = {name: value for name, value in self._info.items() if name in kept}
         self._live = [index for index, e in enumerate(entries) if not e.settled]
 
     def _recheck(self, done: _Rendered, layout: ScratchLayout, now: float) -> _Rendered:
         """A settled entry again: re-rendered only if its log changed on disk."""
         try:
-            stat = os.stat(os.path.join(layout.root, done.row[1], "processing.log"))
+            stat = os.stat(os.path.join(layout.root, done.row.scratchdir, "processing.log"))
             found: tuple[float | None, int | None] = (stat.st_mtime, stat.st_size)
         except OSError:
             found = (None, None)
-        info_path = os.path.join(layout.root, done.row[1], "info.json")
+        info_path = os.path.join(layout.root, done.row.scratchdir, "info.json")
         if found != (done.mtime, done.size) or _stat_key(info_path) != done.info_stat:
             return self._render_one(done.row, layout, now)
         done.checked = now
@@ -187,28 +174,16 @@ class ScratchRenderer:
             cached = self._info[scratchdir] = (stat, keys)
         return cached
 
-    def _render_one(self, row: tuple[Any, ...], layout: ScratchLayout, now: float) -> _Rendered:
-        (
-            _id,
-            scratchdir,
-            pid,
-            calling,
-            called,
-            ip,
-            received_at,
-            state,
-            routing,
-            ended_at,
-            updated_at,
-        ) = row
-        seconds = seconds_in_box(state, received_at, ended_at, updated_at)
+    def _render_one(self, row: Session, layout: ScratchLayout, now: float) -> _Rendered:
+        scratchdir, state = row.scratchdir, row.state
+        seconds = processing_seconds(row)
         head: dict[str, Any] = {
-            "CallerIP": ip,
-            "AETitleCalled": called,
-            "AETitleCaller": calling,
-            "received": rfc2822_now(received_at),
+            "CallerIP": row.caller_ip,
+            "AETitleCalled": row.called_aet,
+            "AETitleCaller": row.calling_aet,
+            "received": rfc2822_now(row.received_at),
             "scratchdir": scratchdir,
-            "pid": pid,
+            "pid": row.pid,
             "lastChangedTime": "0",
             "processingTime": "0" if seconds is None else str(seconds),
         }
@@ -226,7 +201,7 @@ class ScratchRenderer:
             if found is not None:
                 tail["measures"] = found
         tail["status"] = state
-        tail["routing"] = routing
+        tail["routing"] = row.routing
         info_stat, info_keys = self._info_keys(layout, scratchdir)
         if info_keys:
             # As the original: info.json's keys first, each computed key wins over its namesake.

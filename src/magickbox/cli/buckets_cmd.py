@@ -110,11 +110,8 @@ def _queue_load(settings: Settings) -> dict[str, BucketLoad]:
     """Queued and running jobs per bucket, if this data folder has a store yet."""
     if not settings.db_path.exists():
         return {}
-    store = Store(settings)
-    try:
+    with Store(settings).connection() as store:
         return store.jobs.load()
-    finally:
-        store.db.close()
 
 
 def _describe(bucket: Bucket, load: BucketLoad) -> dict[str, object]:

@@ -31,8 +31,7 @@ def _when(ts: float | None) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    store = Store(load_settings(data=args.data))
-    try:
+    with Store(load_settings(data=args.data)).connection() as store:
         if args.token_command == "create":
             info, secret = store.tokens.create(args.scope, args.name)
             print(secret)
@@ -47,6 +46,4 @@ def run(args: argparse.Namespace) -> int:
         else:
             store.tokens.revoke(args.id)
             print(f"token {args.id} revoked")
-    finally:
-        store.db.close()
     return 0

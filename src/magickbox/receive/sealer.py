@@ -42,15 +42,13 @@ class Sealer:
         self._thread.join(timeout=10)
 
     def _run(self) -> None:
-        try:
+        with self.store.connection():
             while not self._stop.is_set():
                 self._wake.wait(self._wait_s())
                 self._wake.clear()
                 if self._stop.is_set():
                     break
                 self._back_off(self._catch_up() + self._seal_due())
-        finally:
-            self.store.db.close()
 
     def _wait_s(self) -> float:
         try:

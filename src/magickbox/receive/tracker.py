@@ -24,7 +24,8 @@ from magickbox.dicom.uid import is_valid_uid
 from magickbox.errors import StoreFull
 from magickbox.store import Store
 from magickbox.store.buckets import Bucket
-from magickbox.store.sessions import RECEIVING, SessionKey
+from magickbox.store.sessions import SessionKey
+from magickbox.store.states import SessionState
 from magickbox.store.studies import StudyTally
 
 log = logging.getLogger(__name__)
@@ -72,16 +73,14 @@ def study_key_and_pid(study_uid: str) -> tuple[str, str]:
 @contextmanager
 def thread_db(store: Store) -> Iterator[None]:
     """Association threads are short-lived: drop their SQLite connection after each use."""
-    try:
+    with store.connection():
         yield
-    finally:
-        store.db.close()
 
 
 def tidy_incoming(store: Store, session_id: int) -> None:
     """A session that can no longer receive needs no `.incoming/` folder."""
     session = store.sessions.get(session_id)
-    if session.state != RECEIVING:
+    if session.state != SessionState.RECEIVING:
         store.layout.clear_incoming(session.scratchdir)
 
 

@@ -20,8 +20,9 @@ from magickbox.errors import NotFound
 from magickbox.models.routing import RoutingInvalid, RoutingTable, load
 from magickbox.route import evaluate
 from magickbox.store import Store, routelog
-from magickbox.store.deliveries import Delivery, DeliveryStore, FileResult, NewDelivery, delivery_store
+from magickbox.store.deliveries import Delivery, DeliveryStore, FileResult, NewDelivery
 from magickbox.store.sessions import Session
+from magickbox.store.states import DeliveryState
 
 log = logging.getLogger(__name__)
 
@@ -36,8 +37,8 @@ class Router:
     def __init__(self, settings: Settings, store: Store) -> None:
         self.settings = settings
         self.store = store
-        self.deliveries = delivery_store(store.db, settings)
-        self.log_path = settings.logs_dir / "routing.log"
+        self.deliveries = store.deliveries
+        self.routelog = store.routelog
         self._last_invalid = ""
 
     # ---- planning ------------------------------------------------------------------------------
@@ -58,7 +59,7 @@ class Router:
             if str(table) != self._last_invalid:
                 self._last_invalid = str(table)
                 log.error("routing.json is invalid; %d session(s) wait: %s", len(sessions), table)
-                routelog.write(self.log_path, f"routing.json is invalid, routing waits: {table}")
+                self.routelog.write(f"routing.json is invalid, routing waits: {table}")
             return 0
         self._last_invalid = ""
         for session in sessions:
@@ -67,8 +68,7 @@ class Router:
 
     def _plan_one(self, session: Session, table: RoutingTable | None) -> None:
         folder = self.store.layout.session_dir(session.scratchdir)
-        routelog.write(
-            self.log_path,
+        self.routelog.write(
             f'{routelog.CALLED} {folder} "{session.called_aet}" "{session.calling_aet}"',
         )
         if table is None:
@@ -82,16 +82,15 @@ class Router:
             planned, notes = evaluate.plan(table, session.called_aet, session.calling_aet, outcome, values)
             notes.insert(0, f"proc.json success = {outcome!r}")
         for note in notes:
-            routelog.write(self.log_path, note)
+            self.routelog.write(note)
         ids = self.deliveries.plan(session.id, planned)
         for delivery_id, item in zip(ids, planned, strict=False):
-            routelog.write(
-                self.log_path,
+            self.routelog.write(
                 f"{routelog.ROUTE} delivery {delivery_id} -- {folder / item.folder} {item.ip} {item.port}"
                 f" {item.calling_aet} {item.called_aet}",
             )
         if not planned:
-            routelog.write(self.log_path, f"routing finished for {session.scratchdir}: no destination")
+            self.routelog.write(f"routing finished for {session.scratchdir}: no destination")
 
     # ---- sending -------------------------------------------------------------------------------
     def files_to_send(self, delivery: Delivery, session: Session) -> tuple[list[Outgoing], list[FileResult]]:
@@ -148,16 +147,16 @@ class Router:
     def _log_outcome(self, after: Delivery, session: Session, target: str) -> None:
         what = f"{session.scratchdir}/{after.folder} to {after.calling_aet} -> {target}"
         counts = f"{after.files_sent} sent, {after.files_failed} failed, {after.files_skipped} skipped"
-        if after.state == "done":
+        if after.state == DeliveryState.DONE:
             text = f"delivered {what} ({counts}, attempt {after.attempts})"
-        elif after.state == "failed":
+        elif after.state == DeliveryState.FAILED:
             text = f"gave up {what} after {after.attempts} attempts: {after.last_error}"
         else:
             text = (
                 f"attempt {after.attempts} {what} failed: {after.last_error};"
                 f" next try {_fmt_time(after.next_try_at)}"
             )
-        routelog.write(self.log_path, f"{routelog.DELIVERY} delivery {after.id} -- {text}")
+        self.routelog.write(f"{routelog.DELIVERY} delivery {after.id} -- {text}")
         log.info("delivery %d: %s", after.id, text)
 
 

@@ -23,8 +23,9 @@ from magickbox.run.slurm_executor import SlurmExecutor
 from magickbox.run.worker import Worker
 from magickbox.store import Store
 from magickbox.store.buckets import Bucket, Catalog, load_catalog, slurm_spec
-from magickbox.store.jobs import FAILED, Job
+from magickbox.store.jobs import Job
 from magickbox.store.sessions import Session
+from magickbox.store.states import JobState
 
 log = logging.getLogger(__name__)
 
@@ -149,7 +150,7 @@ class Scheduler:
             if job.slurm_job_id:
                 self._client().cancel_quietly(job.slurm_job_id)
             reason = f"bucket '{job.bucket}' is gone; its Slurm job was cancelled"
-            self.store.jobs.finish(job.id, self.owner, FAILED, reason)
+            self.store.jobs.finish(job.id, self.owner, JobState.FAILED, reason)
             return
         log.warning("job %d: re-attaching to its Slurm job %s", job.id, job.slurm_job_id or "(by name)")
         self._spawn(job, session, bucket, self._slurm_executor(bucket))
@@ -170,7 +171,7 @@ class Scheduler:
             run_stop_command(container.stop_argv(spec.runtime, name, spec.runtime_args))
 
     def _loop(self) -> None:
-        try:
+        with self.store.connection():  # this thread's connection
             while not self._stopping.is_set():
                 try:
                     self.tick()
@@ -179,8 +180,6 @@ class Scheduler:
                     self._stopping.wait(1.0)
                 self._wake.wait(self.settings.scheduler_poll_s)
                 self._wake.clear()
-        finally:
-            self.store.db.close()  # this thread's connection
 
     def tick(self) -> None:
         """One round: recover stale leases now and then, fail unrunnable jobs, start what fits."""

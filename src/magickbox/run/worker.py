@@ -19,11 +19,11 @@ from magickbox.run.ending import RELEASE, Ending, disk_full, writing
 from magickbox.run.executor import Executor, Hooks, Launch, LocalExecutor, launch_name, note_line
 from magickbox.run.slurm_executor import DETACHED, RETRY
 from magickbox.store import Store
-from magickbox.store import jobs as J
 from magickbox.store.buckets import Bucket
 from magickbox.store.db import is_disk_full
 from magickbox.store.jobs import Job
 from magickbox.store.sessions import Session
+from magickbox.store.states import JobState
 
 log = logging.getLogger(__name__)
 
@@ -31,10 +31,10 @@ CANCEL_CHECK_S = 0.2
 RECORD_RETRY_FIRST_S = 0.2  # back-off for recording a job's end on a full disk, doubling ...
 RECORD_RETRY_MAX_S = 5.0  # ... up to this
 OUTCOME_TO_JOB = {
-    process.SUCCESS: J.DONE,
-    process.FAILED: J.FAILED,
-    process.TIMEOUT: J.FAILED,
-    process.CANCELLED: J.CANCELLED,
+    process.SUCCESS: JobState.DONE,
+    process.FAILED: JobState.FAILED,
+    process.TIMEOUT: JobState.FAILED,
+    process.CANCELLED: JobState.CANCELLED,
 }
 
 
@@ -78,20 +78,20 @@ class Worker(threading.Thread):
 
     def run(self) -> None:
         try:
-            try:
-                ending = self._run()
-            except StoreFull as exc:
-                ending = Ending(J.FAILED, str(exc))
-            except Exception as exc:
-                if is_disk_full(exc):
-                    ending = Ending(J.FAILED, f"no space left on device: {exc}")
-                else:
-                    log.exception("job %d (%s) broke", self.job.id, self.bucket.name)
-                    ending = Ending(J.FAILED, f"internal error: {exc}")
-            if ending is not None:
-                self._record(ending)
+            with self.store.connection():  # this thread's connection
+                try:
+                    ending = self._run()
+                except StoreFull as exc:
+                    ending = Ending(JobState.FAILED, str(exc))
+                except Exception as exc:
+                    if is_disk_full(exc):
+                        ending = Ending(JobState.FAILED, f"no space left on device: {exc}")
+                    else:
+                        log.exception("job %d (%s) broke", self.job.id, self.bucket.name)
+                        ending = Ending(JobState.FAILED, f"internal error: {exc}")
+                if ending is not None:
+                    self._record(ending)
         finally:
-            self.store.db.close()  # this thread's connection
             self.on_done(self)
 
     def _run(self) -> Ending | None:
@@ -151,7 +151,7 @@ class Worker(threading.Thread):
             log.warning("job %d: lease lost; another scheduler took it over", self.job.id)
             return None
         if self._stop_reason == "deleted":
-            return Ending(J.CANCELLED, "the session was deleted during the run", result.exit_code)
+            return Ending(JobState.CANCELLED, "the session was deleted during the run", result.exit_code)
         if result.outcome == RETRY:
             again = self.store.jobs.slurm.retry(
                 self.job.id, self.owner, result.message, self.settings.max_attempts
@@ -174,7 +174,7 @@ class Worker(threading.Thread):
             full = "no space left on device (the data folder was full when the run ended)"
         log.info("job %d (%s): %s %s %s", self.job.id, self.bucket.name, result.outcome, result.message, full)
         if full and result.outcome != process.CANCELLED:
-            return Ending(J.FAILED, f"{full}; {reason}" if reason else full, result.exit_code)
+            return Ending(JobState.FAILED, f"{full}; {reason}" if reason else full, result.exit_code)
         return Ending(OUTCOME_TO_JOB[result.outcome], reason, result.exit_code)
 
     def _record(self, ending: Ending) -> None:

@@ -15,7 +15,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from magickbox.errors import StoreFull
-from magickbox.store.schema import STATEMENTS, upgrade
+from magickbox.store.schema import migrate
 
 log = logging.getLogger(__name__)
 
@@ -39,10 +39,8 @@ class Database:
         self.path = path
         self._local = threading.local()
         path.parent.mkdir(parents=True, exist_ok=True)
-        with self.transaction() as conn:
-            for statement in STATEMENTS:
-                conn.execute(statement)
-            upgrade(conn)
+        with self.transaction() as conn:  # BEGIN IMMEDIATE: one process migrates, the others wait
+            migrate(conn)
 
     def connection(self) -> sqlite3.Connection:
         conn: sqlite3.Connection | None = getattr(self._local, "conn", None)

@@ -21,15 +21,17 @@ from magickbox.config import Settings
 from magickbox.errors import Conflict, NotFound
 from magickbox.store.db import Database
 from magickbox.store.sessions import Session
+from magickbox.store.states import DELIVERY_OPEN, DeliveryState, RoutingState, SessionState
+from magickbox.store.transitions import record_event
 
-PENDING: Final = "pending"
-SENDING: Final = "sending"
-DONE: Final = "done"
-FAILED: Final = "failed"
-SUPERSEDED: Final = "superseded"  # the session was routed again (re-run); this one is history
-CANCELLED: Final = "cancelled"  # the session was deleted
-
-OPEN: Final = (PENDING, SENDING)
+# Short names for the states, used throughout this module.
+PENDING: Final = DeliveryState.PENDING
+SENDING: Final = DeliveryState.SENDING
+DONE: Final = DeliveryState.DONE
+FAILED: Final = DeliveryState.FAILED
+SUPERSEDED: Final = DeliveryState.SUPERSEDED
+CANCELLED: Final = DeliveryState.CANCELLED
+OPEN: Final = DELIVERY_OPEN
 HOST: Final = socket.gethostname()
 
 
@@ -119,13 +121,10 @@ class Backoff:
 
 
 def _event(conn: sqlite3.Connection, session_id: int, detail: str, now: float) -> None:
-    conn.execute(
-        "INSERT INTO session_events(session_id, at, state, detail) VALUES (?, ?, 'routing', ?)",
-        (session_id, now, detail),
-    )
+    record_event(conn, session_id, "routing", detail, now)
 
 
-def session_routing(conn: sqlite3.Connection, session_id: int) -> str:
+def session_routing(conn: sqlite3.Connection, session_id: int) -> RoutingState:
     """none | pending | routed | failed, from the deliveries of the session's latest evaluation."""
     rows = conn.execute(
         "SELECT d.state FROM deliveries d JOIN sessions s ON s.id = d.session_id"
@@ -134,12 +133,12 @@ def session_routing(conn: sqlite3.Connection, session_id: int) -> str:
     ).fetchall()
     states = {r["state"] for r in rows}
     if not states:
-        return "none"
+        return RoutingState.NONE
     if FAILED in states:
-        return "failed"
+        return RoutingState.FAILED
     if states & set(OPEN):
-        return "pending"
-    return "routed"
+        return RoutingState.PENDING
+    return RoutingState.ROUTED
 
 
 def _refresh(conn: sqlite3.Connection, session_id: int, now: float) -> None:
@@ -163,7 +162,8 @@ class DeliveryStore:
     # ---- the router: which sessions to evaluate, and recording the plan --------------------------
     def sessions_to_route(self, limit: int = 50) -> list[Session]:
         rows = self.db.query(
-            "SELECT * FROM sessions WHERE state IN ('finished', 'failed') AND ended_at IS NOT NULL"
+            f"SELECT * FROM sessions WHERE state IN ('{SessionState.FINISHED}',"
+            f" '{SessionState.FAILED}') AND ended_at IS NOT NULL"
             " AND (route_checked_at IS NULL OR route_checked_at < ended_at) ORDER BY ended_at LIMIT ?",
             (limit,),
         )
@@ -187,15 +187,16 @@ class DeliveryStore:
                 return []
             now = max(now, float(row["ended_at"]))  # keeps route_checked_at >= ended_at
             conn.execute(
-                "UPDATE deliveries SET state = 'superseded', lease_until = NULL, finished_at = ?"
-                " WHERE session_id = ? AND state IN ('pending', 'sending')",
+                f"UPDATE deliveries SET state = '{DeliveryState.SUPERSEDED}',"
+                " lease_until = NULL, finished_at = ?"
+                f" WHERE session_id = ? AND state IN ('{DeliveryState.PENDING}', '{DeliveryState.SENDING}')",
                 (now, session_id),
             )
             for item in planned:
                 cursor = conn.execute(
                     "INSERT INTO deliveries(session_id, planned_at, rule_index, rule_name, send_key, ip,"
                     " port, calling_aet, called_aet, folder, which, state, next_try_at, give_up_at)"
-                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'pending', ?, ?)",
+                    f" VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, '{DeliveryState.PENDING}', ?, ?)",
                     (
                         session_id, now, item.rule_index, item.rule_name, item.send_key, item.ip,
                         item.port, item.calling_aet, item.called_aet, item.folder,
@@ -204,7 +205,7 @@ class DeliveryStore:
                     ),
                 )  # fmt: skip
                 ids.append(int(cursor.lastrowid or 0))
-            routing = "pending" if ids else "none"
+            routing = RoutingState.PENDING if ids else RoutingState.NONE
             conn.execute(
                 "UPDATE sessions SET route_checked_at = ?, routing = ?, updated_at = ? WHERE id = ?",
                 (now, routing, now, session_id),
@@ -225,15 +226,16 @@ class DeliveryStore:
         skip = set(busy)
         with self.db.transaction() as conn:
             rows = conn.execute(
-                "SELECT * FROM deliveries WHERE (state = 'pending' AND next_try_at <= ?)"
-                " OR (state = 'sending' AND lease_until < ?) ORDER BY next_try_at, id LIMIT 200",
+                f"SELECT * FROM deliveries WHERE (state = '{DeliveryState.PENDING}' AND next_try_at <= ?)"
+                f" OR (state = '{DeliveryState.SENDING}' AND"
+                " lease_until < ?) ORDER BY next_try_at, id LIMIT 200",
                 (now, now),
             ).fetchall()
             chosen = next((r for r in rows if (r["ip"], r["port"]) not in skip), None)
             if chosen is None:
                 return None
             conn.execute(
-                "UPDATE deliveries SET state = 'sending', lease_until = ?, last_try_at = ?,"
+                f"UPDATE deliveries SET state = '{DeliveryState.SENDING}', lease_until = ?, last_try_at = ?,"
                 " attempts = attempts + 1 WHERE id = ?",
                 (now + lease_s, now, chosen["id"]),
             )
@@ -251,7 +253,7 @@ class DeliveryStore:
         """
         rows = self.db.query(
             "SELECT c.delivery_id, c.owner FROM delivery_claims c JOIN deliveries d"
-            " ON d.id = c.delivery_id WHERE d.state = 'sending'"
+            f" ON d.id = c.delivery_id WHERE d.state = '{DeliveryState.SENDING}'"
         )
         dead = []
         for row in rows:
@@ -261,7 +263,9 @@ class DeliveryStore:
         with self.db.transaction() as conn:
             for delivery_id in dead:
                 conn.execute(
-                    "UPDATE deliveries SET lease_until = 0 WHERE id = ? AND state = 'sending'", (delivery_id,)
+                    "UPDATE deliveries SET lease_until = 0 WHERE"
+                    f" id = ? AND state = '{DeliveryState.SENDING}'",
+                    (delivery_id,),
                 )
                 conn.execute("DELETE FROM delivery_claims WHERE delivery_id = ?", (delivery_id,))
         return len(dead)
@@ -269,7 +273,7 @@ class DeliveryStore:
     def renew(self, delivery_id: int, lease_s: float) -> None:
         with self.db.transaction() as conn:
             conn.execute(
-                "UPDATE deliveries SET lease_until = ? WHERE id = ? AND state = 'sending'",
+                f"UPDATE deliveries SET lease_until = ? WHERE id = ? AND state = '{DeliveryState.SENDING}'",
                 (time.time() + lease_s, delivery_id),
             )
 
@@ -344,7 +348,8 @@ class DeliveryStore:
         now = time.time()
         with self.db.transaction() as conn:
             conn.execute(
-                "UPDATE deliveries SET state = 'cancelled', lease_until = NULL, finished_at = ?,"
+                f"UPDATE deliveries SET state = '{DeliveryState.CANCELLED}',"
+                " lease_until = NULL, finished_at = ?,"
                 " last_error = ? WHERE id = ?",
                 (now, reason, delivery_id),
             )
@@ -365,7 +370,7 @@ class DeliveryStore:
             if row["state"] == DONE:
                 conn.execute("DELETE FROM delivery_files WHERE delivery_id = ?", (delivery_id,))
             conn.execute(
-                "UPDATE deliveries SET state = 'pending', next_try_at = ?, give_up_at = ?,"
+                f"UPDATE deliveries SET state = '{DeliveryState.PENDING}', next_try_at = ?, give_up_at = ?,"
                 " finished_at = NULL WHERE id = ?",
                 (now, now + self.give_up_s, delivery_id),
             )

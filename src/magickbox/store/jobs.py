@@ -14,20 +14,11 @@ import time
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, fields
 
-from magickbox.store import sessions as S
 from magickbox.store.db import Database
 from magickbox.store.slurm_jobs import SlurmJobs, end_session
-
-QUEUED = "queued"
-RUNNING = "running"
-DONE = "done"
-FAILED = "failed"
-CANCELLED = "cancelled"
-ACTIVE = (QUEUED, RUNNING)
-ENDED = (DONE, FAILED, CANCELLED)
-
-# The session state that goes with a job's end state.
-SESSION_END = {DONE: S.FINISHED, FAILED: S.FAILED, CANCELLED: S.CANCELLED}
+from magickbox.store.states import JOB_ENDED, SESSION_OF_JOB_END, JobState, SessionState
+from magickbox.store.transitions import move_state
+from magickbox.store.transitions import session_state as _session_state
 
 
 @dataclass(frozen=True)
@@ -69,15 +60,10 @@ class Recovered:
     reason: str
 
 
-def _session_state(conn: sqlite3.Connection, session_id: int) -> str | None:
-    row = conn.execute("SELECT state FROM sessions WHERE id = ?", (session_id,)).fetchone()
-    return None if row is None else str(row["state"])
-
-
 def _leased_session(conn: sqlite3.Connection, job_id: int, owner: str) -> int | None:
     """The session of a job that `owner` still runs; None when the lease was lost."""
     row = conn.execute(
-        "SELECT session_id FROM jobs WHERE id = ? AND lease_owner = ? AND state = 'running'",
+        f"SELECT session_id FROM jobs WHERE id = ? AND lease_owner = ? AND state = '{JobState.RUNNING}'",
         (job_id, owner),
     ).fetchone()
     return None if row is None else int(row["session_id"])
@@ -90,7 +76,7 @@ def _open_buckets(
     running = {
         str(r["bucket"]): int(r["n"])
         for r in conn.execute(
-            "SELECT bucket, COUNT(*) AS n FROM jobs WHERE state = 'running' GROUP BY bucket"
+            f"SELECT bucket, COUNT(*) AS n FROM jobs WHERE state = '{JobState.RUNNING}' GROUP BY bucket"
         )
     }
     box_full = sum(n for b, n in running.items() if b not in uncapped) >= max_running
@@ -128,42 +114,24 @@ class JobStore:
         rows = self.db.query("SELECT * FROM jobs WHERE session_id = ? ORDER BY id", (session_id,))
         return [Job.from_row(r) for r in rows]
 
-    def active_for_session(self, session_id: int) -> sqlite3.Row | None:
-        return self.db.query_one(
-            "SELECT * FROM jobs WHERE session_id = ? AND state IN ('queued', 'running') ORDER BY id DESC",
-            (session_id,),
-        )
-
     def has_queued(self) -> bool:
         """Cheap enough to ask many times a second: the scheduler's idle poll."""
-        return self.db.query_one("SELECT 1 FROM jobs WHERE state = 'queued' LIMIT 1") is not None
+        return self.db.query_one("SELECT 1 FROM jobs WHERE state = ? LIMIT 1", (JobState.QUEUED,)) is not None
 
     def queued_buckets(self) -> list[str]:
         return [
-            str(r["bucket"]) for r in self.db.query("SELECT DISTINCT bucket FROM jobs WHERE state = 'queued'")
+            str(r["bucket"])
+            for r in self.db.query("SELECT DISTINCT bucket FROM jobs WHERE state = ?", (JobState.QUEUED,))
         ]
 
     def load(self) -> dict[str, BucketLoad]:
         """Queued and running jobs per bucket (getStatus.php, `magickbox buckets list`)."""
         rows = self.db.query(
-            "SELECT bucket, SUM(state = 'queued') AS q, SUM(state = 'running') AS r FROM jobs"
-            " WHERE state IN ('queued', 'running') GROUP BY bucket"
+            f"SELECT bucket, SUM(state = '{JobState.QUEUED}') AS"
+            f" q, SUM(state = '{JobState.RUNNING}') AS r FROM jobs"
+            f" WHERE state IN ('{JobState.QUEUED}', '{JobState.RUNNING}') GROUP BY bucket"
         )
         return {str(r["bucket"]): BucketLoad(int(r["q"]), int(r["r"])) for r in rows}
-
-    def average_duration(self, bucket: str | None = None, last: int = 20) -> float | None:
-        """Mean run time in seconds of the last `last` successful jobs (of one bucket, or all)."""
-        where = "state = 'done' AND started_at IS NOT NULL AND ended_at IS NOT NULL"
-        params: tuple[object, ...] = ()
-        if bucket is not None:
-            where += " AND bucket = ?"
-            params = (bucket,)
-        row = self.db.query_one(
-            f"SELECT AVG(ended_at - started_at) AS d FROM"
-            f" (SELECT started_at, ended_at FROM jobs WHERE {where} ORDER BY ended_at DESC LIMIT ?)",
-            (*params, last),
-        )
-        return None if row is None or row["d"] is None else float(row["d"])
 
     # ---- the scheduler's side --------------------------------------------------------------
     def claim(
@@ -187,26 +155,27 @@ class JobStore:
                 return None
             marks = ",".join("?" * len(open_buckets))
             row = conn.execute(
-                f"SELECT * FROM jobs WHERE state = 'queued' AND bucket IN ({marks}) ORDER BY id LIMIT 1",
+                f"SELECT * FROM jobs WHERE state = '{JobState.QUEUED}'"
+                f" AND bucket IN ({marks}) ORDER BY id LIMIT 1",
                 open_buckets,
             ).fetchone()
             if row is None:
                 return None
             job_id, session_id = int(row["id"]), int(row["session_id"])
             state = _session_state(conn, session_id)
-            if state != S.QUEUED:
+            if state != SessionState.QUEUED:
                 # Cannot happen through the store's functions; end the stray job rather than loop on it.
                 conn.execute(
-                    "UPDATE jobs SET state = 'failed', ended_at = ?, reason = ? WHERE id = ?",
+                    f"UPDATE jobs SET state = '{JobState.FAILED}', ended_at = ?, reason = ? WHERE id = ?",
                     (now, f"session was {state or 'deleted'} when the job came up", job_id),
                 )
                 return None
             conn.execute(
-                "UPDATE jobs SET state = 'running', attempts = attempts + 1, lease_owner = ?,"
+                f"UPDATE jobs SET state = '{JobState.RUNNING}', attempts = attempts + 1, lease_owner = ?,"
                 " lease_until = ?, started_at = ?, ended_at = NULL, reason = '' WHERE id = ?",
                 (owner, now + lease_s, now, job_id),
             )
-            S.move_state(conn, session_id, S.RUNNING, "", now, started_at=now, ended_at=None)
+            move_state(conn, session_id, SessionState.RUNNING, "", now, started_at=now, ended_at=None)
             claimed = conn.execute("SELECT * FROM jobs WHERE id = ?", (job_id,)).fetchone()
         return Job.from_row(claimed)
 
@@ -214,7 +183,8 @@ class JobStore:
         """Extend the lease; returns the job (see `cancel_requested`), or None if it is no longer ours."""
         with self.db.transaction() as conn:
             cursor = conn.execute(
-                "UPDATE jobs SET lease_until = ? WHERE id = ? AND lease_owner = ? AND state = 'running'",
+                "UPDATE jobs SET lease_until = ? WHERE id = ? AND"
+                f" lease_owner = ? AND state = '{JobState.RUNNING}'",
                 (time.time() + lease_s, job_id, owner),
             )
             if cursor.rowcount == 0:
@@ -231,7 +201,7 @@ class JobStore:
         self, job_id: int, owner: str, state: str, reason: str = "", exit_code: int | None = None
     ) -> bool:
         """End a running job (done, failed, cancelled) and its session. False if the lease was lost."""
-        if state not in ENDED:
+        if state not in JOB_ENDED:
             raise ValueError(f"{state} is not an end state of a job")
         now = time.time()
         with self.db.transaction() as conn:
@@ -243,7 +213,7 @@ class JobStore:
                 " lease_until = NULL WHERE id = ?",
                 (state, now, exit_code, reason, job_id),
             )
-            end_session(conn, session_id, SESSION_END[state], reason, now)
+            end_session(conn, session_id, SESSION_OF_JOB_END[JobState(state)], reason, now)
         return True
 
     def release(self, job_id: int, owner: str, reason: str) -> bool:
@@ -254,12 +224,13 @@ class JobStore:
             if session_id is None:
                 return False
             conn.execute(
-                "UPDATE jobs SET state = 'queued', attempts = MAX(attempts - 1, 0), lease_owner = NULL,"
+                f"UPDATE jobs SET state = '{JobState.QUEUED}',"
+                " attempts = MAX(attempts - 1, 0), lease_owner = NULL,"
                 " lease_until = NULL, started_at = NULL, reason = ? WHERE id = ?",
                 (reason, job_id),
             )
-            if _session_state(conn, session_id) == S.RUNNING:
-                S.move_state(conn, session_id, S.QUEUED, reason, now, started_at=None, ended_at=None)
+            if _session_state(conn, session_id) == SessionState.RUNNING:
+                move_state(conn, session_id, SessionState.QUEUED, reason, now, started_at=None, ended_at=None)
         return True
 
     def fail_queued(self, bucket: str, reason: str) -> list[int]:
@@ -267,15 +238,17 @@ class JobStore:
         now = time.time()
         with self.db.transaction() as conn:
             rows = conn.execute(
-                "SELECT id, session_id FROM jobs WHERE state = 'queued' AND bucket = ? ORDER BY id", (bucket,)
+                "SELECT id, session_id FROM jobs WHERE state ="
+                f" '{JobState.QUEUED}' AND bucket = ? ORDER BY id",
+                (bucket,),
             ).fetchall()
             for row in rows:
                 conn.execute(
-                    "UPDATE jobs SET state = 'failed', ended_at = ?, reason = ? WHERE id = ?",
+                    f"UPDATE jobs SET state = '{JobState.FAILED}', ended_at = ?, reason = ? WHERE id = ?",
                     (now, reason, row["id"]),
                 )
-                if _session_state(conn, int(row["session_id"])) == S.QUEUED:
-                    S.move_state(conn, int(row["session_id"]), S.FAILED, reason, now, ended_at=now)
+                if _session_state(conn, int(row["session_id"])) == SessionState.QUEUED:
+                    move_state(conn, int(row["session_id"]), SessionState.FAILED, reason, now, ended_at=now)
         return [int(r["session_id"]) for r in rows]
 
     def recover(
@@ -294,7 +267,9 @@ class JobStore:
         # Slurm jobs are never re-run by lease expiry: the cluster still has them (see `slurm.adopt`).
         running = [
             Job.from_row(r)
-            for r in self.db.query("SELECT * FROM jobs WHERE state = 'running' AND executor = 'local'")
+            for r in self.db.query(
+                f"SELECT * FROM jobs WHERE state = '{JobState.RUNNING}' AND executor = 'local'"
+            )
         ]
         stale = [j for j in running if (j.lease_until or 0) < now or owner_is_gone(j.lease_owner or "")]
         recovered = []
@@ -308,30 +283,34 @@ class JobStore:
     def _recover_one(self, job_id: int, owner: str | None, max_attempts: int, now: float) -> Recovered | None:
         with self.db.transaction() as conn:
             row = conn.execute(
-                "SELECT * FROM jobs WHERE id = ? AND state = 'running' AND lease_owner IS ?", (job_id, owner)
+                f"SELECT * FROM jobs WHERE id = ? AND state = '{JobState.RUNNING}' AND lease_owner IS ?",
+                (job_id, owner),
             ).fetchone()
             if row is None:
                 return None
             job = Job.from_row(row)
-            in_session = _session_state(conn, job.session_id) == S.RUNNING
+            in_session = _session_state(conn, job.session_id) == SessionState.RUNNING
             if job.attempts < max_attempts:
                 reason = f"attempt {job.attempts} was interrupted (the box stopped); queued again"
                 conn.execute(
-                    "UPDATE jobs SET state = 'queued', lease_owner = NULL, lease_until = NULL,"
+                    f"UPDATE jobs SET state = '{JobState.QUEUED}', lease_owner = NULL, lease_until = NULL,"
                     " started_at = NULL, reason = ? WHERE id = ?",
                     (reason, job_id),
                 )
                 if in_session:
-                    S.move_state(conn, job.session_id, S.QUEUED, reason, now, started_at=None, ended_at=None)
+                    move_state(
+                        conn, job.session_id, SessionState.QUEUED, reason, now, started_at=None, ended_at=None
+                    )
                 return Recovered(job_id, job.session_id, True, reason)
             reason = f"gave up after {job.attempts} attempt(s); the last was interrupted (the box stopped)"
             conn.execute(
-                "UPDATE jobs SET state = 'failed', lease_owner = NULL, lease_until = NULL, ended_at = ?,"
+                f"UPDATE jobs SET state = '{JobState.FAILED}',"
+                " lease_owner = NULL, lease_until = NULL, ended_at = ?,"
                 " reason = ? WHERE id = ?",
                 (now, reason, job_id),
             )
             if in_session:
-                S.move_state(conn, job.session_id, S.FAILED, reason, now, ended_at=now)
+                move_state(conn, job.session_id, SessionState.FAILED, reason, now, ended_at=now)
             return Recovered(job_id, job.session_id, False, reason)
 
     # ---- the API's side ----------------------------------------------------------------------
@@ -345,14 +324,15 @@ class JobStore:
         reason = "cancelled on request"
         with self.db.transaction() as conn:
             queued = conn.execute(
-                "UPDATE jobs SET state = 'cancelled', cancel_requested = 1, ended_at = ?, reason = ?"
-                " WHERE session_id = ? AND state = 'queued'",
+                f"UPDATE jobs SET state = '{JobState.CANCELLED}',"
+                " cancel_requested = 1, ended_at = ?, reason = ?"
+                f" WHERE session_id = ? AND state = '{JobState.QUEUED}'",
                 (now, reason, session_id),
             ).rowcount
-            if queued and _session_state(conn, session_id) == S.QUEUED:
-                S.move_state(conn, session_id, S.CANCELLED, reason, now, ended_at=now)
+            if queued and _session_state(conn, session_id) == SessionState.QUEUED:
+                move_state(conn, session_id, SessionState.CANCELLED, reason, now, ended_at=now)
             running = conn.execute(
-                "UPDATE jobs SET cancel_requested = 1 WHERE session_id = ? AND state = 'running'",
+                f"UPDATE jobs SET cancel_requested = 1 WHERE session_id = ? AND state = '{JobState.RUNNING}'",
                 (session_id,),
             ).rowcount
             return queued + running > 0

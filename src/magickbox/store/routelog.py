@@ -72,3 +72,18 @@ def render(path: Path) -> list[str]:
         if len(shown) >= MAX_LINES:
             break
     return shown
+
+
+class RoutingLog:
+    """The box's routing.log (`Store.routelog`): where the router and the API write and read it."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def write(self, message: str) -> None:
+        """Append one line (see `write`)."""
+        write(self.path, message)
+
+    def render(self) -> list[str]:
+        """The getRoutingLog.php view (see `render`)."""
+        return render(self.path)

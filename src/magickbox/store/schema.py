@@ -1,10 +1,18 @@
-"""The SQLite schema. Each statement is idempotent, so opening an older store upgrades it."""
+"""The SQLite schema, versioned: `PRAGMA user_version` counts the MIGRATIONS applied.
+
+Migration 1 is the schema as it was before versioning (BASELINE plus BASELINE_COLUMNS): it is
+idempotent, so every unversioned database (user_version 0), whatever it already had, upgrades
+to it. Every later change is a new migration appended at the end of MIGRATIONS (see
+docs/architecture.md, "Adding a migration"); BASELINE itself never changes again.
+"""
 
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 
-STATEMENTS: list[str] = [
+BASELINE: list[str] = [
     """
     CREATE TABLE IF NOT EXISTS sessions (
         id INTEGER PRIMARY KEY,
@@ -75,7 +83,7 @@ STATEMENTS: list[str] = [
     )
     """,
 ]
-STATEMENTS.append(
+BASELINE.append(
     """
     CREATE TABLE IF NOT EXISTS api_tokens (
         id INTEGER PRIMARY KEY,
@@ -90,7 +98,7 @@ STATEMENTS.append(
 )
 # Received totals for /metrics that survive deleting sessions: every increase of a session's
 # instances/bytes (store.sessions.record_instances) is added to two counters.
-STATEMENTS.append(
+BASELINE.append(
     """
     CREATE TRIGGER IF NOT EXISTS sessions_count_received AFTER UPDATE OF instances, bytes ON sessions
     WHEN NEW.instances > OLD.instances OR NEW.bytes > OLD.bytes
@@ -104,7 +112,7 @@ STATEMENTS.append(
 )
 
 # Routing: one row per (session, destination) planned by the router; sent by its worker threads.
-STATEMENTS += [
+BASELINE += [
     """
     CREATE TABLE IF NOT EXISTS deliveries (
         id INTEGER PRIMARY KEY,
@@ -149,7 +157,7 @@ STATEMENTS += [
 
 # Which process holds a `sending` delivery, so a restarted box takes back its own dead claims at
 # once instead of waiting for the lease to run out.
-STATEMENTS += [
+BASELINE += [
     """
     CREATE TABLE IF NOT EXISTS delivery_claims (
         delivery_id INTEGER PRIMARY KEY,
@@ -158,9 +166,9 @@ STATEMENTS += [
     """,
 ]
 
-# Columns added after a table was first shipped: (table, column, declaration). `upgrade` adds the
-# missing ones (SQLite has no ADD COLUMN IF NOT EXISTS), so an existing database upgrades in place.
-ADDED_COLUMNS: list[tuple[str, str, str]] = [
+# Columns added to a table before versioning: (table, column, declaration). Migration 1 adds the
+# missing ones (SQLite has no ADD COLUMN IF NOT EXISTS), so an unversioned database upgrades in place.
+BASELINE_COLUMNS: list[tuple[str, str, str]] = [
     # Where the job runs ('local' | 'slurm'); set before anything is submitted, so recovery knows
     # whether to re-attach (Slurm) or to re-run (local).
     ("jobs", "executor", "TEXT NOT NULL DEFAULT 'local'"),
@@ -170,9 +178,9 @@ ADDED_COLUMNS: list[tuple[str, str, str]] = [
 ]
 
 
-def upgrade(conn: sqlite3.Connection) -> None:
-    """Add the columns of ADDED_COLUMNS that an older database lacks (idempotent)."""
-    for table, column, declaration in ADDED_COLUMNS:
+def add_missing_columns(conn: sqlite3.Connection, columns: Sequence[tuple[str, str, str]]) -> None:
+    """ALTER TABLE ... ADD COLUMN for each (table, column, declaration) the table lacks."""
+    for table, column, declaration in columns:
         present = {str(row[1]) for row in conn.execute(f"PRAGMA table_info({table})")}
         if column not in present:
             conn.execute(f"ALTER TABLE {table} ADD COLUMN {column} {declaration}")
@@ -182,7 +190,7 @@ def upgrade(conn: sqlite3.Connection) -> None:
 # One row per session in `studies`, one per series in `series`; `study_search` (FTS5 trigram:
 # case-insensitive substring search) holds one lowercased text per session, kept by triggers for
 # the session's own fields and rewritten by store/studies.py when the study's attributes change.
-STATEMENTS += [
+STUDY_INDEX: list[str] = [
     """
     CREATE TABLE IF NOT EXISTS studies (
         session_id INTEGER PRIMARY KEY,
@@ -230,3 +238,57 @@ STATEMENTS += [
     END
     """,
 ]
+STUDY_INDEX.append(  # sessions that existed before the index: searchable by their own fields at once
+    "INSERT INTO study_search(rowid, text) SELECT id, lower(calling_aet || ' ' || called_aet || ' ' ||"
+    " scratchdir || ' ' || pid || ' ' || COALESCE(study_uid, '')) FROM sessions"
+    " WHERE id NOT IN (SELECT rowid FROM study_search)"
+)
+
+
+def _baseline(conn: sqlite3.Connection) -> None:
+    for statement in BASELINE:
+        conn.execute(statement)
+    add_missing_columns(conn, BASELINE_COLUMNS)
+
+
+@dataclass(frozen=True)
+class Migration:
+    """One step of the schema: SQL statements run in order, or a function for anything more."""
+
+    name: str
+    statements: Sequence[str] = ()
+    run: Callable[[sqlite3.Connection], None] | None = None
+
+    def apply(self, conn: sqlite3.Connection) -> None:
+        for statement in self.statements:
+            conn.execute(statement)
+        if self.run is not None:
+            self.run(conn)
+
+
+# Append-only: migration N is MIGRATIONS[N - 1]. Never edit or reorder one that has been merged.
+MIGRATIONS: list[Migration] = [
+    Migration("baseline: sessions, events, jobs (with the Slurm columns), tokens, deliveries", run=_baseline),
+    Migration("study index: studies, series, study_search (FTS5 trigram)", statements=STUDY_INDEX),
+]
+
+
+class SchemaTooNew(RuntimeError):
+    """The database was written by a newer MagickBox (more migrations than this one knows)."""
+
+
+def migrate(conn: sqlite3.Connection) -> int:
+    """Apply the migrations the database has not had yet, inside the caller's transaction.
+
+    Returns the schema version now. The version is written in the same transaction as the
+    changes, so a crash leaves the database at the old version with none of them, or at the new.
+    """
+    version = int(conn.execute("PRAGMA user_version").fetchone()[0])
+    if version > len(MIGRATIONS):
+        raise SchemaTooNew(
+            f"the database is at schema version {version}; this MagickBox knows {len(MIGRATIONS)}"
+        )
+    for number, migration in enumerate(MIGRATIONS[version:], start=version + 1):
+        migration.apply(conn)
+        conn.execute(f"PRAGMA user_version = {number}")  # no parameters in PRAGMA; an int here
+    return len(MIGRATIONS)

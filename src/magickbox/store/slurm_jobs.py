@@ -11,8 +11,9 @@ import sqlite3
 import time
 from collections.abc import Callable
 
-from magickbox.store import sessions as S
 from magickbox.store.db import Database
+from magickbox.store.states import JobState, SessionState
+from magickbox.store.transitions import move_state
 
 LOCAL = "local"
 SLURM = "slurm"
@@ -20,21 +21,24 @@ PENDING = "PENDING"
 RUNNING = "RUNNING"
 
 
-def end_session(conn: sqlite3.Connection, session_id: int, end_state: str, reason: str, now: float) -> None:
+def end_session(
+    conn: sqlite3.Connection, session_id: int, end_state: SessionState, reason: str, now: float
+) -> None:
     """Move a running session (or one waiting in Slurm's queue, shown as queued) to its end state."""
     row = conn.execute("SELECT state FROM sessions WHERE id = ?", (session_id,)).fetchone()
     state = None if row is None else str(row["state"])
-    if state == S.QUEUED and end_state == S.FINISHED:
+    if state == SessionState.QUEUED and end_state == SessionState.FINISHED:
         # Slurm ran it between two polls: record the start so the history stays a valid path.
-        S.move_state(conn, session_id, S.RUNNING, "", now, started_at=now, ended_at=None)
-        state = S.RUNNING
-    if state in (S.RUNNING, S.QUEUED):
-        S.move_state(conn, session_id, end_state, reason, now, ended_at=now)
+        move_state(conn, session_id, SessionState.RUNNING, "", now, started_at=now, ended_at=None)
+        state = SessionState.RUNNING
+    if state in (SessionState.RUNNING, SessionState.QUEUED):
+        move_state(conn, session_id, end_state, reason, now, ended_at=now)
 
 
 def _owned_session(conn: sqlite3.Connection, job_id: int, owner: str) -> int | None:
     row = conn.execute(
-        "SELECT session_id FROM jobs WHERE id = ? AND lease_owner = ? AND state = 'running'", (job_id, owner)
+        f"SELECT session_id FROM jobs WHERE id = ? AND lease_owner = ? AND state = '{JobState.RUNNING}'",
+        (job_id, owner),
     ).fetchone()
     return None if row is None else int(row["session_id"])
 
@@ -47,7 +51,8 @@ class SlurmJobs:
         """Say where a claimed job runs, before anything is submitted. False if the lease was lost."""
         with self.db.transaction() as conn:
             cursor = conn.execute(
-                "UPDATE jobs SET executor = ? WHERE id = ? AND lease_owner = ? AND state = 'running'",
+                "UPDATE jobs SET executor = ? WHERE id = ? AND"
+                f" lease_owner = ? AND state = '{JobState.RUNNING}'",
                 (executor, job_id, owner),
             )
             return cursor.rowcount == 1
@@ -56,7 +61,8 @@ class SlurmJobs:
         """Store the id sbatch printed (or the one found by name). False if the lease was lost."""
         with self.db.transaction() as conn:
             cursor = conn.execute(
-                "UPDATE jobs SET slurm_job_id = ? WHERE id = ? AND lease_owner = ? AND state = 'running'",
+                "UPDATE jobs SET slurm_job_id = ? WHERE id = ? AND"
+                f" lease_owner = ? AND state = '{JobState.RUNNING}'",
                 (slurm_job_id, job_id, owner),
             )
             return cursor.rowcount == 1
@@ -74,11 +80,11 @@ class SlurmJobs:
             )
             row = conn.execute("SELECT state FROM sessions WHERE id = ?", (session_id,)).fetchone()
             state = None if row is None else str(row["state"])
-            if slurm_state == PENDING and state == S.RUNNING:
+            if slurm_state == PENDING and state == SessionState.RUNNING:
                 detail = f"waiting in Slurm's queue: {reason if reason not in ('', 'None') else 'pending'}"
-                S.move_state(conn, session_id, S.QUEUED, detail, now, started_at=None)
-            elif slurm_state == RUNNING and state == S.QUEUED:
-                S.move_state(conn, session_id, S.RUNNING, "running in Slurm", now, started_at=now)
+                move_state(conn, session_id, SessionState.QUEUED, detail, now, started_at=None)
+            elif slurm_state == RUNNING and state == SessionState.QUEUED:
+                move_state(conn, session_id, SessionState.RUNNING, "running in Slurm", now, started_at=now)
 
     def retry(self, job_id: int, owner: str, reason: str, max_attempts: int) -> bool:
         """Queue a job again after a failure that was not its own (node failure, preemption).
@@ -93,28 +99,31 @@ class SlurmJobs:
             attempts = int(conn.execute("SELECT attempts FROM jobs WHERE id = ?", (job_id,)).fetchone()[0])
             if attempts >= max_attempts:
                 conn.execute(
-                    "UPDATE jobs SET state = 'failed', ended_at = ?, reason = ?, lease_owner = NULL,"
+                    f"UPDATE jobs SET state = '{JobState.FAILED}',"
+                    " ended_at = ?, reason = ?, lease_owner = NULL,"
                     " lease_until = NULL WHERE id = ?",
                     (now, reason, job_id),
                 )
-                end_session(conn, session_id, S.FAILED, reason, now)
+                end_session(conn, session_id, SessionState.FAILED, reason, now)
                 return False
             again = f"{reason}; queued again (attempt {attempts} of {max_attempts})"
             conn.execute(
-                "UPDATE jobs SET state = 'queued', lease_owner = NULL, lease_until = NULL, started_at = NULL,"
+                f"UPDATE jobs SET state = '{JobState.QUEUED}', lease_owner"
+                " = NULL, lease_until = NULL, started_at = NULL,"
                 " slurm_job_id = NULL, slurm_state = '', slurm_reason = '', reason = ? WHERE id = ?",
                 (again, job_id),
             )
             state = str(conn.execute("SELECT state FROM sessions WHERE id = ?", (session_id,)).fetchone()[0])
-            if state == S.RUNNING:
-                S.move_state(conn, session_id, S.QUEUED, again, now, started_at=None, ended_at=None)
+            if state == SessionState.RUNNING:
+                move_state(conn, session_id, SessionState.QUEUED, again, now, started_at=None, ended_at=None)
             return True
 
     def stale(self, owner_is_gone: Callable[[str], bool], now: float | None = None) -> list[tuple[int, str]]:
         """(job id, owner) of running Slurm jobs whose lease ran out or whose owner process is gone."""
         now = time.time() if now is None else now
         rows = self.db.query(
-            "SELECT id, lease_owner, lease_until FROM jobs WHERE state = 'running' AND executor = 'slurm'"
+            "SELECT id, lease_owner, lease_until FROM jobs WHERE"
+            f" state = '{JobState.RUNNING}' AND executor = 'slurm'"
         )
         return [
             (int(r["id"]), str(r["lease_owner"] or ""))
@@ -126,7 +135,8 @@ class SlurmJobs:
         """Take over the lease of a stale Slurm job (attempt and Slurm job id kept). False if taken."""
         with self.db.transaction() as conn:
             cursor = conn.execute(
-                "UPDATE jobs SET lease_owner = ?, lease_until = ? WHERE id = ? AND state = 'running'"
+                "UPDATE jobs SET lease_owner = ?, lease_until ="
+                f" ? WHERE id = ? AND state = '{JobState.RUNNING}'"
                 " AND executor = 'slurm' AND lease_owner IS ?",
                 (new_owner, time.time() + lease_s, job_id, old_owner or None),
             )

@@ -17,6 +17,8 @@ from pathlib import Path
 
 from magickbox.dicom.studyattrs import SeriesAttrs, StudyAttrs, read_file
 from magickbox.store.db import Database
+from magickbox.store.layout import ScratchLayout
+from magickbox.store.states import SessionState
 
 log = logging.getLogger(__name__)
 
@@ -98,8 +100,9 @@ def filter_clauses(flt: StudyFilter) -> tuple[list[str], list[object]]:
 
 
 class StudyIndex:
-    def __init__(self, db: Database, *, keep_names: bool = True) -> None:
+    def __init__(self, db: Database, layout: ScratchLayout, *, keep_names: bool = True) -> None:
         self.db = db
+        self.layout = layout
         self.keep_names = keep_names
 
     # ---- writing -----------------------------------------------------------------------------
@@ -231,14 +234,24 @@ class StudyIndex:
         rows = self.db.query(sql, tuple(params))
         return [int(r["id"]) for r in rows]
 
-    def unindexed(self, limit: int = 100) -> list[int]:
-        """Sessions (not receiving) whose index was never completed: older sessions, crashes."""
+    def unindexed(self, limit: int = 100) -> list[tuple[int, str]]:
+        """(id, scratchdir) of sessions, not receiving, whose index was never completed: sessions
+        older than the index, receipts a crash cut short."""
         rows = self.db.query(
-            "SELECT s.id FROM sessions s LEFT JOIN studies t ON t.session_id = s.id"
-            " WHERE s.state != 'receiving' AND COALESCE(t.complete, 0) = 0 ORDER BY s.id LIMIT ?",
-            (limit,),
+            "SELECT s.id, s.scratchdir FROM sessions s LEFT JOIN studies t ON t.session_id = s.id"
+            " WHERE s.state != ? AND COALESCE(t.complete, 0) = 0 ORDER BY s.id LIMIT ?",
+            (SessionState.RECEIVING, limit),
         )
-        return [int(r["id"]) for r in rows]
+        return [(int(r["id"]), str(r["scratchdir"])) for r in rows]
+
+    def index_older(self) -> int:
+        """Index every session `unindexed` names from its INPUT; how many were indexed."""
+        done = 0
+        while batch := self.unindexed():
+            for session_id, scratchdir in batch:
+                self.index_input(session_id, self.layout.input_dir(scratchdir))
+                done += 1
+        return done
 
 
 def tally_folder(folder: Path) -> StudyTally:

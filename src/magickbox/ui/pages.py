@@ -15,7 +15,9 @@ from jinja2 import Environment, PackageLoader, select_autoescape
 from magickbox import __version__
 from magickbox.errors import NotFound
 from magickbox.store.layout import is_scratchdir_name
-from magickbox.store.sessions import STATES, Session
+from magickbox.store.queries import SessionFilter
+from magickbox.store.sessions import Session
+from magickbox.store.states import SessionState
 from magickbox.ui import actions, auth, charts, routing_view, views
 from magickbox.web.deps import get_settings, get_store
 
@@ -82,7 +84,7 @@ def _page(request: Request, name: str, context: dict[str, Any], status_code: int
         "endpoints_json": json.dumps(ENDPOINTS),
         "tokens_enabled": access.tokens_enabled,
         "csrf": csrf,
-        "session_count": get_store(request).db.query_one("SELECT COUNT(*) AS n FROM sessions")["n"],  # type: ignore[index]
+        "session_count": get_store(request).queries.session_count(),
     }
     response = templates.TemplateResponse(request, name, {**base, **context}, status_code=status_code)
     response.headers.update(SECURITY_HEADERS)
@@ -104,9 +106,11 @@ def _session(request: Request, scratchdir: str) -> Session | None:
 
 
 # ---- sessions ------------------------------------------------------------------------------------
-def _filter(text: str, bucket: str, state: str) -> views.SessionFilter:
-    return views.SessionFilter(
-        text=text.strip()[:200], bucket=bucket[:200], state=state if state in STATES else ""
+def _filter(text: str, bucket: str, state: str) -> SessionFilter:
+    return SessionFilter(
+        text=text.strip()[:200],
+        bucket=bucket[:200] or None,
+        state=state if state in list(SessionState) else None,
     )
 
 
@@ -128,7 +132,7 @@ def sessions_page(
             "table": views.session_table(store, wanted),
             "wanted": wanted,
             "buckets": views.bucket_names(store),
-            "states": STATES,
+            "states": tuple(SessionState),
         },
     )
 
@@ -140,7 +144,7 @@ def session_rows(
     """The table body alone, for the page's poll. 304 while nothing changed."""
     wanted = _filter(q, bucket, state)
     store = get_store(request)
-    etag = f'"{views.table_version(store)}"'
+    etag = f'"{store.queries.sessions_version()}"'
     if request.headers.get("if-none-match") == etag:
         return Response(status_code=304, headers={"ETag": etag})
     table = views.session_table(store, wanted)

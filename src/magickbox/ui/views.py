@@ -9,14 +9,14 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from pathlib import Path
 
-from magickbox.store import Store, queries
-from magickbox.store.deliveries import delivery_store
-from magickbox.store.sessions import ENDED, STATES, Session
+from magickbox.store import Store
+from magickbox.store.queries import SessionFilter
+from magickbox.store.sessions import Session
+from magickbox.store.states import SESSION_LIVE, DeliveryState, SessionState
 
 PAGE_ROWS = 200  # the sessions table shows at most this many matching rows
 MAX_FILES = 500  # the session page lists at most this many files per folder
 LOG_CHUNK = 256 * 1024  # one poll of the live log returns at most this many bytes
-LIVE_STATES = ("receiving", "queued", "running")
 
 
 def human_bytes(count: float) -> str:
@@ -56,12 +56,12 @@ class SessionRow:
 
     @property
     def live(self) -> bool:
-        return self.session.state in LIVE_STATES
+        return self.session.state in SESSION_LIVE
 
 
 def session_row(session: Session, now: float | None = None) -> SessionRow:
     now = time.time() if now is None else now
-    running_since = session.started_at if session.state == "running" else None
+    running_since = session.started_at if session.state == SessionState.RUNNING else None
     duration: float | None = None
     if session.started_at is not None:
         duration = (session.ended_at or now) - session.started_at
@@ -74,43 +74,6 @@ def session_row(session: Session, now: float | None = None) -> SessionRow:
     )
 
 
-TEXT_COLUMNS = (
-    "scratchdir",
-    "pid",
-    "calling_aet",
-    "called_aet",
-    "caller_ip",
-    "bucket",
-    "state",
-    "description",
-)
-
-
-@dataclass(frozen=True)
-class SessionFilter:
-    text: str = ""
-    bucket: str = ""
-    state: str = ""
-
-    def where(self) -> tuple[str, list[object]]:
-        """An SQL condition and its parameters; the text matches any column, case-insensitively."""
-        clauses: list[str] = []
-        params: list[object] = []
-        if self.bucket:
-            clauses.append("bucket = ?")
-            params.append(self.bucket)
-        if self.state:
-            clauses.append("state = ?")
-            params.append(self.state)
-        if self.text:
-            pattern = "%" + self.text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-            clauses.append(
-                "(" + " OR ".join(f"IFNULL({c}, '') LIKE ? ESCAPE '\\'" for c in TEXT_COLUMNS) + ")"
-            )
-            params.extend([pattern] * len(TEXT_COLUMNS))
-        return (" WHERE " + " AND ".join(clauses) if clauses else ""), params
-
-
 @dataclass(frozen=True)
 class SessionTable:
     rows: list[SessionRow]
@@ -119,36 +82,22 @@ class SessionTable:
     version: str  # changes whenever anything shown may have changed (the poll's ETag)
 
 
-def table_version(store: Store) -> str:
-    row = store.db.query_one("SELECT COUNT(*) AS n, MAX(updated_at) AS t, MAX(id) AS i FROM sessions")
-    if row is None:
-        return "0"
-    return f"{row['n']}-{row['t'] or 0}-{row['i'] or 0}"
-
-
 def session_table(store: Store, wanted: SessionFilter) -> SessionTable:
     """The newest PAGE_ROWS sessions that match, filtered and counted by SQLite (fast with many)."""
-    version = table_version(store)
-    where, params = wanted.where()
-    rows = store.db.query(
-        f"SELECT * FROM sessions{where} ORDER BY received_at DESC, id DESC LIMIT ?", (*params, PAGE_ROWS)
-    )
-    matching = store.db.query_one(f"SELECT COUNT(*) AS n FROM sessions{where}", tuple(params))
-    total = store.db.query_one("SELECT COUNT(*) AS n FROM sessions")
+    version = store.queries.sessions_version()
+    page = store.queries.list_sessions(wanted, limit=PAGE_ROWS)
     now = time.time()
     return SessionTable(
-        rows=[session_row(Session.from_row(r), now) for r in rows],
-        matching=int(matching["n"]) if matching else 0,
-        total=int(total["n"]) if total else 0,
+        rows=[session_row(s, now) for s in page.sessions],
+        matching=page.total,
+        total=store.queries.session_count(),
         version=version,
     )
 
 
 def bucket_names(store: Store) -> list[str]:
     """Buckets to filter by: those on disk plus those that sessions name (a removed bucket too)."""
-    names = {b.name for b in store.catalog().valid}
-    names.update(r["bucket"] for r in store.db.query("SELECT DISTINCT bucket FROM sessions") if r["bucket"])
-    return sorted(names)
+    return sorted({b.name for b in store.catalog().valid} | store.queries.session_buckets())
 
 
 # ---- one session ---------------------------------------------------------------------------------
@@ -259,8 +208,12 @@ class DeliveryRow:
 def deliveries(store: Store, session_id: int) -> list[DeliveryRow]:
     """The session's routed sends, as the routing stage stores them."""
     rows = []
-    for d in delivery_store(store.db, store.settings).for_session(session_id):
-        when = f"next try {local_time(d.next_try_at)}" if d.state == "pending" else local_time(d.finished_at)
+    for d in store.deliveries.for_session(session_id):
+        when = (
+            f"next try {local_time(d.next_try_at)}"
+            if d.state == DeliveryState.PENDING
+            else local_time(d.finished_at)
+        )
         rows.append(
             DeliveryRow(
                 id=d.id,
@@ -292,13 +245,13 @@ NO_LOAD = BucketLoad(0, 0, "", 0)
 def bucket_loads(store: Store) -> dict[str, BucketLoad]:
     return {
         name: BucketLoad(s.queued, s.running, human_seconds(s.avg_run_s), s.done)
-        for name, s in queries.bucket_stats(store.db).items()
+        for name, s in store.queries.bucket_stats().items()
     }
 
 
 # ---- system --------------------------------------------------------------------------------------
 def state_counts(store: Store) -> dict[str, int]:
-    return {**dict.fromkeys(STATES, 0), **queries.count_by_state(store.db)}
+    return {**dict.fromkeys(SessionState, 0), **store.queries.count_by_state()}
 
 
 def sessions_per_day(store: Store, days: int = 30, today: date | None = None) -> list[tuple[date, int]]:
@@ -306,21 +259,15 @@ def sessions_per_day(store: Store, days: int = 30, today: date | None = None) ->
     first = today - timedelta(days=days - 1)
     since = datetime.combine(first, datetime.min.time()).timestamp()
     counts: dict[date, int] = {}
-    for row in store.db.query("SELECT received_at FROM sessions WHERE received_at >= ?", (since,)):
-        day = datetime.fromtimestamp(row["received_at"]).date()
+    for received_at in store.queries.received_since(since):
+        day = datetime.fromtimestamp(received_at).date()
         counts[day] = counts.get(day, 0) + 1
     return [(first + timedelta(days=i), counts.get(first + timedelta(days=i), 0)) for i in range(days)]
 
 
 def processing_times(store: Store, last: int = 40) -> list[tuple[str, float]]:
     """(scratchdir, seconds) of the most recently ended sessions, oldest first."""
-    rows = store.db.query(
-        "SELECT scratchdir, ended_at - started_at AS took FROM sessions"
-        f" WHERE state IN ({','.join('?' * len(ENDED))}) AND started_at IS NOT NULL"
-        " AND ended_at IS NOT NULL ORDER BY ended_at DESC LIMIT ?",
-        (*ENDED, last),
-    )
-    return [(r["scratchdir"], max(0.0, float(r["took"]))) for r in reversed(rows)]
+    return store.queries.processing_times(last)
 
 
 @dataclass(frozen=True)
@@ -337,7 +284,7 @@ def disk(path: Path) -> Disk:
 
 def slurm_job(store: Store, session_id: int) -> dict[str, str] | None:
     """The Slurm side of the session's latest job (id, state, pending reason), None for local runs."""
-    row = queries.latest_job(store.db, session_id)
+    row = store.queries.latest_job(session_id)
     if row is None or row["executor"] != "slurm":
         return None
     reason = row["slurm_reason"] if row["slurm_state"] == "PENDING" else ""

@@ -1,0 +1,81 @@
+"""The state names of sessions, jobs, deliveries and a session's routing, as stored in SQLite.
+
+They are `StrEnum`s: each member is the very string that is stored and shown (JSON, pages), so
+they compare equal to those strings and bind as SQL parameters unchanged.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Final
+
+
+class SessionState(StrEnum):
+    RECEIVING = "receiving"
+    QUEUED = "queued"
+    RUNNING = "running"
+    FINISHED = "finished"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+    INCOMPLETE = "incomplete"
+
+
+class JobState(StrEnum):
+    QUEUED = "queued"
+    RUNNING = "running"
+    DONE = "done"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+
+class DeliveryState(StrEnum):
+    PENDING = "pending"
+    SENDING = "sending"
+    DONE = "done"
+    FAILED = "failed"
+    SUPERSEDED = "superseded"  # the session was routed again (re-run); this one is history
+    CANCELLED = "cancelled"  # the session was deleted
+
+
+class RoutingState(StrEnum):
+    """A session's `routing` column: what its latest routing evaluation came to."""
+
+    NONE = "none"
+    PENDING = "pending"
+    ROUTED = "routed"
+    FAILED = "failed"
+
+
+# Sessions a job ended (a user may re-run them).
+SESSION_ENDED: Final = (SessionState.FINISHED, SessionState.FAILED, SessionState.CANCELLED)
+# Sessions that will not change any more without a user action (re-run, delete).
+SESSION_SETTLED: Final = (*SESSION_ENDED, SessionState.INCOMPLETE)
+# Sessions still in the pipeline (pages poll them).
+SESSION_LIVE: Final = (SessionState.RECEIVING, SessionState.QUEUED, SessionState.RUNNING)
+
+# Which session state may follow which. Anything else is a bug or a race, refused with Conflict.
+SESSION_TRANSITIONS: Final[dict[SessionState, tuple[SessionState, ...]]] = {
+    SessionState.RECEIVING: (SessionState.QUEUED, SessionState.INCOMPLETE),
+    SessionState.QUEUED: (SessionState.RUNNING, SessionState.CANCELLED, SessionState.FAILED),
+    SessionState.RUNNING: (
+        SessionState.FINISHED,
+        SessionState.FAILED,
+        SessionState.CANCELLED,
+        SessionState.QUEUED,
+    ),
+    SessionState.FINISHED: (SessionState.QUEUED,),
+    SessionState.FAILED: (SessionState.QUEUED,),
+    SessionState.CANCELLED: (SessionState.QUEUED,),
+    SessionState.INCOMPLETE: (),
+}
+
+JOB_ACTIVE: Final = (JobState.QUEUED, JobState.RUNNING)
+JOB_ENDED: Final = (JobState.DONE, JobState.FAILED, JobState.CANCELLED)
+# The session state that goes with a job's end state.
+SESSION_OF_JOB_END: Final = {
+    JobState.DONE: SessionState.FINISHED,
+    JobState.FAILED: SessionState.FAILED,
+    JobState.CANCELLED: SessionState.CANCELLED,
+}
+
+DELIVERY_OPEN: Final = (DeliveryState.PENDING, DeliveryState.SENDING)
