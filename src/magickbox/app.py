@@ -10,7 +10,7 @@ import threading
 from fastapi import FastAPI
 
 from magickbox import __version__
-from magickbox.api import legacy, machines, metrics, v1
+from magickbox.api import legacy, machines, metrics, studies, v1
 from magickbox.api.routing_endpoints import router as routing_router
 from magickbox.config import Settings
 from magickbox.store import Store
@@ -67,6 +67,7 @@ def create_app(settings: Settings, store: Store) -> FastAPI:
         metrics.router,
         routing_router,
         machines.router,
+        studies.router,
     ):
         app.include_router(router)
     ui_pages.install(app)

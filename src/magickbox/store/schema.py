@@ -203,12 +203,14 @@ STUDY_INDEX: list[str] = [
         StudyTime TEXT NOT NULL DEFAULT '',
         StudyDescription TEXT NOT NULL DEFAULT '',
         ReferringPhysicianName TEXT NOT NULL DEFAULT '',
-        complete INTEGER NOT NULL DEFAULT 0   -- 1: nothing left to add (end of receipt, upload, re-index)
+        complete INTEGER NOT NULL DEFAULT 0,  -- 1: nothing left to add (end of receipt, upload, re-index)
+        seq INTEGER NOT NULL DEFAULT 0        -- the index's change counter when this row last changed
     )
     """,
     "CREATE INDEX IF NOT EXISTS studies_patient ON studies(PatientID)",
     "CREATE INDEX IF NOT EXISTS studies_accession ON studies(AccessionNumber)",
     "CREATE INDEX IF NOT EXISTS studies_date ON studies(StudyDate)",
+    "CREATE INDEX IF NOT EXISTS studies_seq ON studies(seq)",
     """
     CREATE TABLE IF NOT EXISTS series (
         session_id INTEGER NOT NULL,

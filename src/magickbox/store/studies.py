@@ -119,6 +119,7 @@ class StudyIndex:
             for item in tally.series.values():
                 self._add_series(conn, session_id, item)
             self._refresh_search(conn, session_id)
+            self._changed(conn, session_id)
 
     def replace_all(self, session_id: int, tally: StudyTally) -> None:
         """Index a session anew from a full tally of its INPUT (uploads, re-index)."""
@@ -129,6 +130,7 @@ class StudyIndex:
             for item in tally.series.values():
                 self._add_series(conn, session_id, item)
             self._refresh_search(conn, session_id)
+            self._changed(conn, session_id)
 
     def index_input(self, session_id: int, input_dir: Path) -> int:
         """Index a session from the headers of the files in its INPUT; the number of DICOM files."""
@@ -164,6 +166,19 @@ class StudyIndex:
             " ON CONFLICT(session_id, SeriesInstanceUID) DO UPDATE SET"
             " instances = instances + excluded.instances, bytes = bytes + excluded.bytes",
             (session_id, *(values[c] for c in SERIES_COLUMNS), item.instances, item.bytes),
+        )
+
+    @staticmethod
+    def _changed(conn: sqlite3.Connection, session_id: int) -> None:
+        """Stamp the study with the next value of the index's change counter (see changed_since)."""
+        conn.execute(
+            "INSERT INTO counters(name, value) VALUES ('study_index', 1)"
+            " ON CONFLICT(name) DO UPDATE SET value = value + 1"
+        )
+        conn.execute(
+            "UPDATE studies SET seq = (SELECT value FROM counters WHERE name = 'study_index')"
+            " WHERE session_id = ?",
+            (session_id,),
         )
 
     @staticmethod
@@ -210,6 +225,16 @@ class StudyIndex:
                 entry["InstanceCount"] = str(row["instance_count"])
                 out[int(row["session_id"])] = entry
         return out
+
+    def version(self) -> int:
+        """The index's change counter: it grows with every change of any session's study."""
+        row = self.db.query_one("SELECT value FROM counters WHERE name = 'study_index'")
+        return int(row["value"]) if row else 0
+
+    def changed_since(self, version: int) -> set[int]:
+        """Sessions whose study changed after `version` (an index lookup, not a scan)."""
+        rows = self.db.query("SELECT session_id FROM studies WHERE seq > ?", (version,))
+        return {int(r["session_id"]) for r in rows}
 
     def series(self, session_id: int) -> list[dict[str, str | int]]:
         rows = self.db.query(
