@@ -13,7 +13,7 @@ from contextvars import ContextVar
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -26,9 +26,46 @@ from magickbox.errors import SettingsError
 ENV_PREFIX = "MAGICKBOX_"
 # The TOML file of the settings being built (its folder is itself a setting, so it is known late).
 _toml_file: ContextVar[Path | None] = ContextVar("magickbox_toml_file", default=None)
-StageName = Literal["receive", "run", "route", "http"]
-ALL_STAGES: tuple[StageName, ...] = ("receive", "run", "route", "http")
+StageName = Literal["receive", "run", "route", "keep", "notify", "http"]
+ALL_STAGES: tuple[StageName, ...] = ("receive", "run", "route", "keep", "notify", "http")
 TOML_NAME = "magickbox.toml"
+
+
+# The events a webhook can ask for (docs/notifications.md). disk.high and retrieval.done are
+# recorded by the stages that watch the disk and fetch from a PACS (store.notifications.record).
+EVENTS: tuple[str, ...] = (
+    "session.finished",
+    "session.failed",
+    "session.incomplete",
+    "delivery.failed",
+    "bucket.failing",
+    "batch.finished",
+    "retrieval.done",
+    "disk.high",
+)
+
+# Sent to one webhook (or all) by the page's "send test event" button, whatever their filters.
+TEST_EVENT = "notification.test"
+
+
+class Webhook(BaseModel):
+    """One receiver of notifications: where, which events, which sessions, how it is signed."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    url: str = Field(min_length=1, max_length=2000, pattern=r"^https?://[^\s]+$")
+    events: list[str] = Field(default_factory=lambda: list(EVENTS))
+    secret: str = Field(default="", max_length=500)  # HMAC-SHA256 key; empty: unsigned
+    buckets: list[str] = Field(default_factory=list)  # empty: every bucket
+    callers: list[str] = Field(default_factory=list)  # calling AE titles; empty: every sender
+
+    @field_validator("events")
+    @classmethod
+    def _known_events(cls, value: list[str]) -> list[str]:
+        unknown = [name for name in value if name not in EVENTS]
+        if unknown:
+            raise ValueError(f"unknown event(s) {unknown}; known: {list(EVENTS)}")
+        return value
 
 
 class Settings(BaseSettings):
@@ -108,6 +145,31 @@ class Settings(BaseSettings):
     route_lease_s: float = Field(default=120.0, gt=0)
     route_poll_s: float = Field(default=0.5, gt=0)
 
+    # Notifications (docs/notifications.md): webhooks besides those of <data>/notifications.json
+    notifications: list[Webhook] = Field(default_factory=list)
+    notify_retry_initial_s: float = Field(default=5.0, gt=0)
+    notify_retry_max_s: float = Field(default=600.0, gt=0)
+    notify_give_up_s: float = Field(default=86400.0, gt=0)
+    notify_timeout_s: float = Field(default=10.0, gt=0)
+    notify_poll_s: float = Field(default=0.5, gt=0, le=60)
+    notify_failing_after: int = Field(default=3, ge=1)  # bucket.failing after this many failures in a row
+
+    # Retention (docs/retention.md): what housekeeping deletes on its own
+    retention_days: float = Field(default=0.0, ge=0)  # ended sessions older than this go; 0 = never
+    disk_high_percent: float = Field(default=90.0, gt=0, le=100)  # used space past this: delete oldest
+    disk_low_percent: float = Field(default=80.0, ge=0, lt=100)  # ... until used space is under this
+    cleanup_interval_s: float = Field(default=60.0, gt=0)  # how often the sweep runs
+    audit_days: float = Field(default=365.0, ge=0)  # audit entries older than this go; 0 = never
+
+    @model_validator(mode="after")
+    def _low_under_high(self) -> Settings:
+        if self.disk_low_percent >= self.disk_high_percent:
+            raise ValueError(
+                f"disk_low_percent ({self.disk_low_percent}) must be under disk_high_percent"
+                f" ({self.disk_high_percent})"
+            )
+        return self
+
     @field_validator("ae_title")
     @classmethod
     def _ae_title_is_printable(cls, value: str) -> str:
@@ -157,6 +219,10 @@ class Settings(BaseSettings):
     @property
     def routing_path(self) -> Path:
         return self.data / "routing.json"
+
+    @property
+    def notifications_path(self) -> Path:
+        return self.data / "notifications.json"
 
 
 def _data_dir_from(overrides: dict[str, Any]) -> Path:

@@ -16,6 +16,8 @@ from magickbox.app import create_app
 from magickbox.config import Settings
 from magickbox.dicom import pynetdicom_compat
 from magickbox.errors import SettingsError
+from magickbox.keep.stage import create_stage as create_keeper
+from magickbox.notify.stage import create_stage as create_notifier
 from magickbox.receive.stage import make_receiver
 from magickbox.route.stage import create_stage as create_router
 from magickbox.run.scheduler import create_scheduler
@@ -44,6 +46,8 @@ STAGES: dict[str, StageFactory] = {
     "run": create_scheduler,
     "receive": make_receiver,
     "route": create_router,
+    "notify": create_notifier,
+    "keep": create_keeper,
 }
 
 
@@ -62,6 +66,22 @@ def configure_logging(settings: Settings) -> None:
     root.setLevel(logging.INFO)
     # pynetdicom logs every PDU at INFO; keep the box's own log readable.
     logging.getLogger("pynetdicom").setLevel(logging.WARNING)
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGHUP, lambda _signum, _frame: reopen_logs())
+
+
+def reopen_logs() -> None:
+    """SIGHUP: close the log files; the next record opens them again (after logrotate moved them)."""
+    for handler in logging.getLogger().handlers:
+        if isinstance(handler, logging.FileHandler):
+            handler.acquire()
+            try:
+                if handler.stream is not None:
+                    handler.stream.close()
+                    handler.stream = None
+            finally:
+                handler.release()
+    log.info("received SIGHUP: log files reopened")
 
 
 def recover(store: Store) -> None:

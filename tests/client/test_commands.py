@@ -198,7 +198,9 @@ def test_no_active_machines_says_how_to_add_one(tmp_path: Path) -> None:
     home = make_home(tmp_path / "home")
     result = run_mb(home, "list")
     assert result.returncode == 2
-    assert "mb activeMachines add <ip> <port>" in result.stderr
+    assert (
+        "mb activeMachines add HOST PORT" in result.stderr and "queryMachines followed" not in result.stderr
+    )
     query = run_mb(home, "queryMachines")
     assert query.returncode == 2 and "activeMachines add" in query.stderr
 

@@ -51,6 +51,7 @@ def test_push_several_folders_one_session_each_with_structure_and_arguments(
     assert [Path(p["folder"]).name for p in pushed] == ["sub-01", "sub-02"]
     assert len({p["scratchdir"] for p in pushed}) == 2
     assert "send directory" in result.stderr  # the original's announcement, now on stderr
+    assert "folder 1 of 2:" in result.stderr and "folder 2 of 2:" in result.stderr
     by_name = {Path(p["folder"]).name: p for p in pushed}
     box = next(b for b in fleet.boxes if b.port == by_name["sub-01"]["Port"])
     session = box.store.sessions.by_scratchdir(by_name["sub-01"]["scratchdir"])

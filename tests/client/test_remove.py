@@ -38,6 +38,7 @@ def test_several_matches_without_a_terminal_need_yes(fleet: Fleet, sender: str) 
     done = run_mb(fleet.home, "remove", caller, "--yes")
     assert done.returncode == 0, done.stderr
     assert len(json.loads(done.stdout)) == 2
+    assert "remove: 2 of 2" in done.stderr  # progress, as plain lines when stderr is not a terminal
     assert not any(s.scratchdir in box.scratchdirs() for box, s in sessions)
 
 

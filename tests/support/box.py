@@ -36,6 +36,9 @@ class BoxProcess:
             **os.environ,
             "MAGICKBOX_SESSION_SETTLE_S": str(self.settle_s),
             "MAGICKBOX_MIN_FREE_BYTES": "0",
+            # Housekeeping off unless a test sets it: full-disk tests fill their disk on purpose.
+            "MAGICKBOX_DISK_HIGH_PERCENT": "100",
+            "MAGICKBOX_DISK_LOW_PERCENT": "99",
             **self.env,
         }
         log = (self.data.parent / f"{self.data.name}-serve.log").open("ab")

@@ -196,6 +196,7 @@ def test_buckets_page_shows_commands_and_invalid_buckets(box: BoxProcess, page: 
     text = page.inner_text("main")
     assert f"storescu +sd +r -nh -aet MySelf -aec ProcCopy 127.0.0.1 {box.dicom_port} <dir>" in text
     assert "mb push ProcCopy <dir>" in text
+    assert f"dcmsend +sd +r -aet MySelf -aec ProcCopy 127.0.0.1 {box.dicom_port} <dir>" in text
     assert "Broken" in text and "not readable JSON" in text
     page.locator("button[data-copy^='storescu']").first.click()
     page.locator("#notice").wait_for()

@@ -17,7 +17,7 @@ from magickbox.api.actions import delete_session, find_session
 from magickbox.api.uploads import clean_spool, create_session, receive_form
 from magickbox.api.views import ScratchRenderer
 from magickbox.store import Store
-from magickbox.web.deps import get_store, require_read, require_write
+from magickbox.web.deps import audit, get_store, require_read, require_write
 from magickbox.web.errors import ApiError
 from magickbox.zipstream import session_files, stream_folder
 
@@ -104,21 +104,27 @@ def zip_response(store: Store, scratchdir: str | None, area: str) -> StreamingRe
     response_class=StreamingResponse,
     responses={200: {"content": {"application/zip": {}}}},
 )
-def get_output_zip(store: StoreDep, folder: str | None = None, type: str | None = None) -> StreamingResponse:
+def get_output_zip(
+    request: Request, store: StoreDep, folder: str | None = None, type: str | None = None
+) -> StreamingResponse:
     """A zip of the session's OUTPUT/ (or INPUT/ with `type=input`), built while it is sent."""
-    return zip_response(store, folder, "INPUT" if type == "input" else "OUTPUT")
+    area = "INPUT" if type == "input" else "OUTPUT"
+    response = zip_response(store, folder, area)
+    audit(request, "download-zip", find_session(store, folder), area)
+    return response
 
 
 @router.get(
     "/code/php/deleteStudy.php", dependencies=[Depends(require_write)], response_class=PlainTextResponse
 )
 def delete_study(
-    store: StoreDep, scratchdir: str | None = None, SIUID: str | None = None
+    request: Request, store: StoreDep, scratchdir: str | None = None, SIUID: str | None = None
 ) -> PlainTextResponse:
     """Delete one session (`scratchdir`) or every session with that `pid` (`SIUID`)."""
     if scratchdir:
         session = find_session(store, scratchdir)
         delete_session(store, session)
+        audit(request, "delete", session, "deleteStudy.php")
         return PlainTextResponse(f" will delete now {store.layout.root / session.scratchdir}")
     if SIUID:
         sessions = store.queries.sessions_with_pid(SIUID)
@@ -127,6 +133,7 @@ def delete_study(
         said = []
         for session in sessions:
             delete_session(store, session)
+            audit(request, "delete", session, "deleteStudy.php (SIUID)")
             said.append(f"will delete {store.layout.root / session.scratchdir} now")
         return PlainTextResponse("".join(said))
     raise ApiError(404, "no such session", "give scratchdir=<scratchdir> or SIUID=<pid>")
@@ -172,7 +179,9 @@ def get_status(store: StoreDep) -> Response:
     response_class=Response,
     responses={200: {"content": {"text/plain": {}}}},
 )
-def processing_log(store: StoreDep, scratchdir: str) -> Response:
+def processing_log(request: Request, store: StoreDep, scratchdir: str) -> Response:
     """The session's processing.log (the only file of the data folder served under /scratch)."""
     session = find_session(store, scratchdir)
-    return log_response(store.layout.log_path(session.scratchdir))
+    response = log_response(store.layout.log_path(session.scratchdir))
+    audit(request, "download-file", session, "processing.log")
+    return response

@@ -16,7 +16,7 @@ from magickbox.store import Store
 from magickbox.store.deliveries import Delivery
 from magickbox.store.layout import is_scratchdir_name, write_json_atomic
 from magickbox.store.states import DeliveryState
-from magickbox.web.deps import get_store, require_admin, require_read, require_write
+from magickbox.web.deps import audit, get_store, require_admin, require_read, require_write
 
 router = APIRouter()
 
@@ -60,6 +60,7 @@ def save_routing(request: Request, text: str = Form("")) -> PlainTextResponse:
         return PlainTextResponse("\n".join([PARSE_ERROR, *exc.reasons]))
     write_json_atomic(settings.routing_path, document)
     get_store(request).routelog.write("routing.json replaced (saveRouting.php)")
+    audit(request, "routing-change", detail="saveRouting.php")
     return PlainTextResponse("")
 
 
@@ -99,6 +100,7 @@ async def put_routing(request: Request) -> Response:
         return _error(422, "invalid routing table", exc.reasons)
     write_json_atomic(settings.routing_path, document)
     get_store(request).routelog.write("routing.json replaced (/api/v1/routing)")
+    audit(request, "routing-change", detail="/api/v1/routing")
     return JSONResponse(document)
 
 

@@ -25,6 +25,7 @@ from starlette.requests import Request
 from magickbox.api.unzip import check_zip, free_bytes, is_disk_full, no_room, unpack
 from magickbox.config import Settings
 from magickbox.store import Store
+from magickbox.store.retention import wake_if_high
 from magickbox.store.sessions import Session, SessionKey
 from magickbox.web.errors import ApiError
 
@@ -167,6 +168,7 @@ async def receive_form(request: Request, settings: Settings) -> UploadForm:
         raise ApiError(413, "upload too large", f"the limit is {settings.upload_max_bytes} bytes")
     folder = spool_dir(settings)
     coming = int(declared) if declared and declared.isdigit() else 0
+    wake_if_high(settings.data, settings.disk_high_percent)  # housekeeping sweeps now
     if free_bytes(folder) - coming < settings.min_free_bytes:
         raise no_room(settings)
     spool = folder / f"upload-{secrets.token_hex(8)}.zip"

@@ -24,7 +24,7 @@ from magickbox.store.buckets import Bucket, InvalidBucket, set_enabled
 from magickbox.store.queries import BucketStats, SessionFilter
 from magickbox.store.sessions import Session
 from magickbox.store.states import SESSION_SETTLED, SessionState
-from magickbox.web.deps import get_store, require_admin, require_read, require_write
+from magickbox.web.deps import audit, get_store, require_admin, require_read, require_write
 from magickbox.web.errors import ApiError
 
 router = APIRouter(prefix="/api/v1", tags=["api v1"])
@@ -68,6 +68,7 @@ class SessionOut(BaseModel):
     bytes: int
     arguments: str
     description: str
+    kept: bool = False  # housekeeping never deletes a kept session
     study: StudyOut | None = None  # the study index's attributes; None until the first instance
 
 
@@ -167,6 +168,7 @@ def session_out(s: Session, study: dict[str, str] | None = None) -> SessionOut:
         bytes=s.bytes,
         arguments=s.arguments,
         description=s.description,
+        kept=bool(s.kept),
     )
 
 
@@ -335,8 +337,10 @@ ZIP_RESPONSES: dict[int | str, dict[str, Any]] = {**ERRORS, 200: {"content": {"a
     responses=ZIP_RESPONSES,
     response_class=StreamingResponse,
 )
-def output_zip(store: StoreDep, scratchdir: str) -> StreamingResponse:
-    return zip_response(store, scratchdir, "OUTPUT")
+def output_zip(request: Request, store: StoreDep, scratchdir: str) -> StreamingResponse:
+    response = zip_response(store, scratchdir, "OUTPUT")
+    audit(request, "download-zip", find_session(store, scratchdir), "OUTPUT")
+    return response
 
 
 @router.get(
@@ -345,41 +349,46 @@ def output_zip(store: StoreDep, scratchdir: str) -> StreamingResponse:
     responses=ZIP_RESPONSES,
     response_class=StreamingResponse,
 )
-def input_zip(store: StoreDep, scratchdir: str) -> StreamingResponse:
-    return zip_response(store, scratchdir, "INPUT")
+def input_zip(request: Request, store: StoreDep, scratchdir: str) -> StreamingResponse:
+    response = zip_response(store, scratchdir, "INPUT")
+    audit(request, "download-zip", find_session(store, scratchdir), "INPUT")
+    return response
 
 
 @router.delete("/sessions/{scratchdir}", dependencies=[Depends(require_write)], responses=ERRORS)
-def delete(store: StoreDep, scratchdir: str) -> ActionOut:
+def delete(request: Request, store: StoreDep, scratchdir: str) -> ActionOut:
     """Delete the session (a queued or running job is cancelled first)."""
     s = find_session(store, scratchdir)
     delete_session(store, s)
+    audit(request, "delete", s)
     return ActionOut(scratchdir=s.scratchdir, action="delete", status="deleted")
 
 
 def _job_action(
-    store: Store, scratchdir: str, action: str, act: Callable[[Store, Session], object]
+    request: Request, scratchdir: str, action: str, act: Callable[[Store, Session], object]
 ) -> ActionOut:
     """Cancel or rerun: the answer carries the session's state after the action."""
+    store = get_store(request)
     s = find_session(store, scratchdir)
     act(store, s)
+    audit(request, action, s)
     return ActionOut(scratchdir=s.scratchdir, action=action, status=store.sessions.get(s.id).state)
 
 
 @router.post(
     "/sessions/{scratchdir}/cancel", status_code=202, dependencies=[Depends(require_write)], responses=ERRORS
 )
-def cancel(store: StoreDep, scratchdir: str) -> ActionOut:
+def cancel(request: Request, scratchdir: str) -> ActionOut:
     """Cancel the session's job: a queued one at once, a running one is stopped by its worker."""
-    return _job_action(store, scratchdir, "cancel", cancel_session)
+    return _job_action(request, scratchdir, "cancel", cancel_session)
 
 
 @router.post(
     "/sessions/{scratchdir}/rerun", status_code=202, dependencies=[Depends(require_write)], responses=ERRORS
 )
-def rerun(store: StoreDep, scratchdir: str) -> ActionOut:
+def rerun(request: Request, scratchdir: str) -> ActionOut:
     """Queue the session's bucket again (finished, failed or cancelled sessions)."""
-    return _job_action(store, scratchdir, "rerun", rerun_session)
+    return _job_action(request, scratchdir, "rerun", rerun_session)
 
 
 @router.post(
@@ -482,12 +491,16 @@ def _switch_bucket(store: Store, name: str, enabled: bool) -> BucketSwitchOut:
 
 
 @router.post("/buckets/{name}/enable", dependencies=[Depends(require_admin)], responses=ERRORS)
-def enable_bucket(store: StoreDep, name: str) -> BucketSwitchOut:
+def enable_bucket(request: Request, store: StoreDep, name: str) -> BucketSwitchOut:
     """Offer the bucket again: sessions sent to its AE title are accepted and run."""
-    return _switch_bucket(store, name, True)
+    answer = _switch_bucket(store, name, True)
+    audit(request, "bucket-enable", detail=name)
+    return answer
 
 
 @router.post("/buckets/{name}/disable", dependencies=[Depends(require_admin)], responses=ERRORS)
-def disable_bucket(store: StoreDep, name: str) -> BucketSwitchOut:
+def disable_bucket(request: Request, store: StoreDep, name: str) -> BucketSwitchOut:
     """Stop offering the bucket: new sessions for it are refused; queued ones fail with a reason."""
-    return _switch_bucket(store, name, False)
+    answer = _switch_bucket(store, name, False)
+    audit(request, "bucket-disable", detail=name)
+    return answer

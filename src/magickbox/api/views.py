@@ -235,6 +235,7 @@ class ScratchRenderer:
                 tail["measures"] = found
         tail["status"] = state
         tail["routing"] = row.routing
+        tail["kept"] = bool(row.kept)
         tail.update((key, study.get(key, "")) for key in SCRATCH_STUDY_KEYS)
         info_stat, info_keys = self._info_keys(layout, scratchdir)
         if info_keys:

@@ -61,6 +61,12 @@ def _remove(context: Context, args: argparse.Namespace) -> int:
     return remove(context, compile_regex(_regex(args, None)), args.yes)
 
 
+def _keep(context: Context, args: argparse.Namespace) -> int:
+    from magickbox.client.keep import keep
+
+    return keep(context, compile_regex(_regex(args, None)), args.command == "keep")
+
+
 def _wait(context: Context, args: argparse.Namespace) -> int:
     from magickbox.client.wait import wait
 
@@ -163,6 +169,11 @@ def _session_commands(sub: SubParsers) -> None:
     remove.add_argument(
         "-y", "--yes", action="store_true", help="do not ask before removing several sessions"
     )
+    for name, what in (
+        ("keep", "keep matching sessions: housekeeping never deletes them"),
+        ("unkeep", "release kept sessions: housekeeping may delete them again"),
+    ):
+        _add_regex(_command(sub, name, [], what, _keep), False)  # fmt: skip
     wait = _command(sub, "wait", [], "wait until every matching session has ended", _wait)
     _add_regex(wait, False)
     wait.add_argument("--interval", type=float, default=2.0, help="seconds between polls (default 2)")

@@ -22,7 +22,8 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser.add_argument(
         "--stages",
         type=lambda text: [part.strip() for part in text.split(",") if part.strip()],
-        help="which stages this process runs, comma-separated: receive,run,route,http (default all);"
+        help="which stages this process runs, comma-separated: receive,run,route,keep,notify,http"
+        " (default all);"
         " processes with different stages can share one data folder",
     )
     parser.set_defaults(func=run)

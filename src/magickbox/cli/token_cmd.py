@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from datetime import UTC, datetime
 
+from magickbox.cli.keep_cmd import audit_cli
 from magickbox.cli.serve_cmd import add_settings_options
 from magickbox.config import load_settings
 from magickbox.store import Store
@@ -34,6 +35,7 @@ def run(args: argparse.Namespace) -> int:
     with Store(load_settings(data=args.data)).connection() as store:
         if args.token_command == "create":
             info, secret = store.tokens.create(args.scope, args.name)
+            audit_cli(store, "token-create", f"token {info.id} ({info.scope}) {info.name}".rstrip())
             print(secret)
             print(f"token {info.id} ({info.scope}) created; it is shown only now", flush=True)
         elif args.token_command == "list":
@@ -45,5 +47,6 @@ def run(args: argparse.Namespace) -> int:
                 )
         else:
             store.tokens.revoke(args.id)
+            audit_cli(store, "token-revoke", f"token {args.id}")
             print(f"token {args.id} revoked")
     return 0

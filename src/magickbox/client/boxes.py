@@ -154,6 +154,11 @@ class BoxClient:
         return response.text
 
     # ---- ours ---------------------------------------------------------------------------------
+    def keep(self, scratchdir: str, kept: bool) -> None:
+        """Keep (or release) a session: `/api/v1/sessions/<scratchdir>/keep`."""
+        what = f"{'keeping' if kept else 'releasing'} {scratchdir}"
+        self.request("POST" if kept else "DELETE", f"/api/v1/sessions/{scratchdir}/keep", what)
+
     def machines(self) -> list[dict[str, Any]] | None:
         """The boxes this box knows (`/api/v1/machines`); None for a box without that endpoint."""
         try:

@@ -12,9 +12,11 @@ from magickbox.client.home import ClientSettings, Home, Machine
 from magickbox.client.match import matches
 from magickbox.client.output import warn
 
+# The first command that works on a fresh machine: queryMachines itself needs an active box.
 NO_MACHINES = (
-    "no active machines defined, use 'mb queryMachines' followed by "
-    "'mb activeMachines add <ip> <port>' to create some"
+    "no active machines defined: add a box with 'mb activeMachines add HOST PORT'"
+    " (its HTTP port, e.g. 'mb activeMachines add 127.0.0.1 2813'); then 'mb queryMachines'"
+    " lists the other boxes it knows"
 )
 
 

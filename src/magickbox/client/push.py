@@ -168,7 +168,9 @@ def push(
     results: list[dict[str, Any]] = []
     failed = 0
     with reporter() as progress:
-        for folder in folders:
+        for number, folder in enumerate(folders, 1):
+            if len(folders) > 1:  # many folders: say how far along the whole push is
+                progress.line(f"folder {number} of {len(folders)}: {folder}")
             try:
                 results.append(
                     _push_one(context, folder, aetitle, args, via, dicom_port, candidates, progress)

@@ -12,6 +12,7 @@ import sys
 from collections import Counter
 
 from magickbox.client.context import Context, Found
+from magickbox.client.counting import counted
 from magickbox.client.errors import EXIT_FAILED, BoxError, UsageError
 from magickbox.client.output import print_json, warn
 
@@ -42,14 +43,15 @@ def remove(context: Context, regex: re.Pattern[str], assume_yes: bool) -> int:
             warn("nothing removed")
             return EXIT_FAILED
     removed, failures = [], 0
-    for item in found:
-        try:
-            item.client.delete(item.scratchdir)
-        except BoxError as exc:
-            failures += 1
-            warn(str(exc))
-            continue
-        removed.append(item.entry)
+    with counted("remove", len(found)) as progress:
+        for item in found:
+            try:
+                item.client.delete(item.scratchdir)
+                removed.append(item.entry)
+            except BoxError as exc:
+                failures += 1
+                warn(str(exc))
+            progress.step()
     print_json(removed or None)
     if failures:
         return EXIT_FAILED

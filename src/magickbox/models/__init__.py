@@ -67,6 +67,9 @@ class BucketInfo(BaseModel):
     # Where the job runs: a Slurm spec, False (always on the box), or None (the box's `executor`).
     slurm: SlurmSpec | Literal[False] | None = None
     gpus: Literal["all"] | int | None = Field(default=None)
+    # Retention of this bucket's sessions (docs/retention.md); None: the box's `retention_days`.
+    retention_days: float | None = Field(default=None, ge=0)
+    trim_input_days: float | None = Field(default=None, gt=0)  # INPUT of finished sessions goes earlier
 
     @field_validator("slurm", mode="before")
     @classmethod

@@ -17,6 +17,7 @@ from magickbox.receive.guard import Slots, raise_open_files_limit
 from magickbox.receive.handler import AssociationRecord, BoxRequestHandler, BoxServer, end_association
 from magickbox.receive.sealer import Sealer
 from magickbox.store import Store
+from magickbox.store.retention import wake_if_high
 
 log = logging.getLogger(__name__)
 
@@ -54,6 +55,7 @@ class Receiver:
 
     # ---- used by the association handlers ------------------------------------------------------
     def free_space_ok(self) -> bool:
+        wake_if_high(self.settings.data, self.settings.disk_high_percent)  # housekeeping sweeps now
         minimum = self.settings.min_free_bytes
         return minimum <= 0 or free_bytes(self.settings.data) >= minimum
 

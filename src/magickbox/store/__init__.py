@@ -10,12 +10,15 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 from magickbox.config import Settings
+from magickbox.store.audit import AuditLog
 from magickbox.store.buckets import Catalog, load_catalog
 from magickbox.store.db import Database
 from magickbox.store.deliveries import DeliveryStore, delivery_store
 from magickbox.store.jobs import JobStore
 from magickbox.store.layout import ScratchLayout
+from magickbox.store.notifications import NotificationStore
 from magickbox.store.queries import Queries
+from magickbox.store.retention import Retention
 from magickbox.store.routelog import RoutingLog
 from magickbox.store.sessions import SessionStore
 from magickbox.store.studies import StudyIndex
@@ -35,10 +38,13 @@ class Store:
         self.sessions = SessionStore(self.db, self.layout)
         self.jobs = JobStore(self.db)
         self.tokens = TokenStore(self.db)
+        self.notifications = NotificationStore(self.db)
         self.studies = StudyIndex(self.db, self.layout, keep_names=settings.index_patient_names)
         self.deliveries: DeliveryStore = delivery_store(self.db, settings)
         self.queries = Queries(self.db)
         self.routelog = RoutingLog(settings.logs_dir / "routing.log")
+        self.audit = AuditLog(self.db)
+        self.retention = Retention(self.db, self.layout, self.sessions, self.audit)
 
     @contextmanager
     def connection(self) -> Iterator[Store]:

@@ -186,6 +186,118 @@ def add_missing_columns(conn: sqlite3.Connection, columns: Sequence[tuple[str, s
             conn.execute(f"ALTER TABLE {table} ADD COLUMN {column} {declaration}")
 
 
+# ---- notifications (issue 21) -----------------------------------------------------------------------
+# The outbox. A session's end and a delivery's giving up are written into notification_events by
+# triggers, so the event commits in the same transaction as the state change that causes it (a
+# kill can lose neither one without the other). The notify stage expands each event into one
+# notification_sends row per matching webhook and posts it with retries; every try is logged.
+NOTIFICATIONS: list[str] = [
+    """
+    CREATE TABLE IF NOT EXISTS notification_events (
+        id INTEGER PRIMARY KEY,
+        event_id TEXT NOT NULL UNIQUE,        -- sent to receivers for de-duplication
+        event TEXT NOT NULL,                  -- session.finished | delivery.failed | ...
+        at REAL NOT NULL,
+        session_id INTEGER,                   -- NULL for events not about one session
+        scratchdir TEXT,
+        bucket TEXT,
+        caller TEXT,                          -- calling AE title of the session
+        detail TEXT NOT NULL DEFAULT '{}',    -- JSON object added to the body
+        only_url TEXT,                        -- a test event goes to this webhook only
+        expanded INTEGER NOT NULL DEFAULT 0   -- 1 once its sends are planned
+    )
+    """,
+    "CREATE INDEX IF NOT EXISTS notification_events_new ON notification_events(expanded, id)",
+    """
+    CREATE TABLE IF NOT EXISTS notification_sends (
+        id INTEGER PRIMARY KEY,
+        event_row INTEGER NOT NULL,           -- notification_events.id
+        url TEXT NOT NULL,
+        body TEXT NOT NULL,                   -- frozen at planning: every retry sends the same bytes
+        state TEXT NOT NULL,                  -- pending | sending | done | failed | dropped
+        attempts INTEGER NOT NULL DEFAULT 0,
+        next_try_at REAL NOT NULL,
+        give_up_at REAL NOT NULL,
+        lease_until REAL,
+        last_error TEXT NOT NULL DEFAULT '',
+        finished_at REAL
+    )
+    """,
+    "CREATE INDEX IF NOT EXISTS notification_sends_due ON notification_sends(state, next_try_at)",
+    """
+    CREATE TABLE IF NOT EXISTS notification_attempts (
+        id INTEGER PRIMARY KEY,
+        send_id INTEGER NOT NULL,
+        at REAL NOT NULL,
+        status INTEGER,                       -- HTTP status, NULL when no answer came
+        error TEXT NOT NULL DEFAULT ''
+    )
+    """,
+    """
+    CREATE TRIGGER IF NOT EXISTS notify_session_end AFTER INSERT ON session_events
+    WHEN NEW.state IN ('finished', 'failed', 'incomplete')
+    BEGIN
+        INSERT INTO notification_events(event_id, event, at, session_id, scratchdir, bucket, caller)
+        SELECT lower(hex(randomblob(16))), 'session.' || NEW.state, NEW.at, s.id, s.scratchdir,
+               s.bucket, s.calling_aet
+        FROM sessions s WHERE s.id = NEW.session_id;
+    END
+    """,
+    """
+    CREATE TRIGGER IF NOT EXISTS notify_delivery_failed AFTER UPDATE OF state ON deliveries
+    WHEN NEW.state = 'failed' AND OLD.state != 'failed'
+    BEGIN
+        INSERT INTO notification_events(event_id, event, at, session_id, scratchdir, bucket, caller,
+                                        detail)
+        SELECT lower(hex(randomblob(16))), 'delivery.failed', COALESCE(NEW.finished_at, s.updated_at),
+               s.id, s.scratchdir, s.bucket, s.calling_aet,
+               json_object('delivery', json_object('id', NEW.id, 'rule', NEW.rule_name,
+                   'ip', NEW.ip, 'port', NEW.port, 'called_aet', NEW.called_aet,
+                   'attempts', NEW.attempts, 'error', NEW.last_error))
+        FROM sessions s WHERE s.id = NEW.session_id;
+    END
+    """,
+]
+# ---- end of notifications ------------------------------------------------------------------------
+
+
+# ---- Retention, kept sessions, audit log (issue 18) ------------------------------------------------
+# Migration 3: the columns and tables of housekeeping.
+RETENTION_COLUMNS: list[tuple[str, str, str]] = [
+    ("sessions", "kept", "INTEGER NOT NULL DEFAULT 0"),  # 1: retention and watermarks never delete it
+    ("sessions", "input_removed_at", "REAL"),  # INPUT emptied (trim_input_days or a user's action)
+    ("sessions", "output_removed_at", "REAL"),  # OUTPUT emptied by a user's action
+]
+RETENTION: list[str] = [
+    # Append-only: rows are inserted, and removed only by rotation (audit_days); no UPDATE anywhere.
+    # It names sessions by scratchdir/pid/study UID, never by id, so it outlives them.
+    """
+    CREATE TABLE IF NOT EXISTS audit_log (
+        id INTEGER PRIMARY KEY,
+        at REAL NOT NULL,
+        actor TEXT NOT NULL,                  -- token name, 'anonymous', 'retention', 'watermark', ...
+        via TEXT NOT NULL DEFAULT '',         -- api | web | mb | cli | keep
+        ip TEXT NOT NULL DEFAULT '',
+        action TEXT NOT NULL,                 -- delete | download-zip | download-file | keep | ...
+        scratchdir TEXT NOT NULL DEFAULT '',
+        pid TEXT NOT NULL DEFAULT '',
+        study_uid TEXT NOT NULL DEFAULT '',
+        detail TEXT NOT NULL DEFAULT '',
+        bytes INTEGER
+    )
+    """,
+    "CREATE INDEX IF NOT EXISTS audit_log_at ON audit_log(at)",
+    "CREATE INDEX IF NOT EXISTS audit_log_session ON audit_log(scratchdir)",
+    # Small named values of the housekeeping stage (last sweep, what it could not free).
+    """
+    CREATE TABLE IF NOT EXISTS housekeeping (
+        name TEXT PRIMARY KEY,
+        value TEXT NOT NULL,
+        at REAL NOT NULL
+    )
+    """,
+]
+
 # ---- The study index (patient / study / series attributes, search) ---------------------------
 # One row per session in `studies`, one per series in `series`; `study_search` (FTS5 trigram:
 # case-insensitive substring search) holds one lowercased text per session, kept by triggers for
@@ -271,6 +383,15 @@ class Migration:
 # Append-only: migration N is MIGRATIONS[N - 1]. Never edit or reorder one that has been merged.
 MIGRATIONS: list[Migration] = [
     Migration("baseline: sessions, events, jobs (with the Slurm columns), tokens, deliveries", run=_baseline),
+    Migration(
+        "notifications: outbox, sends, attempts; triggers on session ends and given-up deliveries",
+        statements=NOTIFICATIONS,
+    ),
+    Migration(
+        "retention: kept and removal columns on sessions, the audit log, housekeeping values",
+        statements=RETENTION,
+        run=lambda conn: add_missing_columns(conn, RETENTION_COLUMNS),
+    ),
     Migration("study index: studies, series, study_search (FTS5 trigram)", statements=STUDY_INDEX),
 ]
 

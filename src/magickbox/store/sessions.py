@@ -51,6 +51,7 @@ class Session:
     arguments: str
     description: str
     route_checked_at: float | None
+    kept: int = 0  # 1: housekeeping never deletes it (store/retention.py)
 
     @classmethod
     def from_row(cls, row: sqlite3.Row) -> Session:

@@ -18,7 +18,7 @@ from magickbox.store.layout import is_scratchdir_name
 from magickbox.store.queries import SessionFilter
 from magickbox.store.sessions import Session
 from magickbox.store.states import SessionState
-from magickbox.ui import actions, auth, charts, routing_view, views
+from magickbox.ui import actions, auth, charts, housekeeping, notifications_view, routing_view, views
 from magickbox.web.deps import get_settings, get_store
 
 router = APIRouter()
@@ -45,6 +45,12 @@ ENDPOINTS: dict[str, str] = {
     "routing_validate": "POST /ui/routing/check",
     "routing_save": "PUT /api/v1/routing",
     "delivery_retry": "POST /api/v1/deliveries/{delivery}/retry",
+    "notifications_save": "PUT /api/v1/notifications",
+    "notifications_test": "POST /api/v1/notifications/test",
+    "keep": "POST /api/v1/sessions/{scratchdir}/keep",
+    "unkeep": "DELETE /api/v1/sessions/{scratchdir}/keep",
+    "remove_input": "DELETE /api/v1/sessions/{scratchdir}/input",
+    "remove_output": "DELETE /api/v1/sessions/{scratchdir}/output",
 }
 
 STATIC_FILES = {"app.css": "text/css", "app.js": "text/javascript", "favicon.svg": "image/svg+xml"}
@@ -246,7 +252,25 @@ def routing_page(request: Request, _reader: auth.Reader) -> Response:
             "title": "Routing",
             "nav": "routing",
             "routing": routing_view.load(settings.routing_path),
+            "placeholders": routing_view.placeholders(
+                settings.route_me, settings.route_port, settings.dicom_port
+            ),
             "log_lines": routing_view.log_tail(settings.logs_dir),
+        },
+    )
+
+
+@router.get("/ui/notifications", response_class=HTMLResponse, include_in_schema=False)
+def notifications_page(request: Request, _reader: auth.Reader) -> Response:
+    settings = get_settings(request)
+    return _page(
+        request,
+        "notifications.html",
+        {
+            "title": "Notifications",
+            "nav": "notifications",
+            **notifications_view.load(settings),
+            "attempts": get_store(request).notifications.attempts_log(100),
         },
     )
 
@@ -274,11 +298,32 @@ def system_page(request: Request, _reader: auth.Reader) -> Response:
             "nav": "system",
             "counts": views.state_counts(store),
             "disk": views.disk(settings.data),
+            "sweep": housekeeping.last_sweep(store),
             "day_chart": day_chart,
             "time_chart": time_chart,
             "time_count": len(times),
         },
     )
+
+
+@router.get("/ui/audit", response_class=HTMLResponse, include_in_schema=False)
+def audit_page(
+    request: Request,
+    reader: auth.Reader,
+    session: TextQ = "",
+    action: TextQ = "",
+    page: Annotated[int, Query(ge=0, le=100_000)] = 0,
+) -> Response:
+    """The audit log, newest first, 100 a page (the admin's: with tokens, an admin login)."""
+    if not housekeeping.may_audit(request, reader):
+        return _page(
+            request,
+            "error.html",
+            {"title": "Audit", "message": "The audit log needs an admin token: log in with one."},
+            status_code=403,
+        )
+    context = housekeeping.audit_context(get_store(request), session, action, page)
+    return _page(request, "audit.html", {"title": "Audit", "nav": "audit", **context})
 
 
 # ---- login (only when the box has tokens) ---------------------------------------------------------

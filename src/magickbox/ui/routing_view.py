@@ -11,6 +11,29 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+# Offered in the editor when there is no routing.json: off (`status: 0`), so saving it sends nothing.
+EXAMPLE = {
+    "routing": [
+        {
+            "name": "Example (off until status is 1): results of ProcCopy back to the sender",
+            "status": 0,
+            "AETitleIn": "ProcCopy",
+            "RouteDirectory": "OUTPUT",
+            "send": [
+                {
+                    "success": {
+                        "IP": "$caller",
+                        "PORT": "$port",
+                        "AETitleSender": "ProcCopy",
+                        "AETitleTo": "PACS",
+                    }
+                }
+            ],
+            "break": 0,
+        }
+    ]
+}
+
 LOG_LINES = 200
 LOG_NAMES = ("routing.log",)
 
@@ -43,11 +66,31 @@ class RoutingView:
     problem: str = ""
 
 
+@dataclass(frozen=True)
+class Placeholder:
+    name: str
+    value: str
+    meaning: str
+
+
+def placeholders(route_me: str, route_port: int, dicom_port: int) -> list[Placeholder]:
+    """What `$me`, `$port` and `$caller` stand for on this box (the editor shows them)."""
+    return [
+        Placeholder("$me", route_me, "the route_me setting (the original's PARENTIP)"),
+        Placeholder(
+            "$port",
+            str(route_port),
+            f"the route_port setting: the destination's port, not this box's own DICOM port {dicom_port}",
+        ),
+        Placeholder("$caller", "the sender's IP", "of each session (its CallerIP)"),
+    ]
+
+
 def load(path: Path) -> RoutingView:
     try:
         text = path.read_text(encoding="utf-8", errors="replace")
     except FileNotFoundError:
-        return RoutingView(text="", exists=False)
+        return RoutingView(text=json.dumps(EXAMPLE, indent=2) + "\n", exists=False)
     except OSError as exc:
         return RoutingView(text="", exists=True, problem=f"cannot read {path.name}: {exc}")
     try:

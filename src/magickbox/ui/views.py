@@ -12,7 +12,7 @@ from pathlib import Path
 from magickbox.store import Store
 from magickbox.store.queries import SessionFilter
 from magickbox.store.sessions import Session
-from magickbox.store.states import SESSION_LIVE, DeliveryState, SessionState
+from magickbox.store.states import SESSION_LIVE, SESSION_SETTLED, DeliveryState, SessionState
 
 PAGE_ROWS = 200  # the sessions table shows at most this many matching rows
 MAX_FILES = 500  # the session page lists at most this many files per folder
@@ -53,6 +53,8 @@ class SessionRow:
     running_since: float | None  # set while running: the page ticks the duration itself
     size: str
     received: str
+    # Receipt to end, queue wait included: what getScratch.php's processingTime counts (rounded up).
+    in_box: str = ""
 
     @property
     def live(self) -> bool:
@@ -65,9 +67,13 @@ def session_row(session: Session, now: float | None = None) -> SessionRow:
     duration: float | None = None
     if session.started_at is not None:
         duration = (session.ended_at or now) - session.started_at
+    in_box: float | None = None
+    if session.state in SESSION_SETTLED:
+        in_box = (session.ended_at or session.updated_at) - session.received_at
     return SessionRow(
         session=session,
         duration=human_seconds(duration),
+        in_box=human_seconds(in_box),
         running_since=running_since,
         size=human_bytes(session.bytes),
         received=local_time(session.received_at),

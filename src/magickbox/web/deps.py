@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 
 from fastapi import Request
 
 from magickbox.config import Settings
 from magickbox.store import Store
+from magickbox.store.audit import ANONYMOUS, Actor, AuditEntry
+from magickbox.store.sessions import Session
 from magickbox.store.tokens import scope_allows
 from magickbox.web.errors import ApiError
 
@@ -55,3 +58,41 @@ def require(scope: str) -> Callable[[Request], None]:
 require_read = require("read")
 require_write = require("write")
 require_admin = require("admin")
+
+
+def actor_of(request: Request) -> Actor:
+    """Who a request acts for, for the audit log: the token's name (or 'anonymous' on a box
+    without tokens), how it came (mb sends its own User-Agent; the page fetches same-origin)."""
+    token = _token_of(request)
+    name = get_store(request).audit.token_name(token) if token else None
+    agent = request.headers.get("user-agent", "")
+    if agent.startswith("mb/"):
+        via = "mb"
+    elif request.headers.get("sec-fetch-site") == "same-origin" or "/ui/" in request.headers.get(
+        "referer", ""
+    ):
+        via = "web"
+    else:
+        via = "api"
+    return Actor(name=name or ANONYMOUS, via=via, ip=request.client.host if request.client else "")
+
+
+def audit(
+    request: Request, action: str, session: Session | None = None, detail: str = "", nbytes: int | None = None
+) -> None:
+    """Append one audit entry for what this request did (to `session`, when it names one)."""
+    who = actor_of(request)
+    get_store(request).audit.record(
+        AuditEntry(
+            at=time.time(),
+            actor=who.name,
+            via=who.via,
+            ip=who.ip,
+            action=action,
+            scratchdir=session.scratchdir if session else "",
+            pid=session.pid if session else "",
+            study_uid=(session.study_uid or "") if session else "",
+            detail=detail,
+            bytes=nbytes,
+        )
+    )

@@ -88,6 +88,10 @@
     delete: { confirm: "Delete session {label}? Its INPUT and OUTPUT are removed for good.", done: "Deleted {label}." },
     cancel: { confirm: "Cancel the processing of {label}?", done: "Cancel requested for {label}." },
     rerun: { confirm: "", done: "{label} is queued again." },
+    keep: { confirm: "", done: "{label} is kept: housekeeping never deletes it." },
+    unkeep: { confirm: "", done: "{label} is no longer kept." },
+    remove_input: { confirm: "Remove the INPUT of {label}? The files are removed for good.", done: "INPUT of {label} removed." },
+    remove_output: { confirm: "Remove the OUTPUT of {label}? The files are removed for good.", done: "OUTPUT of {label} removed." },
   };
 
   async function sessionAction(button) {
@@ -159,13 +163,14 @@
   }
 
   document.addEventListener("click", function (event) {
-    const target = event.target.closest("[data-action], [data-download], [data-copy], [data-routing]");
+    const target = event.target.closest("[data-action], [data-download], [data-copy], [data-routing], [data-notify]");
     if (!target) { return; }
     if (target.dataset.action === "retry") { retryDelivery(target); }
     else if (target.dataset.action) { sessionAction(target); }
     else if (target.hasAttribute("data-download")) { download(target, event); }
     else if (target.dataset.copy) { copy(target); }
     else if (target.dataset.routing) { routing(target.dataset.routing); }
+    else if (target.dataset.notify) { notify(target); }
   });
 
   // ---- sessions table: polls the rows; the server answers 304 while nothing changed -------------
@@ -365,6 +370,36 @@
     result.className = "bad";
     result.textContent = what === "save" ? "Not saved." : "Invalid.";
     showRoutingErrors(errorLines(data, raw.slice(0, 300) || response.statusText));
+  }
+
+  // ---- notifications: save notifications.json (checked by the API), send a test event ------------
+  async function notify(button) {
+    const result = document.getElementById("notify-result");
+    if (button.dataset.notify === "test") {
+      const test = endpoint("notifications_test");
+      const response = await callApi(test.method, test.url, JSON.stringify({ url: button.dataset.url }));
+      if (response.ok) { notice("Test event queued for " + button.dataset.url + "."); }
+      else { notice(await errorText(response), true); }
+      if (response.ok) { setTimeout(function () { window.location.reload(); }, 1500); }
+      return;
+    }
+    const list = document.getElementById("notify-errors");
+    const save = endpoint("notifications_save");
+    const response = await callApi(save.method, save.url, document.getElementById("notify-text").value);
+    const raw = await response.text();
+    let data = null;
+    try { data = JSON.parse(raw); } catch (e) { /* not JSON */ }
+    list.textContent = "";
+    const lines = response.ok ? [] : errorLines(data, raw.slice(0, 300) || response.statusText);
+    lines.forEach(function (line) {
+      const item = document.createElement("li");
+      item.textContent = line;
+      list.appendChild(item);
+    });
+    list.hidden = lines.length === 0;
+    result.className = response.ok ? "ok" : "bad";
+    result.textContent = response.ok ? "Saved." : "Not saved.";
+    if (response.ok) { setTimeout(function () { window.location.reload(); }, 700); }
   }
 
   // The login form keeps the token for this tab too, so buttons can send it to the API.
