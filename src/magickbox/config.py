@@ -82,6 +82,8 @@ class Settings(BaseSettings):
     stages: list[StageName] = Field(default_factory=lambda: list(ALL_STAGES), min_length=1)
 
     # Receiving
+    # The study index keeps PatientName and PatientBirthDate too (false: IDs only, for sites that must)
+    index_patient_names: bool = True
     session_settle_s: float = Field(default=2.0, ge=0)
     min_free_bytes: int = Field(default=1 << 30, ge=0)
     allowed_calling_aets: list[str] = Field(default_factory=list)

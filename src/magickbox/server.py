@@ -124,6 +124,20 @@ def prepare(settings: Settings, store: Store) -> None:
     install_shipped(settings.streams_dir)
     if "receive" in settings.stages:
         recover(store)
+        threading.Thread(target=index_older_sessions, args=(store,), name="study-index", daemon=True).start()
+
+
+def index_older_sessions(store: Store) -> None:
+    """Sessions received before the study index existed (or whose receipt a crash cut short) are
+    indexed from their INPUT headers, in the background: the box answers meanwhile."""
+    with store.connection():
+        try:
+            done = store.studies.index_older()
+        except Exception:
+            log.exception("indexing older sessions stopped")
+            return
+    if done:
+        log.info("study index: %d older session(s) indexed from their INPUT headers", done)
 
 
 def serve(settings: Settings) -> None:

@@ -64,3 +64,34 @@ def write_study(
         ds.save_as(path, enforce_file_format=True)
         files.append(path)
     return study_uid, files
+
+
+def write_patient_study(
+    folder: Path,
+    *,
+    patient_id: str,
+    patient_name: str,
+    accession: str,
+    study_date: str = "20260102",
+    description: str = "",
+    charset: str = "ISO_IR 100",
+    series: tuple[tuple[str, str, int], ...] = (("Series A", "CT", 2),),
+) -> str:
+    """One study of one patient with the given identity: `series` are (description, modality,
+    instances). Text is encoded in `charset` (e.g. ISO_IR 100 Latin-1, ISO_IR 192 UTF-8).
+    Returns the StudyInstanceUID."""
+    folder.mkdir(parents=True, exist_ok=True)
+    study_uid = generate_uid()
+    for number, (series_description, modality, count) in enumerate(series, start=1):
+        series_uid = generate_uid()
+        for index in range(count):
+            ds = load(EXPLICIT_LE)
+            ds.SpecificCharacterSet = charset
+            ds.PatientID, ds.PatientName, ds.AccessionNumber = patient_id, patient_name, accession
+            ds.StudyDate, ds.StudyDescription, ds.Modality = study_date, description, modality
+            ds.StudyInstanceUID, ds.SeriesInstanceUID = study_uid, series_uid
+            ds.SeriesNumber, ds.SeriesDescription, ds.InstanceNumber = number, series_description, index + 1
+            ds.SOPInstanceUID = generate_uid()
+            ds.file_meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
+            ds.save_as(folder / f"s{number}_{index:04d}.dcm", enforce_file_format=True)
+    return study_uid

@@ -36,7 +36,7 @@ def warm_up(store: Store) -> None:
             removed = clean_spool(store.settings)
             if removed:
                 log.info("removed %d upload(s) left half-received by an earlier run", removed)
-            _scratch.render(store.queries, store.layout)
+            _scratch.render(store.queries, store.layout, store.studies)
         except Exception:  # only a cache; the first request will try again
             log.exception("could not prepare the session list")
 
@@ -79,7 +79,9 @@ def json_response(value: object) -> Response:
 @router.get("/code/php/getScratch.php", dependencies=[Depends(require_read)])
 def get_scratch(store: StoreDep) -> Response:
     """Every session, newest first, in the original's shape (plus `status` and `routing`)."""
-    return Response(_scratch.render(store.queries, store.layout), media_type="application/json")
+    return Response(
+        _scratch.render(store.queries, store.layout, store.studies), media_type="application/json"
+    )
 
 
 def zip_response(store: Store, scratchdir: str | None, area: str) -> StreamingResponse:

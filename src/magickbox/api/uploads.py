@@ -248,6 +248,7 @@ def create_session(store: Store, form: UploadForm, client_ip: str) -> Session:
         unpack(form.file_path, entries, store.layout.input_dir(session.scratchdir), settings)
         files = sum(1 for info, _ in entries if not info.is_dir())
         store.sessions.record_instances(session.id, files, form.file_bytes)
+        store.studies.index_input(session.id, store.layout.input_dir(session.scratchdir))
         store.sessions.seal(session.id)
     except BaseException as exc:
         _forget(store, session)

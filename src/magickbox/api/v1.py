@@ -16,6 +16,7 @@ from starlette.concurrency import run_in_threadpool
 
 from magickbox.api.actions import cancel_session, delete_session, find_session, rerun_session
 from magickbox.api.legacy import log_response, zip_response
+from magickbox.api.studies import DEFAULT_STUDY_QUERY, StudyOut, StudyQuery
 from magickbox.api.uploads import create_session, receive_form
 from magickbox.api.views import processing_seconds
 from magickbox.store import Store
@@ -68,6 +69,7 @@ class SessionOut(BaseModel):
     arguments: str
     description: str
     kept: bool = False  # housekeeping never deletes a kept session
+    study: StudyOut | None = None  # the study index's attributes; None until the first instance
 
 
 class SessionPage(BaseModel):
@@ -144,8 +146,9 @@ def iso(ts: float | None) -> str | None:
     return None if ts is None else datetime.fromtimestamp(ts, UTC).isoformat()
 
 
-def session_out(s: Session) -> SessionOut:
+def session_out(s: Session, study: dict[str, str] | None = None) -> SessionOut:
     return SessionOut(
+        study=None if study is None else StudyOut(**study),
         scratchdir=s.scratchdir,
         pid=s.pid,
         status=s.state,
@@ -224,16 +227,20 @@ def sessions(
     since: Annotated[datetime | None, Query(description="received at or after (ISO 8601)")] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     offset: Annotated[int, Query(ge=0, le=1_000_000_000)] = 0,
+    study: Annotated[StudyQuery, Depends()] = DEFAULT_STUDY_QUERY,
 ) -> SessionPage:
-    """Sessions, newest first, filtered by calling AE title, bucket, state and receipt time."""
+    """Sessions, newest first, filtered by calling AE title, bucket, state, receipt time, and the
+    study index: `q=` (any part of PatientID, PatientName, AccessionNumber, StudyDescription,
+    Study Instance UID, AE titles, scratchdir, pid; case-insensitive), `patient_id=`,
+    `accession=`, `modality=`, `study_date_from=`, `study_date_to=` (YYYYMMDD). Combinable."""
     since_ts = None
     if since is not None:
         since_ts = (since if since.tzinfo else since.replace(tzinfo=UTC)).timestamp()
-    wanted = SessionFilter(caller=caller, bucket=bucket, state=status, since=since_ts)
+    wanted = SessionFilter(caller=caller, bucket=bucket, state=status, since=since_ts, study=study.filter())
     found = store.queries.list_sessions(wanted, limit, offset)
-    return SessionPage(
-        total=found.total, limit=limit, offset=offset, items=[session_out(s) for s in found.sessions]
-    )
+    studies = store.studies.summaries(s.id for s in found.sessions)
+    items = [session_out(s, studies.get(s.id)) for s in found.sessions]
+    return SessionPage(total=found.total, limit=limit, offset=offset, items=items)
 
 
 @router.get("/sessions/{scratchdir}", dependencies=[Depends(require_read)], responses=ERRORS)
@@ -246,7 +253,7 @@ def session(store: StoreDep, scratchdir: str) -> SessionDetail:
         for r in store.sessions.history(s.id)
     ]
     return SessionDetail(
-        **session_out(s).model_dump(),
+        **session_out(s, store.studies.summaries([s.id]).get(s.id)).model_dump(),
         files=files,
         files_truncated=truncated,
         history=history,

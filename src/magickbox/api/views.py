@@ -17,6 +17,7 @@ from magickbox.store.layout import ScratchLayout
 from magickbox.store.queries import Queries, SessionFilter
 from magickbox.store.sessions import Session, rfc2822_now
 from magickbox.store.states import SESSION_SETTLED
+from magickbox.store.studies import StudyIndex
 
 
 def rfc2822(ts: float) -> str:
@@ -78,6 +79,20 @@ def _stat_key(path: str) -> tuple[int, int] | None:
 _InfoRead = tuple[tuple[int, int] | None, dict[str, Any]]  # info.json's stat and its keys
 
 
+# The study index's fields in every entry (strings, as the original's getArchive gave them).
+SCRATCH_STUDY_KEYS = (
+    "PatientID", "PatientName", "AccessionNumber", "StudyDate", "StudyDescription", "Modality",
+    "SeriesCount", "InstanceCount",
+)  # fmt: skip
+NO_STUDY = {"SeriesCount": "0", "InstanceCount": "0"}  # a session the index knows nothing of (yet)
+
+
+@dataclass(frozen=True)
+class _Studies:
+    index: StudyIndex
+    changed: set[int]  # sessions whose study changed since the last rebuild
+
+
 @dataclass
 class _Rendered:
     row: Session  # the session it was made from
@@ -85,8 +100,9 @@ class _Rendered:
     head: str  # '{"CallerIP": ... "processingLogSize": n' (no closing brace)
     mtime: float | None  # log mtime, for processingLast
     size: int | None  # log size
-    tail: str  # ',"measures": ..., "routing": ...}'
+    tail: str  # ',"measures": ..., "routing": ..., "PatientID": ...}'
     info_stat: tuple[int, int] | None  # info.json's (mtime_ns, size) when it was read
+    study: dict[str, str]  # the study index's fields for this session
 
     @property
     def settled(self) -> bool:
@@ -112,19 +128,28 @@ class ScratchRenderer:
         self._entries: list[_Rendered] = []
         self._live: list[int] = []
         self._signature: str | None = None
+        self._index_version = 0
         self._built = 0.0
 
-    def render(self, queries: Queries, layout: ScratchLayout, now: float | None = None) -> str:
+    def render(
+        self, queries: Queries, layout: ScratchLayout, studies: StudyIndex, now: float | None = None
+    ) -> str:
         now = time.time() if now is None else now
-        signature = queries.sessions_version()
+        index_version = studies.version()
+        signature = f"{queries.sessions_version()}|{index_version}"
         with self._lock:
             if signature != self._signature or now - self._built > self.recheck_s:
-                self._rebuild(queries, layout, now)
-                self._signature = signature
+                changed = (
+                    studies.changed_since(self._index_version)
+                    if index_version != self._index_version
+                    else set()
+                )
+                self._rebuild(queries, layout, now, _Studies(studies, changed))
+                self._signature, self._index_version = signature, index_version
                 self._built = now
             entries = self._entries
             for index in self._live:  # still in the pipeline: look at the disk every time
-                entries[index] = self._render_one(entries[index].row, layout, now)
+                entries[index] = self._render_one(entries[index].row, layout, now, entries[index].study)
             parts = [
                 e.head + e.tail
                 if e.mtime is None
@@ -133,14 +158,16 @@ class ScratchRenderer:
             ]
         return "[" + ",".join(parts) + "]"
 
-    def _rebuild(self, queries: Queries, layout: ScratchLayout, now: float) -> None:
+    def _rebuild(self, queries: Queries, layout: ScratchLayout, now: float, studies: _Studies) -> None:
         rows = queries.list_sessions(SessionFilter(), limit=None).sessions
+        stale = [row for row in rows if self._stale(row, studies.changed)]
+        summaries = studies.index.summaries(row.id for row in stale)
         by_id: dict[int, _Rendered] = {}
         entries: list[_Rendered] = []
         for row in rows:
             done = self._by_id.get(row.id)
-            if done is None or done.row != row or not done.settled:
-                done = self._render_one(row, layout, now)
+            if done is None or self._stale(row, studies.changed):
+                done = self._render_one(row, layout, now, summaries.get(row.id, NO_STUDY))
             elif now - done.checked > self.recheck_s:
                 done = self._recheck(done, layout, now)
             by_id[row.id] = done
@@ -149,6 +176,10 @@ class ScratchRenderer:
         kept = {e.row.scratchdir for e in entries}
         self._info = {name: value for name, value in self._info.items() if name in kept}
         self._live = [index for index, e in enumerate(entries) if not e.settled]
+
+    def _stale(self, row: Session, changed: set[int]) -> bool:
+        done = self._by_id.get(row.id)
+        return done is None or done.row != row or not done.settled or row.id in changed
 
     def _recheck(self, done: _Rendered, layout: ScratchLayout, now: float) -> _Rendered:
         """A settled entry again: re-rendered only if its log changed on disk."""
@@ -159,7 +190,7 @@ class ScratchRenderer:
             found = (None, None)
         info_path = os.path.join(layout.root, done.row.scratchdir, "info.json")
         if found != (done.mtime, done.size) or _stat_key(info_path) != done.info_stat:
-            return self._render_one(done.row, layout, now)
+            return self._render_one(done.row, layout, now, done.study)
         done.checked = now
         return done
 
@@ -174,7 +205,9 @@ class ScratchRenderer:
             cached = self._info[scratchdir] = (stat, keys)
         return cached
 
-    def _render_one(self, row: Session, layout: ScratchLayout, now: float) -> _Rendered:
+    def _render_one(
+        self, row: Session, layout: ScratchLayout, now: float, study: dict[str, str]
+    ) -> _Rendered:
         scratchdir, state = row.scratchdir, row.state
         seconds = processing_seconds(row)
         head: dict[str, Any] = {
@@ -203,6 +236,7 @@ class ScratchRenderer:
         tail["status"] = state
         tail["routing"] = row.routing
         tail["kept"] = bool(row.kept)
+        tail.update((key, study.get(key, "")) for key in SCRATCH_STUDY_KEYS)
         info_stat, info_keys = self._info_keys(layout, scratchdir)
         if info_keys:
             # As the original: info.json's keys first, each computed key wins over its namesake.
@@ -216,4 +250,5 @@ class ScratchRenderer:
             size=size,
             tail="," + json.dumps(tail, separators=(",", ":"))[1:],
             info_stat=info_stat,
+            study=study,
         )

@@ -104,6 +104,12 @@ def _set_setting(context: Context, args: argparse.Namespace) -> int:
 def _add_regex(parser: argparse.ArgumentParser, required: bool) -> None:
     help_text = "regular expression searched in every string field of a session"
     parser.add_argument("regex", nargs=None if required else "?", help=help_text)
+    parser.add_argument(
+        "--find",
+        metavar="TEXT",
+        help="only sessions the box's study index finds: any part of PatientID, PatientName,"
+        " AccessionNumber, StudyDescription, Study UID, AE titles (MagickBox (Python) boxes)",
+    )
 
 
 def _command(
@@ -221,7 +227,9 @@ def run(argv: Sequence[str] | None = None) -> int:
         context = Context.load()
         return commands.cmd_set_sender(context, args.config_sender or None)
     handler: Handler = args.handler
-    return handler(Context.load(), args)
+    context = Context.load()
+    context.find = getattr(args, "find", None)
+    return handler(context, args)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -102,6 +102,23 @@ class BoxClient:
         except (json.JSONDecodeError, UnicodeDecodeError) as exc:
             raise self.fail(f"{what}: the answer is not JSON") from exc
 
+    # ---- ours only ----------------------------------------------------------------------------
+    def search(self, text: str) -> set[str]:
+        """The scratchdirs of the sessions the box's study index finds for `text` (`q=`)."""
+        found: set[str] = set()
+        offset = 0
+        while True:
+            page = self.get_json(
+                "/api/v1/sessions", f"searching for {text!r}", q=text, limit="1000", offset=str(offset)
+            )
+            items = page.get("items") if isinstance(page, dict) else None
+            if not isinstance(items, list):
+                raise self.fail("searching: the answer is not a page of sessions")
+            found.update(str(item.get("scratchdir")) for item in items if isinstance(item, dict))
+            offset += len(items)
+            if not items or offset >= int(page.get("total", 0)):
+                return found
+
     # ---- the original's endpoints ---------------------------------------------------------
     def scratch(self) -> list[dict[str, Any]]:
         data = self.get_json("/code/php/getScratch.php", "listing sessions")

@@ -48,6 +48,7 @@ class Context:
     settings: ClientSettings
     machines: list[Machine]
     unreachable: list[str] = field(default_factory=list)
+    find: str | None = None  # `--find TEXT`: only sessions the boxes' study index finds
 
     @classmethod
     def load(cls, home: Home | None = None) -> Context:
@@ -85,7 +86,19 @@ class Context:
         return found
 
     def select(self, clients: list[BoxClient], regex: re.Pattern[str]) -> list[Found]:
-        return [item for item in self.list_sessions(clients) if item.matches(regex)]
+        """Sessions whose fields match `regex` and, with `--find`, that the box's search finds."""
+        chosen = [item for item in self.list_sessions(clients) if item.matches(regex)]
+        if self.find is None:
+            return chosen
+        found = self._search(clients, self.find)
+        return [
+            item for item in chosen if item.entry.get("scratchdir") in found.get(item.client.label, set())
+        ]
+
+    def _search(self, clients: list[BoxClient], text: str) -> dict[str, set[str]]:
+        answers = fan_out(clients, lambda client: client.search(text), self.timeout_s * 11)
+        self.note_failures(answers)
+        return {answer.client.label: answer.value or set() for answer in answers}
 
 
 def with_machine(entry: dict[str, Any], machine: Machine) -> dict[str, Any]:

@@ -10,15 +10,38 @@ from __future__ import annotations
 
 import struct
 import zlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from magickbox.dicom.uid import clean_uid
 
 SOP_CLASS_UID = 0x00080016
 SOP_INSTANCE_UID = 0x00080018
 STUDY_INSTANCE_UID = 0x0020000D
-_WANTED = (SOP_CLASS_UID, SOP_INSTANCE_UID, STUDY_INSTANCE_UID)
-_LAST_WANTED = STUDY_INSTANCE_UID
+SERIES_INSTANCE_UID = 0x0020000E
+_UIDS = (SOP_CLASS_UID, SOP_INSTANCE_UID, STUDY_INSTANCE_UID)
+# What the study index keeps (dicom/studyattrs.py decodes them); all come before Series Number,
+# so scanning that far costs a few more elements of the header, never pixel data.
+INDEXED_TAGS = frozenset(
+    {
+        0x00080005,  # SpecificCharacterSet
+        0x00080020,  # StudyDate
+        0x00080030,  # StudyTime
+        0x00080050,  # AccessionNumber
+        0x00080060,  # Modality
+        0x00080090,  # ReferringPhysicianName
+        0x00081030,  # StudyDescription
+        0x0008103E,  # SeriesDescription
+        0x00100010,  # PatientName
+        0x00100020,  # PatientID
+        0x00100030,  # PatientBirthDate
+        0x00100040,  # PatientSex
+        0x00180015,  # BodyPartExamined
+        SERIES_INSTANCE_UID,
+        0x00200011,  # SeriesNumber
+    }
+)
+_LAST_WANTED = 0x00200011
+MAX_INDEXED_VALUE = 1024  # longer values are not kept (no indexed VR allows more than 64 chars per value)
 
 _ITEM = 0xFFFEE000
 _ITEM_END = 0xFFFEE00D
@@ -32,7 +55,6 @@ _LONG_VRS = frozenset(
 EXPLICIT_BIG_ENDIAN = "1.2.840.10008.1.2.2"
 IMPLICIT_LITTLE_ENDIAN = "1.2.840.10008.1.2"
 DEFLATED_LITTLE_ENDIAN = "1.2.840.10008.1.2.1.99"
-DEFLATED_IMAGE_FRAME = "1.2.840.10008.1.2.8.1"  # explicit VR LE data set, only frames deflated
 
 
 class NeedMore(Exception):
@@ -44,6 +66,7 @@ class Header:
     sop_class_uid: str | None
     sop_instance_uid: str | None
     study_instance_uid: str | None
+    indexed: dict[int, bytes] = field(default_factory=dict)  # INDEXED_TAGS present: raw value bytes
 
 
 @dataclass(frozen=True)
@@ -129,11 +152,12 @@ class _Scanner:
 def scan_header(data: bytes | bytearray | memoryview, transfer_syntax: str, complete: bool) -> Header:
     """The wanted attributes of a (possibly still incomplete) data set encoded in `transfer_syntax`.
 
-    Raises NeedMore when `data` ends before Study Instance UID's place and `complete` is False.
+    Raises NeedMore when `data` ends before Series Number's place and `complete` is False.
     Raises ValueError when the bytes are not a data set the scan understands.
     """
     scanner = _Scanner(data, encoding_of(transfer_syntax))
     found: dict[int, str] = {}
+    indexed: dict[int, bytes] = {}
     try:
         while True:
             if scanner.pos >= len(scanner.data):
@@ -145,9 +169,12 @@ def scan_header(data: bytes | bytearray | memoryview, transfer_syntax: str, comp
             if length == _UNDEFINED:
                 scanner.skip_undefined()
                 continue
-            if tag in _WANTED:
+            if tag in _UIDS:
                 scanner._need(length)
                 found[tag] = clean_uid(bytes(scanner.data[scanner.pos : scanner.pos + length]))
+            elif tag in INDEXED_TAGS and length <= MAX_INDEXED_VALUE:
+                scanner._need(length)
+                indexed[tag] = bytes(scanner.data[scanner.pos : scanner.pos + length])
             scanner.pos += length
             if scanner.pos > len(scanner.data) and tag < _LAST_WANTED:
                 scanner.pos = start
@@ -161,4 +188,5 @@ def scan_header(data: bytes | bytearray | memoryview, transfer_syntax: str, comp
         sop_class_uid=found.get(SOP_CLASS_UID) or None,
         sop_instance_uid=found.get(SOP_INSTANCE_UID) or None,
         study_instance_uid=found.get(STUDY_INSTANCE_UID) or None,
+        indexed=indexed,
     )

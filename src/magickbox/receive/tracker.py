@@ -14,15 +14,19 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
+from magickbox.dicom import studyattrs
+from magickbox.dicom.header import SERIES_INSTANCE_UID
+from magickbox.dicom.studyattrs import SeriesAttrs, StudyAttrs
 from magickbox.dicom.uid import is_valid_uid
 from magickbox.errors import StoreFull
 from magickbox.store import Store
 from magickbox.store.buckets import Bucket
 from magickbox.store.sessions import SessionKey
 from magickbox.store.states import SessionState
+from magickbox.store.studies import StudyTally
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +43,10 @@ class SessionSlot:
     incoming_dir: Path
     pending_instances: int = 0
     pending_bytes: int = 0
+    study: StudyTally = field(default_factory=StudyTally)  # index entries since the last flush
+    # Decoded once per session and series (by raw SeriesInstanceUID): the hot path only counts.
+    study_attrs: StudyAttrs | None = None
+    series_attrs: dict[bytes, SeriesAttrs] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -120,17 +128,29 @@ class AssociationTracker:
         log.info("association %s feeds session %s (pid %s)", self.group_key, session.scratchdir, pid)
         return SessionSlot(session.id, session.scratchdir, layout.input_dir(session.scratchdir), incoming)
 
-    def count(self, slot: SessionSlot, nbytes: int) -> None:
+    def count(self, slot: SessionSlot, nbytes: int, indexed: dict[int, bytes] | None = None) -> None:
+        """One instance is in INPUT/: count it, and note its index attributes (header bytes)."""
         with self._lock:
             slot.pending_instances += 1
             slot.pending_bytes += nbytes
             self.instances += 1
             self.bytes += nbytes
+            self._note_index(slot, indexed or {}, nbytes)
             if time.monotonic() - self._last_flush >= FLUSH_EVERY_S:
                 # The instance is already durable in INPUT/; counts a full disk refuses stay
                 # pending for the next flush (the release's flush must succeed; restart recounts).
                 with contextlib.suppress(StoreFull):
                     self._flush()
+
+    @staticmethod
+    def _note_index(slot: SessionSlot, indexed: dict[int, bytes], nbytes: int) -> None:
+        raw_uid = indexed.get(SERIES_INSTANCE_UID, b"")
+        series = slot.series_attrs.get(raw_uid)
+        if series is None or slot.study_attrs is None:
+            study, series = studyattrs.from_raw(indexed)
+            slot.study_attrs = slot.study_attrs or study
+            slot.series_attrs[raw_uid] = series
+        slot.study.add(slot.study_attrs, series, nbytes)
 
     def _flush(self) -> None:
         self._last_flush = time.monotonic()
@@ -141,6 +161,9 @@ class AssociationTracker:
                         slot.session_id, slot.pending_instances, slot.pending_bytes
                     )
                     slot.pending_instances = slot.pending_bytes = 0
+                if not slot.study.empty or self._ended:
+                    self.store.studies.add(slot.session_id, slot.study, complete=self._ended)
+                    slot.study = StudyTally()
 
     def end(self, released: bool, reason: str, after: Callable[[], None] | None = None) -> None:
         """The association is over: release its sessions (settle window) or mark them incomplete.

@@ -165,7 +165,7 @@ class InstanceWriter:
         placed = place(self.path, self.slot.input_dir, uid)
         self.path = None
         if placed.new:
-            self.tracker.count(self.slot, self.nbytes)
+            self.tracker.count(self.slot, self.nbytes, self.header.indexed)
             if placed.name != f"{uid}.dcm":
                 note_version(self.tracker.store.layout, self.slot.scratchdir, uid, placed.name)
         return Outcome(status.SUCCESS, sop_instance_uid=uid, nbytes=self.nbytes)

@@ -21,6 +21,7 @@ from magickbox.store.queries import Queries
 from magickbox.store.retention import Retention
 from magickbox.store.routelog import RoutingLog
 from magickbox.store.sessions import SessionStore
+from magickbox.store.studies import StudyIndex
 from magickbox.store.tokens import TokenStore
 
 
@@ -38,6 +39,7 @@ class Store:
         self.jobs = JobStore(self.db)
         self.tokens = TokenStore(self.db)
         self.notifications = NotificationStore(self.db)
+        self.studies = StudyIndex(self.db, self.layout, keep_names=settings.index_patient_names)
         self.deliveries: DeliveryStore = delivery_store(self.db, settings)
         self.queries = Queries(self.db)
         self.routelog = RoutingLog(settings.logs_dir / "routing.log")

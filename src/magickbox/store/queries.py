@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import sqlite3
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from magickbox.store.db import Database
 from magickbox.store.sessions import Session
 from magickbox.store.states import SESSION_ENDED, JobState
+from magickbox.store.studies import StudyFilter, filter_clauses
 
 # Columns the free-text filter of the page searches, case-insensitively.
 TEXT_COLUMNS = (
@@ -35,7 +36,9 @@ class SessionFilter:
     bucket: str | None = None  # bucket folder name, exact
     state: str | None = None  # session state, exact
     since: float | None = None  # received at or after (epoch seconds)
-    text: str = ""  # a substring of any of TEXT_COLUMNS, case-insensitive
+    text: str = ""  # a substring of any of TEXT_COLUMNS or of the study index's search text
+    # The study index's search and filters (q=, patient_id=, ...).
+    study: StudyFilter = field(default_factory=StudyFilter)
 
     def where(self) -> tuple[str, list[object]]:
         """The SQL condition (with its leading WHERE, or empty) and its parameters."""
@@ -50,10 +53,13 @@ class SessionFilter:
             params.append(self.since)
         if self.text:
             pattern = "%" + self.text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-            clauses.append(
-                "(" + " OR ".join(f"IFNULL({c}, '') LIKE ? ESCAPE '\\'" for c in TEXT_COLUMNS) + ")"
-            )
-            params.extend([pattern] * len(TEXT_COLUMNS))
+            indexed, indexed_params = filter_clauses(StudyFilter(q=self.text))
+            alternatives = [f"IFNULL({c}, '') LIKE ? ESCAPE '\\'" for c in TEXT_COLUMNS] + indexed
+            clauses.append("(" + " OR ".join(alternatives) + ")")
+            params.extend([pattern] * len(TEXT_COLUMNS) + indexed_params)
+        study_clauses, study_params = filter_clauses(self.study)
+        clauses += study_clauses
+        params += study_params
         return (" WHERE " + " AND ".join(clauses) if clauses else ""), params
 
 

@@ -298,6 +298,66 @@ RETENTION: list[str] = [
     """,
 ]
 
+# ---- The study index (patient / study / series attributes, search) ---------------------------
+# One row per session in `studies`, one per series in `series`; `study_search` (FTS5 trigram:
+# case-insensitive substring search) holds one lowercased text per session, kept by triggers for
+# the session's own fields and rewritten by store/studies.py when the study's attributes change.
+STUDY_INDEX: list[str] = [
+    """
+    CREATE TABLE IF NOT EXISTS studies (
+        session_id INTEGER PRIMARY KEY,
+        PatientID TEXT NOT NULL DEFAULT '',
+        PatientName TEXT NOT NULL DEFAULT '',
+        PatientBirthDate TEXT NOT NULL DEFAULT '',
+        PatientSex TEXT NOT NULL DEFAULT '',
+        AccessionNumber TEXT NOT NULL DEFAULT '',
+        StudyDate TEXT NOT NULL DEFAULT '',
+        StudyTime TEXT NOT NULL DEFAULT '',
+        StudyDescription TEXT NOT NULL DEFAULT '',
+        ReferringPhysicianName TEXT NOT NULL DEFAULT '',
+        complete INTEGER NOT NULL DEFAULT 0,  -- 1: nothing left to add (end of receipt, upload, re-index)
+        seq INTEGER NOT NULL DEFAULT 0        -- the index's change counter when this row last changed
+    )
+    """,
+    "CREATE INDEX IF NOT EXISTS studies_patient ON studies(PatientID)",
+    "CREATE INDEX IF NOT EXISTS studies_accession ON studies(AccessionNumber)",
+    "CREATE INDEX IF NOT EXISTS studies_date ON studies(StudyDate)",
+    "CREATE INDEX IF NOT EXISTS studies_seq ON studies(seq)",
+    """
+    CREATE TABLE IF NOT EXISTS series (
+        session_id INTEGER NOT NULL,
+        SeriesInstanceUID TEXT NOT NULL,
+        SeriesNumber TEXT NOT NULL DEFAULT '',
+        SeriesDescription TEXT NOT NULL DEFAULT '',
+        Modality TEXT NOT NULL DEFAULT '',
+        BodyPartExamined TEXT NOT NULL DEFAULT '',
+        instances INTEGER NOT NULL DEFAULT 0,
+        bytes INTEGER NOT NULL DEFAULT 0,
+        PRIMARY KEY (session_id, SeriesInstanceUID)
+    )
+    """,
+    "CREATE INDEX IF NOT EXISTS series_modality ON series(Modality)",
+    "CREATE VIRTUAL TABLE IF NOT EXISTS study_search USING fts5(text, tokenize='trigram')",
+    """
+    CREATE TRIGGER IF NOT EXISTS study_search_new_session AFTER INSERT ON sessions BEGIN
+        INSERT INTO study_search(rowid, text) VALUES (NEW.id, lower(NEW.calling_aet || ' ' ||
+            NEW.called_aet || ' ' || NEW.scratchdir || ' ' || NEW.pid || ' ' || COALESCE(NEW.study_uid, '')));
+    END
+    """,
+    """
+    CREATE TRIGGER IF NOT EXISTS study_index_gone AFTER DELETE ON sessions BEGIN
+        DELETE FROM studies WHERE session_id = OLD.id;
+        DELETE FROM series WHERE session_id = OLD.id;
+        DELETE FROM study_search WHERE rowid = OLD.id;
+    END
+    """,
+]
+STUDY_INDEX.append(  # sessions that existed before the index: searchable by their own fields at once
+    "INSERT INTO study_search(rowid, text) SELECT id, lower(calling_aet || ' ' || called_aet || ' ' ||"
+    " scratchdir || ' ' || pid || ' ' || COALESCE(study_uid, '')) FROM sessions"
+    " WHERE id NOT IN (SELECT rowid FROM study_search)"
+)
+
 
 def _baseline(conn: sqlite3.Connection) -> None:
     for statement in BASELINE:
@@ -332,6 +392,7 @@ MIGRATIONS: list[Migration] = [
         statements=RETENTION,
         run=lambda conn: add_missing_columns(conn, RETENTION_COLUMNS),
     ),
+    Migration("study index: studies, series, study_search (FTS5 trigram)", statements=STUDY_INDEX),
 ]
 
 

@@ -150,7 +150,7 @@ def session_rows(
     """The table body alone, for the page's poll. 304 while nothing changed."""
     wanted = _filter(q, bucket, state)
     store = get_store(request)
-    etag = f'"{store.queries.sessions_version()}"'
+    etag = f'"{views.table_version(store)}"'
     if request.headers.get("if-none-match") == etag:
         return Response(status_code=304, headers={"ETag": etag})
     table = views.session_table(store, wanted)
@@ -176,6 +176,8 @@ def session_page(request: Request, _reader: auth.Reader, scratchdir: str) -> Res
             "title": session.scratchdir,
             "nav": "sessions",
             "row": views.session_row(session),
+            "study": store.studies.summaries([session.id]).get(session.id, {}),
+            "series": views.series_rows(store.studies.series(session.id)),
             "s": session,
             "history": [
                 {"at": views.local_time(r["at"]), "state": r["state"], "detail": r["detail"]}

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import shutil
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from pathlib import Path
 
@@ -55,13 +55,21 @@ class SessionRow:
     received: str
     # Receipt to end, queue wait included: what getScratch.php's processingTime counts (rounded up).
     in_box: str = ""
+    study: dict[str, str] = field(default_factory=dict)  # the study index's fields (empty: not yet)
 
     @property
     def live(self) -> bool:
         return self.session.state in SESSION_LIVE
 
 
-def session_row(session: Session, now: float | None = None) -> SessionRow:
+def table_version(store: Store) -> str:
+    """Changes whenever a row of the table may show something new (sessions or their studies)."""
+    return f"{store.queries.sessions_version()}-{store.studies.version()}"
+
+
+def session_row(
+    session: Session, now: float | None = None, study: dict[str, str] | None = None
+) -> SessionRow:
     now = time.time() if now is None else now
     running_since = session.started_at if session.state == SessionState.RUNNING else None
     duration: float | None = None
@@ -77,6 +85,7 @@ def session_row(session: Session, now: float | None = None) -> SessionRow:
         running_since=running_since,
         size=human_bytes(session.bytes),
         received=local_time(session.received_at),
+        study=study or {},
     )
 
 
@@ -90,15 +99,21 @@ class SessionTable:
 
 def session_table(store: Store, wanted: SessionFilter) -> SessionTable:
     """The newest PAGE_ROWS sessions that match, filtered and counted by SQLite (fast with many)."""
-    version = store.queries.sessions_version()
+    version = table_version(store)
     page = store.queries.list_sessions(wanted, limit=PAGE_ROWS)
+    studies = store.studies.summaries(s.id for s in page.sessions)
     now = time.time()
     return SessionTable(
-        rows=[session_row(s, now) for s in page.sessions],
+        rows=[session_row(s, now, studies.get(s.id)) for s in page.sessions],
         matching=page.total,
         total=store.queries.session_count(),
         version=version,
     )
+
+
+def series_rows(series: list[dict[str, str | int]]) -> list[dict[str, str | int]]:
+    """The session page's series table: the index's series with a readable size."""
+    return [{**item, "size": human_bytes(int(item["bytes"]))} for item in series]
 
 
 def bucket_names(store: Store) -> list[str]:
