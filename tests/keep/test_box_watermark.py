@@ -50,10 +50,19 @@ def test_watermark_then_age(disk: SmallDisk, box_factory: type[BoxProcess]) -> N
     second = make_session(store, size=11 * MB)
     third = make_session(store, size=11 * MB)
     newest = make_session(store, size=11 * MB)
-    assert used_percent(disk.root) > 60
-
-    box = start(box_factory, disk.root, MAGICKBOX_DISK_HIGH_PERCENT="60", MAGICKBOX_DISK_LOW_PERCENT="45")
-    wait_until(lambda: used_percent(disk.root) < 45, timeout=30, what="the sweep to get under the low mark")
+    # Marks relative to what the store itself takes on this disk: past the high mark now, and
+    # under the low mark only after two sessions (one is not enough).
+    before = used_percent(disk.root)
+    one = 100.0 * 11 * MB / shutil.disk_usage(disk.root).total
+    high, low = before - one / 2, before - 1.5 * one
+    assert low > 0
+    box = start(
+        box_factory,
+        disk.root,
+        MAGICKBOX_DISK_HIGH_PERCENT=f"{high:.2f}",
+        MAGICKBOX_DISK_LOW_PERCENT=f"{low:.2f}",
+    )
+    wait_until(lambda: used_percent(disk.root) < low, timeout=30, what="the sweep to get under the low mark")
     assert not exists(store, oldest_ended.scratchdir) and not exists(store, second.scratchdir)
     for survivor in (running, kept, third, newest):
         assert exists(store, survivor.scratchdir), survivor.scratchdir
