@@ -110,3 +110,18 @@ def test_a_writer_past_the_high_mark_asks_for_a_sweep(tmp_path: Path) -> None:
     assert not take_sweep_request(data)
     wake_if_high(data, 0.0001)  # any used byte is past this mark
     assert take_sweep_request(data) and not take_sweep_request(data)  # taken once
+
+
+def test_disk_high_is_notified_once_per_crossing(tmp_path: Path) -> None:
+    settings = settings_for(tmp_path, disk_high_percent=1, disk_low_percent=0.5)  # always past the mark
+    store = Store(settings)
+    with store.connection():
+        sweep(store, settings)
+        sweep(store, settings)
+        events = [e for e in store.notifications.unplanned() if e.event == "disk.high"]
+        assert len(events) == 1, "a box that stays full is notified once, not every sweep"
+        assert events[0].detail["disk_high_percent"] == 1
+    calm = settings_for(tmp_path, disk_high_percent=100)
+    with store.connection():
+        sweep(store, calm)
+        assert len([e for e in store.notifications.unplanned() if e.event == "disk.high"]) == 1

@@ -63,6 +63,7 @@ def sweep(store: Store, settings: Settings) -> Plan:
     store.sessions.finish_deletes()
     store.retention.clear_leftovers()
     store.audit.flush()
+    note_disk_high(store, settings)
     done: list[Decision] = []
     plan = make_plan(store, settings, time.time())
     for _round in range(MAX_ROUNDS):
@@ -76,6 +77,23 @@ def sweep(store: Store, settings: Settings) -> Plan:
     store.audit.rotate(settings.audit_days)
     _report(store, settings, plan, done)
     return plan
+
+
+def note_disk_high(store: Store, settings: Settings) -> None:
+    """A `disk.high` notification when used space passes the high mark: once per crossing (again
+    only after it was under the low mark), so a box that stays full does not repeat it every sweep."""
+    if settings.disk_high_percent >= 100:
+        return
+    use = disk_use(settings.data)
+    raised = store.retention.status().get("disk_high", ("0", 0.0))[0] == "1"
+    if use.percent >= settings.disk_high_percent and not raised:
+        detail = {"used_percent": round(use.percent, 1), "available_bytes": use.available,
+                  "disk_high_percent": settings.disk_high_percent}  # fmt: skip
+        store.notifications.record("disk.high", detail)
+        store.retention.set_status("disk_high", "1")
+        log.warning("disk past the high mark (%.1f%% used): disk.high notified", use.percent)
+    elif raised and use.percent < settings.disk_low_percent:
+        store.retention.set_status("disk_high", "0")
 
 
 def _report(store: Store, settings: Settings, plan: Plan, done: list[Decision]) -> None:
