@@ -15,6 +15,7 @@ from magickbox.api.routing_endpoints import router as routing_router
 from magickbox.config import Settings
 from magickbox.store import Store
 from magickbox.ui import pages as ui_pages
+from magickbox.ui import viewer as ui_viewer
 from magickbox.web.edge import EdgeGuard, HostRule, own_names
 from magickbox.web.errors import install_error_handlers
 
@@ -73,6 +74,7 @@ def create_app(settings: Settings, store: Store) -> FastAPI:
         previews.router,
     ):
         app.include_router(router)
+    app.include_router(ui_viewer.router)
     ui_pages.install(app)
 
     return app
