@@ -88,7 +88,10 @@ class Previews:
 
     def _dir(self, scratchdir: str) -> Path:
         folder = self.store.layout.session_dir(scratchdir) / PREVIEW_DIR
-        folder.mkdir(exist_ok=True)
+        try:
+            folder.mkdir(exist_ok=True)
+        except FileNotFoundError:  # deleted since the store named it: never recreate its folder
+            raise NotFound(f"{scratchdir!r} is not a session of this box") from None
         return folder
 
 
