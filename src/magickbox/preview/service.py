@@ -17,6 +17,7 @@ from magickbox.preview.series import Instance, cached_scan
 from magickbox.store import Store
 from magickbox.store.layout import is_scratchdir_name
 from magickbox.store.sessions import Session
+from magickbox.store.studies import PRIVATE_NAMES
 
 PREVIEW_DIR = ".preview"
 THUMBNAIL_SIZE = 128
@@ -42,7 +43,11 @@ class Previews:
         if series_uid not in known:
             raise NotFound(f"session {scratchdir} has no series {series_uid!r}")
         cache = self._dir(scratchdir) / "series-INPUT.json"
-        return cached_scan(self.store.layout.input_dir(scratchdir), cache).get(series_uid, [])
+        items = cached_scan(self.store.layout.input_dir(scratchdir), cache).get(series_uid, [])
+        if not self.store.studies.keep_names:  # index_patient_names off: names are never shown
+            for item in items:
+                item["tags"] = {k: v for k, v in item["tags"].items() if k not in PRIVATE_NAMES}
+        return items
 
     def instance_path(self, scratchdir: str, series_uid: str, number: int) -> Path:
         """The stored file of the `number`-th instance (0-based) of the series."""
