@@ -10,11 +10,12 @@ import threading
 from fastapi import FastAPI
 
 from magickbox import __version__
-from magickbox.api import keep_endpoints, legacy, machines, metrics, notifications, studies, v1
+from magickbox.api import keep_endpoints, legacy, machines, metrics, notifications, previews, studies, v1
 from magickbox.api.routing_endpoints import router as routing_router
 from magickbox.config import Settings
 from magickbox.store import Store
 from magickbox.ui import pages as ui_pages
+from magickbox.ui import viewer as ui_viewer
 from magickbox.web.edge import EdgeGuard, HostRule, own_names
 from magickbox.web.errors import install_error_handlers
 
@@ -70,8 +71,10 @@ def create_app(settings: Settings, store: Store) -> FastAPI:
         machines.router,
         notifications.router,
         studies.router,
+        previews.router,
     ):
         app.include_router(router)
+    app.include_router(ui_viewer.router)
     ui_pages.install(app)
 
     return app

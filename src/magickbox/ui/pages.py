@@ -53,7 +53,10 @@ ENDPOINTS: dict[str, str] = {
     "remove_output": "DELETE /api/v1/sessions/{scratchdir}/output",
 }
 
-STATIC_FILES = {"app.css": "text/css", "app.js": "text/javascript", "favicon.svg": "image/svg+xml"}
+STATIC_FILES = {
+    "app.css": "text/css", "app.js": "text/javascript", "viewer.js": "text/javascript",
+    "favicon.svg": "image/svg+xml",
+}  # fmt: skip
 SECURITY_HEADERS = {
     # Nothing inline, nothing from elsewhere: a value that slipped past escaping still cannot run.
     "Content-Security-Policy": (
