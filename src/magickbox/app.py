@@ -10,7 +10,7 @@ import threading
 from fastapi import FastAPI
 
 from magickbox import __version__
-from magickbox.api import keep_endpoints, legacy, machines, metrics, notifications, studies, v1
+from magickbox.api import keep_endpoints, legacy, machines, metrics, notifications, retrievals, studies, v1
 from magickbox.api.routing_endpoints import router as routing_router
 from magickbox.config import Settings
 from magickbox.store import Store
@@ -70,6 +70,7 @@ def create_app(settings: Settings, store: Store) -> FastAPI:
         machines.router,
         notifications.router,
         studies.router,
+        retrievals.router,
     ):
         app.include_router(router)
     ui_pages.install(app)
