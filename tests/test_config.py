@@ -55,7 +55,9 @@ def test_env_lists_and_file_lists(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
     assert settings.allowed_calling_aets == ["B", "C"]
 
 
-def test_pacs_nodes_from_toml_tables_and_from_env_json(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_pacs_nodes_from_toml_tables_and_from_env_json(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     (tmp_path / "magickbox.toml").write_text(
         '[pacs.HOSPITAL]\nhost = "10.0.0.5"\nport = 104\nae_title = "PACS"\nmethod = "get"\n'
     )
