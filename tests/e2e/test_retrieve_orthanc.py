@@ -172,8 +172,12 @@ def test_kill_during_a_retrieval_resumes_with_each_study_once(
 ) -> None:
     box = start_box(box_factory, tmp_path, pacs)
     retrieval_id = retrieve(box, keys=["ACC1", "ACC2", "ACC3"], key_type="accession")
-    wait_until(lambda: any(s["state"] != "pending" for s in box.get_json(
-        f"/api/v1/retrievals/{retrieval_id}")["studies"]), timeout=30, what="a study to be fetched")  # fmt: skip
+
+    def fetching() -> bool:
+        studies = box.get_json(f"/api/v1/retrievals/{retrieval_id}")["studies"]
+        return any(s["state"] != "pending" for s in studies)
+
+    wait_until(fetching, timeout=30, what="a study to be fetched")
     box.kill()
     box.start()
     report = wait_done(box, retrieval_id)
