@@ -5,8 +5,10 @@ bucket, equal bit for bit (data set bytes) to what was stored in Orthanc."""
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
+import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -203,3 +205,29 @@ def test_refused_requests_and_cancel_of_a_queued_retrieval(
     echo = httpx.post(box.url + "/api/v1/pacs/PACS/echo", timeout=30).json()
     assert echo == {"pacs": "PACS", "ok": True, "status": 0, "error": ""}
     assert sessions(box) == []
+
+
+def test_mb_retrieve_with_an_accession_file_reports_the_unknown_one(
+    box_factory: type[BoxProcess], tmp_path: Path, pacs: Pacs
+) -> None:
+    box = start_box(box_factory, tmp_path, pacs)
+    home = tmp_path / "home"
+    home.mkdir()
+    env = {**os.environ, "MB_HOME": str(home)}
+    mb = [str(Path(sys.executable).parent / "mb")]
+    subprocess.run([*mb, "activeMachines", "add", "127.0.0.1", str(box.http_port)], env=env, check=True)
+    accessions = tmp_path / "accessions.txt"
+    accessions.write_text("ACC1\n# a comment\nUNKNOWN-9\n\nACC3\n")
+    done = subprocess.run(
+        [*mb, "retrieve", BUCKET, "--from", "PACS", "--accession-file", str(accessions), "--wait"],
+        env=env, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert done.returncode == 1, done.stderr
+    lines = [json.loads(line) for line in done.stdout.splitlines()]
+    assert [(line["key"], line["state"]) for line in lines] == [
+        ("ACC1", "received"), ("UNKNOWN-9", "not_found"), ("ACC3", "received")
+    ]  # fmt: skip
+    assert lines[0]["StudyInstanceUIDs"] == [pacs.study_uids["ACC1"]] and len(lines[0]["scratchdirs"]) == 1
+    assert lines[1]["StudyInstanceUIDs"] == [] and lines[1]["scratchdirs"] == []
+    assert_one_session_per_study(box, pacs, ["ACC1", "ACC3"])
+    assert len(sessions(box)) == 2

@@ -418,8 +418,8 @@ RETRIEVALS = [
     )
     """,
     "CREATE INDEX IF NOT EXISTS retrieval_studies_by_uid ON retrieval_studies(study_uid, state)",
-    "ALTER TABLE sessions ADD COLUMN retrieval INTEGER",
 ]
+RETRIEVAL_COLUMNS = [("sessions", "retrieval", "INTEGER")]  # the retrieval that fetched the session
 
 
 def _baseline(conn: sqlite3.Connection) -> None:
@@ -459,6 +459,7 @@ MIGRATIONS: list[Migration] = [
     Migration(
         "retrievals: retrievals, retrieval_items, retrieval_studies, sessions.retrieval",
         statements=RETRIEVALS,
+        run=lambda conn: add_missing_columns(conn, RETRIEVAL_COLUMNS),
     ),
 ]
 
