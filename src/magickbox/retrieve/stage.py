@@ -127,7 +127,9 @@ class Retriever:
                 self.store.retrievals.record_progress(study.id, progress)
 
         def cancelled() -> bool:
-            return self.store.retrievals.cancel_requested(retrieval.id)
+            # A stopping box asks the PACS to stop too (C-CANCEL), so a long move does not hold
+            # the stop; the study stays `moving` and is fetched again at start.
+            return self._stop.is_set() or self.store.retrievals.cancel_requested(retrieval.id)
 
         try:
             if retrieval.method == "get":
@@ -141,7 +143,7 @@ class Retriever:
                 )  # fmt: skip
         except PacsUnreachable as exc:
             progress = Progress(error=str(exc))
-        if self._stop.is_set() and progress.status is None:
+        if self._stop.is_set():
             return  # the box is stopping: the study stays `moving` and is fetched again at start
         was_cancelled = progress.status == CANCELLED or (cancelled() and progress.status != 0)
         state = self.store.retrievals.finish_study(study, progress, cancelled=was_cancelled)
