@@ -1,7 +1,8 @@
 """`mb retrieve BUCKET --from PACS ...`: ask the first active box to fetch studies from a PACS.
 
 Prints one JSON object per key (key, state, StudyInstanceUIDs, scratchdirs); exits 1 if a key
-was not found or failed (with `--wait`, once the retrieval has ended).
+was not found or failed (with `--wait`, once the retrieval has ended and the bucket has run on
+every session it made).
 """
 
 from __future__ import annotations
@@ -18,6 +19,13 @@ from magickbox.client.output import info
 
 BAD_KEY_STATES = ("not_found", "failed")
 ENDED = ("done", "cancelled")
+SESSION_LIVE = ("receiving", "queued", "running")
+
+
+def finished(report: dict[str, Any]) -> bool:
+    """The retrieval has ended and the bucket has run on every session it made."""
+    live = [s for s in report["studies"] if s.get("scratchdir") and s.get("session_state") in SESSION_LIVE]
+    return report["state"] in ENDED and not live
 
 
 def read_keys(values: list[str] | None, files: list[str] | None) -> list[str]:
@@ -44,7 +52,7 @@ def retrieve(context: Context, body: dict[str, Any], *, wait: bool, interval: fl
         path = f"/api/v1/retrievals/{int(created['id'])}"
         info(f"{client.label}: retrieval {created['id']} from {body['pacs']} into {body['bucket']}")
         report = client.get_json(path, "retrieval")
-        while wait and report["state"] not in ENDED:
+        while wait and not finished(report):
             time.sleep(interval)
             report = client.get_json(path, "retrieval")
     finally:

@@ -145,7 +145,7 @@ class RetrievalStore:
                     for uid in json.loads(item["study_uids"])
                 ],
                 "status": item["status"],
-                "error": item["error"],
+                "error": item["error"] or _first_error(json.loads(item["study_uids"]), by_uid),
             }
             for item in items
         ]
@@ -426,6 +426,11 @@ class RetrievalStore:
                 (time.time(), row["id"]),
             )
         return int(row["id"])
+
+
+def _first_error(uids: list[str], by_uid: dict[str, sqlite3.Row]) -> str:
+    """A key's error when its C-FIND went well: the first of its studies' errors."""
+    return next((str(by_uid[u]["error"]) for u in uids if u in by_uid and by_uid[u]["error"]), "")
 
 
 def _key_state(studies: set[str | None], current: str) -> str:
