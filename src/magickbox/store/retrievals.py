@@ -16,6 +16,7 @@ from typing import Any
 
 from magickbox.dicom.qr import FoundStudy, Progress
 from magickbox.errors import NotFound
+from magickbox.store import retrieval_reports as reports
 from magickbox.store.db import Database
 from magickbox.store.sessions import SessionKey, SessionStore
 from magickbox.store.states import (
@@ -118,54 +119,11 @@ class RetrievalStore:
 
     def report(self, retrieval_id: int) -> dict[str, Any]:
         """The retrieval with its keys (state, studies) and studies (progress, scratchdir)."""
-        report: dict[str, Any] = dict(vars(self.get(retrieval_id)))
-        studies = self.db.query(
-            "SELECT r.study_uid, r.patient_id, r.accession, r.study_date, r.expected, r.state,"
-            " r.completed, r.remaining, r.failed, r.warning, r.status, r.error, s.scratchdir,"
-            " s.state AS session_state, s.instances FROM retrieval_studies r"
-            " LEFT JOIN sessions s ON s.id = r.session_id WHERE r.retrieval_id = ? ORDER BY r.id",
-            (retrieval_id,),
-        )
-        report["studies"] = [dict(row) for row in studies]
-        items = self.db.query(
-            "SELECT key, state, study_uids, status, error FROM retrieval_items"
-            " WHERE retrieval_id = ? ORDER BY position",
-            (retrieval_id,),
-        )
-        by_uid = {row["study_uid"]: row for row in studies}
-        report["keys"] = [
-            {
-                "key": item["key"],
-                "state": item["state"],
-                "studies": [
-                    {
-                        "StudyInstanceUID": uid,
-                        "scratchdir": by_uid[uid]["scratchdir"] if uid in by_uid else None,
-                    }
-                    for uid in json.loads(item["study_uids"])
-                ],
-                "status": item["status"],
-                "error": item["error"] or _first_error(json.loads(item["study_uids"]), by_uid),
-            }
-            for item in items
-        ]
-        return report
+        return reports.report(self.db, dict(vars(self.get(retrieval_id))))
 
     def listing(self, limit: int = 100) -> list[dict[str, Any]]:
         """The newest retrievals with their key counts per state."""
-        rows = self.db.query("SELECT * FROM retrievals ORDER BY id DESC LIMIT ?", (limit,))
-        counts = self.db.query(
-            "SELECT retrieval_id, state, COUNT(*) AS n FROM retrieval_items"
-            " WHERE retrieval_id IN (SELECT id FROM retrievals ORDER BY id DESC LIMIT ?)"
-            " GROUP BY retrieval_id, state",
-            (limit,),
-        )
-        out = []
-        for row in rows:
-            summary: dict[str, Any] = dict(vars(Retrieval.from_row(row)))
-            summary["keys"] = {c["state"]: c["n"] for c in counts if c["retrieval_id"] == row["id"]}
-            out.append(summary)
-        return out
+        return reports.listing(self.db, limit)
 
     def request_cancel(self, retrieval_id: int) -> Retrieval:
         """Stop a retrieval: the stage sends C-CANCEL to a running C-MOVE/C-GET and fetches no more.
@@ -426,11 +384,6 @@ class RetrievalStore:
                 (time.time(), row["id"]),
             )
         return int(row["id"])
-
-
-def _first_error(uids: list[str], by_uid: dict[str, sqlite3.Row]) -> str:
-    """A key's error when its C-FIND went well: the first of its studies' errors."""
-    return next((str(by_uid[u]["error"]) for u in uids if u in by_uid and by_uid[u]["error"]), "")
 
 
 def _key_state(studies: set[str | None], current: str) -> str:
