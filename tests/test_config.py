@@ -53,3 +53,34 @@ def test_env_lists_and_file_lists(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
     settings = load_settings(data=str(tmp_path))
     assert settings.stages == ["receive"]
     assert settings.allowed_calling_aets == ["B", "C"]
+
+
+def test_pacs_nodes_from_toml_tables_and_from_env_json(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "magickbox.toml").write_text(
+        '[pacs.HOSPITAL]\nhost = "10.0.0.5"\nport = 104\nae_title = "PACS"\nmethod = "get"\n'
+    )
+    node = load_settings(data=str(tmp_path)).pacs["HOSPITAL"]
+    assert (node.host, node.port, node.ae_title, node.method) == ("10.0.0.5", 104, "PACS", "get")
+    assert (node.max_parallel, node.query_model) == (1, "study")
+    monkeypatch.setenv("MAGICKBOX_PACS", '{"OTHER": {"host": "h", "port": 11112, "ae_title": "O"}}')
+    settings = load_settings(data=str(tmp_path))
+    # The environment adds nodes to the file's (pydantic-settings merges tables by name).
+    assert sorted(settings.pacs) == ["HOSPITAL", "OTHER"] and settings.pacs["OTHER"].method == "move"
+
+
+@pytest.mark.parametrize(
+    "table",
+    [
+        '[pacs.P]\nhost = "h"\nport = 104\nae_title = "P"\nmethod = "push"\n',
+        '[pacs.P]\nhost = "h"\nport = 0\nae_title = "P"\n',
+        '[pacs.P]\nhost = "h"\nport = 104\nae_title = "FAR-TOO-LONG-A-TITLE"\n',
+        '[pacs."bad name"]\nhost = "h"\nport = 104\nae_title = "P"\n',
+        '[pacs.P]\nhost = "h"\nport = 104\n',
+    ],
+)
+def test_bad_pacs_node_is_refused_by_name(tmp_path: Path, table: str) -> None:
+    (tmp_path / "magickbox.toml").write_text(table)
+    with pytest.raises(SettingsError, match="pacs"):
+        load_settings(data=str(tmp_path))

@@ -10,7 +10,17 @@ import threading
 from fastapi import FastAPI
 
 from magickbox import __version__
-from magickbox.api import keep_endpoints, legacy, machines, metrics, notifications, previews, studies, v1
+from magickbox.api import (
+    keep_endpoints,
+    legacy,
+    machines,
+    metrics,
+    notifications,
+    previews,
+    retrievals,
+    studies,
+    v1,
+)  # fmt: skip
 from magickbox.api.routing_endpoints import router as routing_router
 from magickbox.config import Settings
 from magickbox.store import Store
@@ -72,6 +82,7 @@ def create_app(settings: Settings, store: Store) -> FastAPI:
         notifications.router,
         studies.router,
         previews.router,
+        retrievals.router,
     ):
         app.include_router(router)
     app.include_router(ui_viewer.router)

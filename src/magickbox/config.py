@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import re
 import tomllib
 from contextvars import ContextVar
 from pathlib import Path
@@ -26,8 +27,8 @@ from magickbox.errors import SettingsError
 ENV_PREFIX = "MAGICKBOX_"
 # The TOML file of the settings being built (its folder is itself a setting, so it is known late).
 _toml_file: ContextVar[Path | None] = ContextVar("magickbox_toml_file", default=None)
-StageName = Literal["receive", "run", "route", "keep", "notify", "http"]
-ALL_STAGES: tuple[StageName, ...] = ("receive", "run", "route", "keep", "notify", "http")
+StageName = Literal["receive", "run", "route", "keep", "notify", "retrieve", "http"]
+ALL_STAGES: tuple[StageName, ...] = ("receive", "run", "route", "keep", "notify", "retrieve", "http")
 TOML_NAME = "magickbox.toml"
 
 
@@ -66,6 +67,32 @@ class Webhook(BaseModel):
         if unknown:
             raise ValueError(f"unknown event(s) {unknown}; known: {list(EVENTS)}")
         return value
+
+
+def _check_ae_title(value: str) -> str:
+    if value != value.strip() or not value.isprintable() or "\\" in value:
+        raise ValueError("must be 1-16 printable characters without backslash or edge spaces")
+    return value
+
+
+class PacsNode(BaseModel):
+    """One PACS the box may query and retrieve from (docs/retrieval.md)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    host: str = Field(min_length=1, max_length=255)
+    port: int = Field(ge=1, le=65535)
+    ae_title: str = Field(min_length=1, max_length=16)
+    method: Literal["move", "get"] = "move"
+    # Studies moved or fetched at a time; 1 by default: a clinical PACS serves people first.
+    max_parallel: int = Field(default=1, ge=1, le=16)
+    query_model: Literal["study", "patient"] = "study"  # the Query/Retrieve information model
+    timeout_s: float = Field(default=60.0, gt=0)  # longest silence of the PACS on an association
+
+    @field_validator("ae_title")
+    @classmethod
+    def _ae_title_ok(cls, value: str) -> str:
+        return _check_ae_title(value)
 
 
 class Settings(BaseSettings):
@@ -161,6 +188,17 @@ class Settings(BaseSettings):
     cleanup_interval_s: float = Field(default=60.0, gt=0)  # how often the sweep runs
     audit_days: float = Field(default=365.0, ge=0)  # audit entries older than this go; 0 = never
 
+    # Retrieval (docs/retrieval.md): named PACS nodes the box queries (C-FIND) and retrieves from
+    pacs: dict[str, PacsNode] = Field(default_factory=dict)
+
+    @field_validator("pacs")
+    @classmethod
+    def _pacs_names(cls, value: dict[str, PacsNode]) -> dict[str, PacsNode]:
+        bad = [name for name in value if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}", name)]
+        if bad:
+            raise ValueError(f"PACS names must be 1-64 letters, digits, '_', '.' or '-': {bad}")
+        return value
+
     @model_validator(mode="after")
     def _low_under_high(self) -> Settings:
         if self.disk_low_percent >= self.disk_high_percent:
@@ -173,9 +211,7 @@ class Settings(BaseSettings):
     @field_validator("ae_title")
     @classmethod
     def _ae_title_is_printable(cls, value: str) -> str:
-        if value != value.strip() or not value.isprintable() or "\\" in value:
-            raise ValueError("must be 1-16 printable characters without backslash or edge spaces")
-        return value
+        return _check_ae_title(value)
 
     @field_validator("allowed_networks")
     @classmethod

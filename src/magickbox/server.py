@@ -19,6 +19,7 @@ from magickbox.errors import SettingsError
 from magickbox.keep.stage import create_stage as create_keeper
 from magickbox.notify.stage import create_stage as create_notifier
 from magickbox.receive.stage import make_receiver
+from magickbox.retrieve.stage import create_stage as create_retriever
 from magickbox.route.stage import create_stage as create_router
 from magickbox.run.scheduler import create_scheduler
 from magickbox.run.shipped import install_shipped
@@ -48,6 +49,7 @@ STAGES: dict[str, StageFactory] = {
     "route": create_router,
     "notify": create_notifier,
     "keep": create_keeper,
+    "retrieve": create_retriever,
 }
 
 

@@ -7,11 +7,11 @@ import sys
 from collections.abc import Sequence
 
 from magickbox import __version__
-from magickbox.cli import backup_cmd, buckets_cmd, keep_cmd, serve_cmd, token_cmd
+from magickbox.cli import backup_cmd, buckets_cmd, keep_cmd, pacs_cmd, serve_cmd, token_cmd
 from magickbox.errors import MagickBoxError
 
 # Each command module exposes register(subparsers); it sets `func` on its parser.
-COMMAND_MODULES = [serve_cmd, buckets_cmd, token_cmd, backup_cmd, keep_cmd]
+COMMAND_MODULES = [serve_cmd, buckets_cmd, token_cmd, backup_cmd, keep_cmd, pacs_cmd]
 
 
 def build_parser() -> argparse.ArgumentParser:

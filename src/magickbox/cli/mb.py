@@ -73,6 +73,21 @@ def _wait(context: Context, args: argparse.Namespace) -> int:
     return wait(context, compile_regex(_regex(args, None)), args.interval, args.timeout)
 
 
+def _retrieve(context: Context, args: argparse.Namespace) -> int:
+    from magickbox.client.retrieve import read_keys, retrieve
+
+    kinds = [bool(args.accession or args.accession_file), bool(args.study_uid), bool(args.patient_id)]
+    if sum(kinds) != 1:
+        raise UsageError("give one kind of key: --accession/--accession-file, --study-uid or --patient-id")
+    key_type = ("accession", "study_uid", "patient_id")[kinds.index(True)]
+    keys = read_keys(args.accession or args.study_uid or args.patient_id, args.accession_file)
+    body = {"pacs": args.pacs, "bucket": args.bucket, "keys": keys, "key_type": key_type}
+    optional = {"study_date_from": args.date_from, "study_date_to": args.date_to, "modality": args.modality,
+                "method": args.method, "destination": args.destination}  # fmt: skip
+    body.update({name: value for name, value in optional.items() if value})
+    return retrieve(context, body, wait=args.wait, interval=args.interval)
+
+
 def _compute_modules(context: Context, args: argparse.Namespace) -> int:
     regex = compile_regex(args.regex) if args.regex is not None else None
     return commands.cmd_compute_modules(context, regex)
@@ -174,10 +189,33 @@ def _session_commands(sub: SubParsers) -> None:
         ("unkeep", "release kept sessions: housekeeping may delete them again"),
     ):
         _add_regex(_command(sub, name, [], what, _keep), False)  # fmt: skip
+    _retrieve_command(sub)
     wait = _command(sub, "wait", [], "wait until every matching session has ended", _wait)
     _add_regex(wait, False)
     wait.add_argument("--interval", type=float, default=2.0, help="seconds between polls (default 2)")
     wait.add_argument("--timeout", type=float, help="give up after this many seconds")
+
+
+def _retrieve_command(sub: SubParsers) -> None:
+    what = "fetch studies from a PACS the box knows into a bucket (first active box), one session each"
+    retrieve = _command(sub, "retrieve", [], what, _retrieve)
+    retrieve.add_argument("bucket", help="the bucket's name or AE title, e.g. ProcX")
+    retrieve.add_argument(
+        "--from", dest="pacs", required=True, help="the PACS's name in the box's setting pacs"
+    )
+    retrieve.add_argument("--accession", nargs="+", help="AccessionNumbers")
+    retrieve.add_argument("--accession-file", action="append", help="a file of AccessionNumbers, one a line")
+    retrieve.add_argument("--study-uid", nargs="+", help="StudyInstanceUIDs")
+    retrieve.add_argument("--patient-id", nargs="+", help="PatientIDs (every study of each patient)")
+    retrieve.add_argument("--date-from", help="only studies on or after this StudyDate (YYYYMMDD)")
+    retrieve.add_argument("--date-to", help="only studies on or before this StudyDate (YYYYMMDD)")
+    retrieve.add_argument("--modality", help="only studies with this modality, e.g. MR")
+    retrieve.add_argument("--method", choices=("move", "get"), help="default: the PACS's method")
+    retrieve.add_argument(
+        "--destination", choices=("box", "bucket"), help="C-MOVE to the box's AE title (default)"
+    )
+    retrieve.add_argument("--wait", action="store_true", help="wait until the retrieval has ended")
+    retrieve.add_argument("--interval", type=float, default=1.0, help="seconds between polls (default 1)")
 
 
 def _config_commands(sub: SubParsers) -> None:

@@ -22,7 +22,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser.add_argument(
         "--stages",
         type=lambda text: [part.strip() for part in text.split(",") if part.strip()],
-        help="which stages this process runs, comma-separated: receive,run,route,keep,notify,http"
+        help="which stages this process runs, comma-separated: receive,run,route,keep,notify,retrieve,http"
         " (default all);"
         " processes with different stages can share one data folder",
     )

@@ -16,6 +16,9 @@ class Target:
 
     bucket: Bucket | None
     settle_s: float
+    # The box's own AE title while a retrieval moves studies to it: storage is accepted, and each
+    # instance goes to the session of the study being retrieved (see `retrieval_session`).
+    retrieving: bool = False
 
 
 class AccessPolicy:
@@ -36,9 +39,14 @@ class AccessPolicy:
     def target(self, called_aet: str) -> Target | None:
         """The bucket for a called AE title, the box itself, or None (reject: not recognized)."""
         if called_aet == self.settings.ae_title:
-            return Target(bucket=None, settle_s=0.0)
+            return Target(bucket=None, settle_s=0.0, retrieving=self.store.retrievals.any_moving())
         bucket = self.store.catalog().for_called_aet(called_aet)
         if bucket is None:
             return None
         settle = bucket.info.session_settle_s
         return Target(bucket=bucket, settle_s=self.settings.session_settle_s if settle is None else settle)
+
+    def retrieval_session(self, calling_aet: str, study_uid: str) -> int | None:
+        """The session of a study a retrieval is moving from the PACS `calling_aet`, joined by
+        this association; None when no retrieval asked for that study (an ordinary send)."""
+        return self.store.retrievals.incoming_session(calling_aet, study_uid)

@@ -191,13 +191,19 @@ class BoxRequestHandler(RequestHandler):
         assoc.acceptor.ae_title = record.called_aet
         assoc.acceptor.supported_contexts = proposed_contexts(
             request.presentation_context_definition_list,
-            echo_only=target.bucket is None,
+            echo_only=target.bucket is None and not target.retrieving,
             allowed=receiver.accepted_sop_classes,
         )
-        if target.bucket is None:
+        if target.bucket is None and not target.retrieving:
             return
         peer = Peer(record.calling_aet, record.called_aet, record.ip, record.port)
-        record.tracker = AssociationTracker(receiver.store, peer, target.bucket, target.settle_s)
+        record.tracker = AssociationTracker(
+            receiver.store,
+            peer,
+            target.bucket,
+            target.settle_s,
+            retrieval_session=receiver.policy.retrieval_session,
+        )
 
     def _refuse(
         self, assoc: Association, record: AssociationRecord, why: str, reject: tuple[int, int, int]

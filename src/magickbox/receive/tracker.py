@@ -47,6 +47,14 @@ class SessionSlot:
     # Decoded once per session and series (by raw SeriesInstanceUID): the hot path only counts.
     study_attrs: StudyAttrs | None = None
     series_attrs: dict[bytes, SeriesAttrs] = field(default_factory=dict)
+    settle_s: float | None = None  # 0 for a retrieval's session: sealed as soon as all have ended
+
+
+class NoSession(Exception):
+    """An instance to the box's own AE title of a study no retrieval is fetching."""
+
+
+RetrievalLookup = Callable[[str, str], "int | None"]
 
 
 @dataclass(frozen=True)
@@ -87,11 +95,20 @@ def tidy_incoming(store: Store, session_id: int) -> None:
 class AssociationTracker:
     """Thread-safe: the DUL thread adds instances, the handler thread ends the association."""
 
-    def __init__(self, store: Store, peer: Peer, bucket: Bucket, settle_s: float) -> None:
+    def __init__(
+        self,
+        store: Store,
+        peer: Peer,
+        bucket: Bucket | None,
+        settle_s: float,
+        *,
+        retrieval_session: RetrievalLookup | None = None,
+    ) -> None:
         self.store = store
         self.peer = peer
-        self.bucket = bucket
+        self.bucket = bucket  # None: the box's own AE title, for retrieved studies only
         self.settle_s = settle_s
+        self.retrieval_session = retrieval_session
         self.group_key = "assoc-" + secrets.token_hex(8)
         self.instances = 0
         self.bytes = 0
@@ -114,6 +131,13 @@ class AssociationTracker:
             return slot
 
     def _join(self, study_uid: str | None) -> SessionSlot:
+        retrieved = self._join_retrieval(study_uid)
+        if retrieved is not None:
+            return retrieved
+        if self.bucket is None:
+            raise NoSession(
+                f"no retrieval of the box is fetching study {study_uid!r} from {self.peer.calling_aet}"
+            )
         if study_uid is None:
             key = SessionKey(self.peer.calling_aet, self.peer.called_aet, self.peer.ip, None, self.group_key)
             pid = "scp_" + self.group_key
@@ -127,6 +151,23 @@ class AssociationTracker:
         incoming.mkdir(exist_ok=True)
         log.info("association %s feeds session %s (pid %s)", self.group_key, session.scratchdir, pid)
         return SessionSlot(session.id, session.scratchdir, layout.input_dir(session.scratchdir), incoming)
+
+    def _join_retrieval(self, study_uid: str | None) -> SessionSlot | None:
+        """The session of a study a retrieval is fetching from this peer, if it is one."""
+        if study_uid is None or self.retrieval_session is None or not is_valid_uid(study_uid):
+            return None
+        with thread_db(self.store):
+            session_id = self.retrieval_session(self.peer.calling_aet, study_uid)
+            if session_id is None:
+                return None
+            session = self.store.sessions.get(session_id)
+        layout = self.store.layout
+        incoming = layout.incoming_dir(session.scratchdir)
+        incoming.mkdir(exist_ok=True)
+        log.info("association %s feeds retrieved session %s", self.group_key, session.scratchdir)
+        return SessionSlot(
+            session.id, session.scratchdir, layout.input_dir(session.scratchdir), incoming, settle_s=0.0
+        )
 
     def count(self, slot: SessionSlot, nbytes: int, indexed: dict[int, bytes] | None = None) -> None:
         """One instance is in INPUT/: count it, and note its index attributes (header bytes)."""
@@ -190,7 +231,8 @@ class AssociationTracker:
             self._flush()
             for slot in self._slots.values():
                 if released:
-                    self.store.sessions.release(slot.session_id, self.settle_s)
+                    settle = self.settle_s if slot.settle_s is None else slot.settle_s
+                    self.store.sessions.release(slot.session_id, settle)
                     tidy_incoming(self.store, slot.session_id)
                 else:
                     self.store.sessions.abort(slot.session_id, reason)

@@ -23,7 +23,7 @@ from magickbox.dicom.header import Header, NeedMore, inflate_head, is_deflated, 
 from magickbox.dicom.part10 import file_meta
 from magickbox.dicom.uid import is_valid_uid
 from magickbox.errors import StoreFull
-from magickbox.receive.tracker import AssociationTracker, SessionSlot
+from magickbox.receive.tracker import AssociationTracker, NoSession, SessionSlot
 from magickbox.receive.versions import note_version, place
 
 log = logging.getLogger(__name__)
@@ -113,7 +113,10 @@ class InstanceWriter:
         uid = header.sop_instance_uid or ""
         if not is_valid_uid(uid):
             raise StoreRefused(status.CANNOT_UNDERSTAND, "no valid SOP Instance UID in the data set")
-        self.slot = self.tracker.slot_for(header.study_instance_uid)
+        try:
+            self.slot = self.tracker.slot_for(header.study_instance_uid)
+        except NoSession as exc:
+            raise StoreRefused(status.REFUSED_NOT_AUTHORIZED, str(exc)) from exc
         if self.file is None:
             self._open(self.slot.incoming_dir, spill=False)
 

@@ -19,6 +19,7 @@ from magickbox.store.layout import ScratchLayout
 from magickbox.store.notifications import NotificationStore
 from magickbox.store.queries import Queries
 from magickbox.store.retention import Retention
+from magickbox.store.retrievals import RetrievalStore
 from magickbox.store.routelog import RoutingLog
 from magickbox.store.sessions import SessionStore
 from magickbox.store.studies import StudyIndex
@@ -44,6 +45,7 @@ class Store:
         self.queries = Queries(self.db)
         self.routelog = RoutingLog(settings.logs_dir / "routing.log")
         self.audit = AuditLog(self.db)
+        self.retrievals = RetrievalStore(self.db, self.sessions)
         self.retention = Retention(self.db, self.layout, self.sessions, self.audit)
 
     @contextmanager

@@ -33,7 +33,10 @@ def recover_receiving(db: Database, layout: ScratchLayout, seal: Seal) -> tuple[
     now = time.time()
     with db.transaction() as conn:
         rows = conn.execute(
-            "SELECT id, open_associations, source, scratchdir FROM sessions WHERE state = ?",
+            # A retrieval's sessions are left to the retrieve stage: it fetches the study again
+            # into the same session (store/retrievals.py), so a study never gets two sessions.
+            "SELECT id, open_associations, source, scratchdir FROM sessions WHERE state = ?"
+            " AND source != 'retrieve'",
             (SessionState.RECEIVING,),
         ).fetchall()
         for row in rows:

@@ -359,6 +359,69 @@ STUDY_INDEX.append(  # sessions that existed before the index: searchable by the
 )
 
 
+# Retrievals (docs/retrieval.md): a list of keys fetched from a PACS; each study found is one
+# row of retrieval_studies and, once fetched, one session (sessions.retrieval points back).
+RETRIEVALS = [
+    """
+    CREATE TABLE IF NOT EXISTS retrievals (
+        id INTEGER PRIMARY KEY,
+        pacs TEXT NOT NULL,
+        bucket TEXT NOT NULL,
+        method TEXT NOT NULL,
+        destination TEXT NOT NULL,
+        key_type TEXT NOT NULL,
+        study_date_from TEXT NOT NULL DEFAULT '',
+        study_date_to TEXT NOT NULL DEFAULT '',
+        modality TEXT NOT NULL DEFAULT '',
+        state TEXT NOT NULL,
+        cancel_requested INTEGER NOT NULL DEFAULT 0,
+        created_by TEXT NOT NULL DEFAULT '',
+        created_at REAL NOT NULL,
+        updated_at REAL NOT NULL,
+        ended_at REAL
+    )
+    """,
+    """
+    CREATE TABLE IF NOT EXISTS retrieval_items (
+        id INTEGER PRIMARY KEY,
+        retrieval_id INTEGER NOT NULL REFERENCES retrievals(id) ON DELETE CASCADE,
+        position INTEGER NOT NULL,
+        key TEXT NOT NULL,
+        state TEXT NOT NULL,
+        study_uids TEXT NOT NULL DEFAULT '[]',
+        status INTEGER,
+        error TEXT NOT NULL DEFAULT '',
+        updated_at REAL NOT NULL,
+        UNIQUE (retrieval_id, position)
+    )
+    """,
+    """
+    CREATE TABLE IF NOT EXISTS retrieval_studies (
+        id INTEGER PRIMARY KEY,
+        retrieval_id INTEGER NOT NULL REFERENCES retrievals(id) ON DELETE CASCADE,
+        study_uid TEXT NOT NULL,
+        patient_id TEXT NOT NULL DEFAULT '',
+        accession TEXT NOT NULL DEFAULT '',
+        study_date TEXT NOT NULL DEFAULT '',
+        sop_classes TEXT NOT NULL DEFAULT '',
+        expected INTEGER,
+        state TEXT NOT NULL,
+        session_id INTEGER,
+        completed INTEGER NOT NULL DEFAULT 0,
+        remaining INTEGER NOT NULL DEFAULT 0,
+        failed INTEGER NOT NULL DEFAULT 0,
+        warning INTEGER NOT NULL DEFAULT 0,
+        status INTEGER,
+        error TEXT NOT NULL DEFAULT '',
+        updated_at REAL NOT NULL,
+        UNIQUE (retrieval_id, study_uid)
+    )
+    """,
+    "CREATE INDEX IF NOT EXISTS retrieval_studies_by_uid ON retrieval_studies(study_uid, state)",
+]
+RETRIEVAL_COLUMNS = [("sessions", "retrieval", "INTEGER")]  # the retrieval that fetched the session
+
+
 def _baseline(conn: sqlite3.Connection) -> None:
     for statement in BASELINE:
         conn.execute(statement)
@@ -393,6 +456,11 @@ MIGRATIONS: list[Migration] = [
         run=lambda conn: add_missing_columns(conn, RETENTION_COLUMNS),
     ),
     Migration("study index: studies, series, study_search (FTS5 trigram)", statements=STUDY_INDEX),
+    Migration(
+        "retrievals: retrievals, retrieval_items, retrieval_studies, sessions.retrieval",
+        statements=RETRIEVALS,
+        run=lambda conn: add_missing_columns(conn, RETRIEVAL_COLUMNS),
+    ),
 ]
 
 

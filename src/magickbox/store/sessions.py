@@ -52,6 +52,7 @@ class Session:
     description: str
     route_checked_at: float | None
     kept: int = 0  # 1: housekeeping never deletes it (store/retention.py)
+    retrieval: int | None = None  # the retrieval that fetched it (store/retrievals.py)
 
     @classmethod
     def from_row(cls, row: sqlite3.Row) -> Session:
@@ -193,6 +194,23 @@ class SessionStore:
         session_id = int(cursor.lastrowid or 0)
         record_event(conn, session_id, state, f"from {key.calling_aet}@{key.caller_ip}", now)
         return session_id
+
+    def create_retrieved(
+        self, conn: sqlite3.Connection, key: SessionKey, bucket: str, pid: str, *, retrieval: int
+    ) -> int:
+        """A `receiving` session for one study a retrieval fetches, in the caller's transaction.
+
+        It starts with one open association: the retrieval's own hold, so neither the settle
+        window nor a restart's recovery seals it before the C-MOVE/C-GET has completed.
+        """
+        now = time.time()
+        session_id = self._insert(conn, key, bucket, pid, "retrieve", SessionState.RECEIVING, now, open_=1)
+        conn.execute("UPDATE sessions SET retrieval = ? WHERE id = ?", (retrieval, session_id))
+        return session_id
+
+    def seal_in(self, conn: sqlite3.Connection, session_id: int, now: float) -> None:
+        """Seal (queue) a session inside the caller's transaction."""
+        self._seal(conn, session_id, now)
 
     def record_instances(self, session_id: int, count: int, nbytes: int) -> None:
         with self.db.transaction() as conn:

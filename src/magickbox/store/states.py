@@ -79,3 +79,34 @@ SESSION_OF_JOB_END: Final = {
 }
 
 DELIVERY_OPEN: Final = (DeliveryState.PENDING, DeliveryState.SENDING)
+
+
+class RetrievalState(StrEnum):
+    """A retrieval as a whole (store/retrievals.py)."""
+
+    QUEUED = "queued"
+    RUNNING = "running"
+    DONE = "done"  # every key was looked up and every study found was fetched or given up
+    CANCELLED = "cancelled"
+
+
+class RetrievalItemState(StrEnum):
+    """One key of a retrieval; what `GET /api/v1/retrievals/{id}` reports per key."""
+
+    PENDING = "pending"  # not looked up yet
+    NOT_FOUND = "not_found"  # the C-FIND matched no study
+    FOUND = "found"  # studies found, none being fetched yet
+    MOVING = "moving"  # a study of it is being moved or fetched
+    RECEIVED = "received"  # every study found is in its session
+    FAILED = "failed"  # the C-FIND or a study's C-MOVE/C-GET failed
+    CANCELLED = "cancelled"
+
+
+class RetrievalStudyState(StrEnum):
+    """One study found by a retrieval; it becomes exactly one session."""
+
+    PENDING = "pending"
+    MOVING = "moving"
+    RECEIVED = "received"
+    FAILED = "failed"
+    CANCELLED = "cancelled"

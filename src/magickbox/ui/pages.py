@@ -18,7 +18,16 @@ from magickbox.store.layout import is_scratchdir_name
 from magickbox.store.queries import SessionFilter
 from magickbox.store.sessions import Session
 from magickbox.store.states import SessionState
-from magickbox.ui import actions, auth, charts, housekeeping, notifications_view, routing_view, views
+from magickbox.ui import (
+    actions,
+    auth,
+    charts,
+    housekeeping,
+    notifications_view,
+    retrievals_view,
+    routing_view,
+    views,
+)
 from magickbox.web.deps import get_settings, get_store
 
 router = APIRouter()
@@ -55,6 +64,7 @@ ENDPOINTS: dict[str, str] = {
 
 STATIC_FILES = {
     "app.css": "text/css", "app.js": "text/javascript", "viewer.js": "text/javascript",
+    "retrievals.js": "text/javascript",
     "favicon.svg": "image/svg+xml",
 }  # fmt: skip
 SECURITY_HEADERS = {
@@ -278,6 +288,20 @@ def notifications_page(request: Request, _reader: auth.Reader) -> Response:
             "attempts": get_store(request).notifications.attempts_log(100),
         },
     )
+
+
+@router.get("/ui/retrievals", response_class=HTMLResponse, include_in_schema=False)
+def retrievals_page(request: Request, _reader: auth.Reader) -> Response:
+    context = retrievals_view.page(get_settings(request), get_store(request))
+    return _page(request, "retrievals.html", {"title": "Retrievals", "nav": "retrievals", **context})
+
+
+@router.get("/ui/retrievals/table", response_class=HTMLResponse, include_in_schema=False)
+def retrievals_table(request: Request, _reader: auth.Reader) -> Response:
+    rows = retrievals_view.latest(get_store(request))
+    response = templates.TemplateResponse(request, "_retrieval_rows.html", {"retrievals": rows})
+    response.headers.update(SECURITY_HEADERS)
+    return response
 
 
 @router.get("/ui/system", response_class=HTMLResponse, include_in_schema=False)
