@@ -67,9 +67,10 @@ class BoxProcess:
         except httpx.HTTPError:
             return False
 
-    def server_log(self) -> str:
+    def server_log(self, limit: int = 4000) -> str:
+        """The end (last `limit` characters) of the box's output."""
         path = self.data.parent / f"{self.data.name}-serve.log"
-        return path.read_text(errors="replace")[-4000:] if path.exists() else ""
+        return path.read_text(errors="replace")[-limit:] if path.exists() else ""
 
     def stop(self, sig: int = signal.SIGTERM, timeout: float = 20) -> int:
         assert self.proc is not None
