@@ -76,7 +76,7 @@ def _check_ae_title(value: str) -> str:
 
 
 class PacsNode(BaseModel):
-    """One PACS the box may query and retrieve from (docs/retrieval.md)."""
+    """One PACS the box may query and retrieve from (docs/retrieve.md)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -188,7 +188,7 @@ class Settings(BaseSettings):
     cleanup_interval_s: float = Field(default=60.0, gt=0)  # how often the sweep runs
     audit_days: float = Field(default=365.0, ge=0)  # audit entries older than this go; 0 = never
 
-    # Retrieval (docs/retrieval.md): named PACS nodes the box queries (C-FIND) and retrieves from
+    # Retrieval (docs/retrieve.md): named PACS nodes the box queries (C-FIND) and retrieves from
     pacs: dict[str, PacsNode] = Field(default_factory=dict)
 
     @field_validator("pacs")

@@ -359,7 +359,7 @@ STUDY_INDEX.append(  # sessions that existed before the index: searchable by the
 )
 
 
-# Retrievals (docs/retrieval.md): a list of keys fetched from a PACS; each study found is one
+# Retrievals (docs/retrieve.md): a list of keys fetched from a PACS; each study found is one
 # row of retrieval_studies and, once fetched, one session (sessions.retrieval points back).
 RETRIEVALS = [
     """
