@@ -42,6 +42,16 @@ _SHORT = {
 }
 
 
+# The domain errors (errors.py) and the answer each gets. 507 Insufficient Storage: the request
+# was fine; free space (deleting works) and retry.
+DOMAIN_ERRORS: dict[type[Exception], tuple[int, str]] = {
+    NotFound: (404, "not found"),
+    Conflict: (409, "conflict"),
+    InvalidInput: (400, "bad request"),
+    StoreFull: (507, "insufficient storage"),
+}
+
+
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(ApiError)
     async def _api_error(_request: Request, exc: ApiError) -> JSONResponse:
@@ -62,22 +72,12 @@ def install_error_handlers(app: FastAPI) -> None:
         ]
         return error_response(422, "invalid request", detail)
 
-    @app.exception_handler(NotFound)
-    async def _not_found(_request: Request, exc: NotFound) -> JSONResponse:
-        return error_response(404, "not found", str(exc))
+    async def _domain_error(_request: Request, exc: Exception) -> JSONResponse:
+        status, error = next(DOMAIN_ERRORS[k] for k in type(exc).__mro__ if k in DOMAIN_ERRORS)
+        return error_response(status, error, str(exc))
 
-    @app.exception_handler(Conflict)
-    async def _conflict(_request: Request, exc: Conflict) -> JSONResponse:
-        return error_response(409, "conflict", str(exc))
-
-    @app.exception_handler(InvalidInput)
-    async def _invalid_input(_request: Request, exc: InvalidInput) -> JSONResponse:
-        return error_response(400, "bad request", str(exc))
-
-    @app.exception_handler(StoreFull)
-    async def _store_full(_request: Request, exc: StoreFull) -> JSONResponse:
-        # 507 Insufficient Storage: the request was fine; free space (deleting works) and retry.
-        return error_response(507, "insufficient storage", str(exc))
+    for domain_error in DOMAIN_ERRORS:
+        app.add_exception_handler(domain_error, _domain_error)
 
     @app.exception_handler(OverflowError)
     async def _overflow(_request: Request, exc: OverflowError) -> JSONResponse:
