@@ -7,9 +7,9 @@ from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query
-from pydantic import BaseModel
 
 from magickbox.api.actions import find_session
+from magickbox.dicom.studyattrs import SeriesAttrs, StudyAttrs
 from magickbox.store import Store
 from magickbox.store.queries import SessionFilter
 from magickbox.store.studies import StudyFilter
@@ -20,31 +20,21 @@ StoreDep = Annotated[Store, Depends(get_store)]
 DATE = r"^\d{8}$"
 
 
-class StudyOut(BaseModel):
-    """A session's study, as the index keeps it (strings, DICOM keywords)."""
+@dataclass(frozen=True)
+class StudyOut(StudyAttrs):
+    """A session's study, as the index keeps it (strings, DICOM keywords), with its series' sums."""
 
-    PatientID: str = ""
-    PatientName: str = ""
-    PatientBirthDate: str = ""
-    PatientSex: str = ""
-    AccessionNumber: str = ""
-    StudyDate: str = ""
-    StudyTime: str = ""
-    StudyDescription: str = ""
-    ReferringPhysicianName: str = ""
-    Modality: str = ""  # every modality of its series, `CT\MR`
+    Modality: str = ""  # every modality of its series, `CT\\MR`
     SeriesCount: str = "0"
     InstanceCount: str = "0"
 
 
-class SeriesOut(BaseModel):
-    SeriesInstanceUID: str
-    SeriesNumber: str
-    SeriesDescription: str
-    Modality: str
-    BodyPartExamined: str
-    instances: int
-    bytes: int
+@dataclass(frozen=True)
+class SeriesOut(SeriesAttrs):
+    """A series as the index keeps it, with what it received."""
+
+    instances: int = 0
+    bytes: int = 0
 
 
 @dataclass
@@ -72,7 +62,7 @@ DEFAULT_STUDY_QUERY = StudyQuery()
 def series(store: StoreDep, scratchdir: str) -> list[SeriesOut]:
     """The series of a session, by SeriesNumber: description, modality, instances, bytes."""
     session = find_session(store, scratchdir)
-    return [SeriesOut.model_validate(item) for item in store.studies.series(session.id)]
+    return [SeriesOut(**item) for item in store.studies.series(session.id)]  # type: ignore[arg-type]
 
 
 @router.get("/code/php/getArchive.php", dependencies=[Depends(require_read)], tags=["original endpoints"])
