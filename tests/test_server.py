@@ -2,7 +2,6 @@ from __future__ import annotations
 
 import signal
 import socket
-import subprocess
 from pathlib import Path
 
 import httpx
@@ -39,11 +38,7 @@ def test_stages_in_separate_processes_share_one_data_folder(
     assert not _listens(edge.dicom_port), "a process without `receive` must not take DICOM"
     receiver = box_factory(data=data, stages="receive").start()
     study_uid, _ = write_study(tmp_path / "send", 3, source=EXPLICIT_LE)
-    subprocess.run(
-        ["storescu", "+sd", "+r", "-nh", "-aet", "MySelf", "-aec", "ProcCopy",
-         "127.0.0.1", str(receiver.dicom_port), str(tmp_path / "send")],
-        check=True, capture_output=True, timeout=60,
-    )  # fmt: skip
+    receiver.storescu(tmp_path / "send")
     store = Store(load_settings(data=str(data)))
     try:
         wait_until(

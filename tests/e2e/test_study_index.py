@@ -4,7 +4,6 @@ the API, getScratch, getArchive.php and `mb list --find`."""
 from __future__ import annotations
 
 import json
-import subprocess
 from pathlib import Path
 
 import httpx
@@ -15,14 +14,6 @@ from tests.client.conftest import make_home, run_mb
 from tests.support.box import BoxProcess
 from tests.support.dicomdata import write_patient_study
 from tests.support.net import wait_until
-
-
-def _send(box: BoxProcess, folder: Path, caller: str) -> None:
-    subprocess.run(
-        ["storescu", "+sd", "+r", "-nh", "-aet", caller, "-aec", "ProcCopy",
-         "127.0.0.1", str(box.dicom_port), str(folder)],
-        check=True, capture_output=True, timeout=60,
-    )  # fmt: skip
 
 
 def test_two_patients_are_indexed_at_receipt(tmp_path: Path, box_factory: type[BoxProcess]) -> None:
@@ -36,8 +27,8 @@ def test_two_patients_are_indexed_at_receipt(tmp_path: Path, box_factory: type[B
         tmp_path / "p2", patient_id="SUBJ0999", patient_name="山田^太郎", accession="ACC11111",
         charset="ISO_IR 192", study_date="20250101", series=(("Abdomen", "CT", 2), ("Scout", "CT", 1)),
     )  # fmt: skip
-    _send(box, tmp_path / "p1", "SCANNER1")
-    _send(box, tmp_path / "p2", "SCANNER2")
+    box.storescu(tmp_path / "p1", "SCANNER1")
+    box.storescu(tmp_path / "p2", "SCANNER2")
     store = Store(load_settings(data=str(data)))
     try:
         wait_until(lambda: len(store.sessions.all()) == 2, timeout=30, what="two sessions")

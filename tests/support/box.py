@@ -67,6 +67,14 @@ class BoxProcess:
         except httpx.HTTPError:
             return False
 
+    def storescu(self, folder: Path, calling: str = "MySelf", called: str = "ProcCopy") -> None:
+        """Send `folder` to this box with dcmtk's storescu as the seed page types it; fail if it fails."""
+        subprocess.run(
+            ["storescu", "+sd", "+r", "-nh", "-aet", calling, "-aec", called,
+             "127.0.0.1", str(self.dicom_port), str(folder)],
+            check=True, capture_output=True, timeout=60,
+        )  # fmt: skip
+
     def server_log(self, limit: int = 4000) -> str:
         """The end (last `limit` characters) of the box's output."""
         path = self.data.parent / f"{self.data.name}-serve.log"

@@ -3,7 +3,6 @@ table on the session page and its "all sessions of this patient" link, in real C
 
 from __future__ import annotations
 
-import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -12,21 +11,13 @@ from tests.support.dicomdata import write_patient_study
 from tests.support.net import wait_until
 
 
-def _send(box: BoxProcess, folder: Path) -> None:
-    subprocess.run(
-        ["storescu", "+sd", "+r", "-nh", "-aet", "MODALITY", "-aec", "ProcCopy",
-         "127.0.0.1", str(box.dicom_port), str(folder)],
-        check=True, capture_output=True, timeout=60,
-    )  # fmt: skip
-
-
 def test_search_box_and_series_table(box_factory: type[BoxProcess], page: Any, tmp_path: Path) -> None:
     box = box_factory(data=tmp_path / "data").start()
     write_patient_study(tmp_path / "a", patient_id="SUBJ0412", patient_name="Müller^Jürgen", accession="A1",
                         series=(("T1 sag", "MR", 2), ("T2 ax", "MR", 1)))  # fmt: skip
     write_patient_study(tmp_path / "b", patient_id="SUBJ0999", patient_name="Roe^Rita", accession="A2")
-    _send(box, tmp_path / "a")
-    _send(box, tmp_path / "b")
+    box.storescu(tmp_path / "a", "MODALITY")
+    box.storescu(tmp_path / "b", "MODALITY")
     wait_until(lambda: len(box.get_json("/api/v1/sessions", q="subj")["items"]) == 2, timeout=30, what="2")
 
     page.goto(f"{box.url}/?q=SUBJ0412")
