@@ -6,6 +6,7 @@ import sqlite3
 import time
 from collections.abc import Callable
 
+from magickbox.store import feeds
 from magickbox.store.db import Database
 from magickbox.store.layout import ScratchLayout
 from magickbox.store.states import SessionState
@@ -32,6 +33,7 @@ def recover_receiving(db: Database, layout: ScratchLayout, seal: Seal) -> tuple[
     """
     now = time.time()
     with db.transaction() as conn:
+        feeds.clear(conn)
         rows = conn.execute(
             # A retrieval's sessions are left to the retrieve stage: it fetches the study again
             # into the same session (store/retrievals.py), so a study never gets two sessions.

@@ -16,6 +16,7 @@ from typing import Any
 
 from magickbox.dicom.qr import FoundStudy, Progress
 from magickbox.errors import NotFound
+from magickbox.store import feeds
 from magickbox.store import retrieval_reports as reports
 from magickbox.store.db import Database
 from magickbox.store.sessions import SessionKey, SessionStore
@@ -383,6 +384,7 @@ class RetrievalStore:
                 " updated_at = ? WHERE id = ?",
                 (time.time(), row["id"]),
             )
+            feeds.opened(conn, int(row["id"]))
         return int(row["id"])
 
 

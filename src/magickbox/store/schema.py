@@ -428,6 +428,20 @@ def _baseline(conn: sqlite3.Connection) -> None:
     add_missing_columns(conn, BASELINE_COLUMNS)
 
 
+# Which receiving process holds which associations (store/feeds.py).
+FEEDS: list[str] = [
+    """
+    CREATE TABLE IF NOT EXISTS association_feeds (
+        session_id INTEGER NOT NULL,
+        pid INTEGER NOT NULL,                 -- the receiving process holding the associations
+        n INTEGER NOT NULL,                   -- how many of the session's open associations
+        PRIMARY KEY (session_id, pid)
+    ) WITHOUT ROWID
+    """,
+    "CREATE INDEX IF NOT EXISTS association_feeds_pid ON association_feeds(pid)",
+]
+
+
 @dataclass(frozen=True)
 class Migration:
     """One step of the schema: SQL statements run in order, or a function for anything more."""
@@ -461,6 +475,7 @@ MIGRATIONS: list[Migration] = [
         statements=RETRIEVALS,
         run=lambda conn: add_missing_columns(conn, RETRIEVAL_COLUMNS),
     ),
+    Migration("receive workers: association_feeds (which process feeds which session)", statements=FEEDS),
 ]
 
 

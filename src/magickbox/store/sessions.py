@@ -16,7 +16,7 @@ from datetime import datetime
 from email.utils import format_datetime
 
 from magickbox.errors import Conflict, NotFound
-from magickbox.store import deletion, recovery
+from magickbox.store import deletion, feeds, recovery
 from magickbox.store.db import Database
 from magickbox.store.layout import ScratchLayout
 from magickbox.store.pending import UnrecordedEnds
@@ -138,6 +138,7 @@ class SessionStore:
                 session_id = self._insert(
                     conn, key, bucket, pid, "dicom", SessionState.RECEIVING, now, open_=1
                 )
+            feeds.opened(conn, session_id)
         return self.get(session_id)
 
     def create_upload(
@@ -224,6 +225,7 @@ class SessionStore:
         """An association that fed the session ended normally. Last one out starts the settle window."""
         now = time.time()
         with self.db.transaction() as conn:
+            feeds.closed(conn, session_id)
             conn.execute(
                 "UPDATE sessions SET open_associations = MAX(open_associations - 1, 0),"
                 " updated_at = ? WHERE id = ? AND state = ?",
@@ -239,6 +241,7 @@ class SessionStore:
     def abort(self, session_id: int, reason: str) -> None:
         """The association was aborted or dropped: the session is kept, listed, never processed."""
         with self.db.transaction() as conn:
+            feeds.closed(conn, session_id)
             state = conn.execute("SELECT state FROM sessions WHERE id = ?", (session_id,)).fetchone()
             if state is None or state["state"] != SessionState.RECEIVING:
                 return
@@ -320,6 +323,10 @@ class SessionStore:
         """Record association ends a full disk refused (sessions become incomplete); how many wait."""
         self.unrecorded_ends.retry(self.abort)
         return len(self.unrecorded_ends)
+
+    def end_process_feeds(self, pid: int, reason: str) -> list[feeds.EndedFeed]:
+        """A receiving process died: end the sessions its associations fed (`feeds.end_process`)."""
+        return feeds.end_process(self.db, self.layout, pid, reason)
 
     def recover_receiving(self) -> tuple[list[int], list[int]]:
         """At start: settle what receiving left open at a crash (see `recovery.recover_receiving`)."""
