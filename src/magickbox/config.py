@@ -122,6 +122,8 @@ class Settings(BaseSettings):
     max_associations: int = Field(default=64, ge=1)  # accepted associations at a time
     max_associations_per_ip: int = Field(default=32, ge=1)
     accepted_sop_classes: list[str] = Field(default_factory=list)  # empty: every storage class
+    # Receiving processes sharing the DICOM port; 0: receive in the serve process itself
+    receive_workers: int = Field(default_factory=lambda: os.cpu_count() or 1, ge=0, le=256)
 
     # Running buckets
     # 0: this process runs no buckets (another process on the same store does)

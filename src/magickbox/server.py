@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import logging
-import logging.handlers
 import signal
-import sys
 import threading
 from collections.abc import Callable
 from typing import Protocol
@@ -17,6 +15,7 @@ from magickbox.config import Settings
 from magickbox.dicom import pynetdicom_compat
 from magickbox.errors import SettingsError
 from magickbox.keep.stage import create_stage as create_keeper
+from magickbox.logsetup import configure_logging
 from magickbox.notify.stage import create_stage as create_notifier
 from magickbox.receive.stage import make_receiver
 from magickbox.retrieve.stage import create_stage as create_retriever
@@ -51,39 +50,6 @@ STAGES: dict[str, StageFactory] = {
     "keep": create_keeper,
     "retrieve": create_retriever,
 }
-
-
-def configure_logging(settings: Settings) -> None:
-    settings.logs_dir.mkdir(parents=True, exist_ok=True)
-    fmt = logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s")
-    to_file = logging.handlers.RotatingFileHandler(
-        settings.logs_dir / "magickbox.log", maxBytes=20 << 20, backupCount=5
-    )
-    to_stderr = logging.StreamHandler(sys.stderr)
-    root = logging.getLogger()
-    root.handlers[:] = []
-    for handler in (to_file, to_stderr):
-        handler.setFormatter(fmt)
-        root.addHandler(handler)
-    root.setLevel(logging.INFO)
-    # pynetdicom logs every PDU at INFO; keep the box's own log readable.
-    logging.getLogger("pynetdicom").setLevel(logging.WARNING)
-    if threading.current_thread() is threading.main_thread():
-        signal.signal(signal.SIGHUP, lambda _signum, _frame: reopen_logs())
-
-
-def reopen_logs() -> None:
-    """SIGHUP: close the log files; the next record opens them again (after logrotate moved them)."""
-    for handler in logging.getLogger().handlers:
-        if isinstance(handler, logging.FileHandler):
-            handler.acquire()
-            try:
-                if handler.stream is not None:
-                    handler.stream.close()
-                    handler.stream = None
-            finally:
-                handler.release()
-    log.info("received SIGHUP: log files reopened")
 
 
 def recover(store: Store) -> None:

@@ -12,7 +12,7 @@ from pynetdicom import build_context
 from magickbox.dicom import pdureader
 from magickbox.dicom.pdureader import PduLimits, PduRefused, PeerClosed, read_pdu
 from magickbox.dicom.pynetdicom_compat import check_version
-from magickbox.receive.guard import Slots, proposed_contexts
+from magickbox.receive.guard import proposed_contexts
 from tests.receive import rawdicom
 
 LIMITS = PduLimits(max_pdu=16384, pdu_timeout_s=0.2)
@@ -120,16 +120,6 @@ def test_proposed_contexts_take_every_storage_class_with_the_proposed_syntaxes()
     assert [str(cx.abstract_syntax) for cx in echo] == ["1.2.840.10008.1.1"]
     only = proposed_contexts(proposed, echo_only=False, allowed=frozenset({"1.3.12.2.1107.5.9.1"}))
     assert sorted(str(cx.abstract_syntax) for cx in only) == ["1.2.840.10008.1.1", "1.3.12.2.1107.5.9.1"]
-
-
-def test_slots_count_in_total_and_per_ip() -> None:
-    slots = Slots(total=3, per_ip=2)
-    assert slots.take("10.0.0.1") is None and slots.take("10.0.0.1") is None
-    assert "max_associations_per_ip" in (slots.take("10.0.0.1") or "")
-    assert slots.take("10.0.0.2") is None
-    assert "max_associations" in (slots.take("10.0.0.3") or "")
-    slots.give("10.0.0.1")
-    assert slots.take("10.0.0.3") is None
 
 
 @pytest.mark.parametrize(

@@ -75,6 +75,21 @@ class BoxProcess:
             check=True, capture_output=True, timeout=60,
         )  # fmt: skip
 
+    def receive_workers(self) -> dict[int, int]:
+        """The box's receive worker processes now: slot -> pid (read from /proc)."""
+        assert self.proc is not None
+        found = {}
+        for entry in Path("/proc").iterdir():
+            try:
+                argv = (entry / "cmdline").read_bytes().split(b"\0")
+            except OSError:
+                continue
+            if b"magickbox.receive.worker_process" in argv and argv[argv.index(b"--parent") + 1] == str(
+                self.proc.pid
+            ).encode():
+                found[int(argv[argv.index(b"--slot") + 1])] = int(entry.name)
+        return found
+
     def server_log(self, limit: int = 4000) -> str:
         """The end (last `limit` characters) of the box's output."""
         path = self.data.parent / f"{self.data.name}-serve.log"

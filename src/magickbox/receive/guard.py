@@ -2,7 +2,7 @@
 
 - every PDU read through dicom/pdureader.py (bounded length and time, request checked first);
 - association slots taken when an association is accepted, not when TCP connects, with a
-  limit in total and per calling IP;
+  limit in total and per calling IP, shared by all receive workers (receive/slots.py);
 - presentation contexts built from what the peer proposes: every storage SOP class (retired
   and private included) with the transfer syntaxes proposed, nothing else but Verification;
 - the open-files limit raised at start, so many idle connections cannot starve the box.
@@ -13,8 +13,6 @@ from __future__ import annotations
 import contextlib
 import logging
 import resource
-import threading
-from collections import Counter
 from collections.abc import Callable, Iterable
 
 from pynetdicom import AllStoragePresentationContexts, build_context
@@ -75,32 +73,6 @@ def _acceptable(uid: str, *, echo_only: bool, allowed: frozenset[str]) -> bool:
     if allowed:
         return uid in allowed
     return is_storage_class(uid)
-
-
-class Slots:
-    """Accepted associations at a time, in total and per calling IP. Thread-safe."""
-
-    def __init__(self, total: int, per_ip: int) -> None:
-        self.total = total
-        self.per_ip = per_ip
-        self._by_ip: Counter[str] = Counter()
-        self._lock = threading.Lock()
-
-    def take(self, ip: str) -> str | None:
-        """Take a slot for `ip`; None when taken, else why not."""
-        with self._lock:
-            if sum(self._by_ip.values()) >= self.total:
-                return f"{self.total} associations are open (max_associations)"
-            if self._by_ip[ip] >= self.per_ip:
-                return f"{self.per_ip} associations from {ip} are open (max_associations_per_ip)"
-            self._by_ip[ip] += 1
-            return None
-
-    def give(self, ip: str) -> None:
-        with self._lock:
-            self._by_ip[ip] -= 1
-            if self._by_ip[ip] <= 0:
-                del self._by_ip[ip]
 
 
 def bounded_reader(

@@ -10,7 +10,7 @@ import select
 import socket
 import time
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from pynetdicom import evt
 from pynetdicom.association import Association
@@ -25,7 +25,7 @@ from magickbox.receive.tcp import AcceptedSocket, tune_accepted, wake_waiting_ac
 from magickbox.receive.tracker import AssociationTracker, Peer
 
 if TYPE_CHECKING:
-    from magickbox.receive.stage import Receiver
+    from magickbox.receive.receiver import Receiver
 
 log = logging.getLogger(__name__)
 
@@ -67,17 +67,10 @@ def cut_connection(assoc: Association) -> None:
 
 
 class BoxServer(ThreadedAssociationServer):
-    """The association server; knows the receiver stage its handlers report to."""
+    """The association server; knows the receiver its handlers report to."""
 
     receiver: Receiver
     daemon_threads = True
-    request_queue_size = 512  # listen backlog: bursts of senders (and port scans) wait, not fail
-
-    def verify_request(self, request: Any, client_address: Any) -> bool:
-        allowed: bool = self.receiver.policy.network_allowed(str(client_address[0]))
-        if not allowed:
-            log.warning("connection from %s refused: not in allowed_networks", client_address[0])
-        return allowed
 
 
 class BoxRequestHandler(RequestHandler):
@@ -153,7 +146,7 @@ class BoxRequestHandler(RequestHandler):
         if tracker is None:
             return
         try:
-            tracker.end(True, "", after=self.server.receiver.sealer.wake)
+            tracker.end(True, "", after=self.server.receiver.events.sessions_ended)
         except Exception:
             log.exception(
                 "could not record the release of %s@%s; dropping the connection",
@@ -203,6 +196,7 @@ class BoxRequestHandler(RequestHandler):
             target.bucket,
             target.settle_s,
             retrieval_session=receiver.policy.retrieval_session,
+            on_unrecorded=receiver.events.end_unrecorded,
         )
 
     def _refuse(
@@ -227,7 +221,7 @@ class BoxRequestHandler(RequestHandler):
         tracker = record.tracker
         if tracker is not None:
             reason = "the sender aborted the association or the connection dropped"
-            tracker.end(released, reason, after=self.server.receiver.sealer.wake)
+            tracker.end(released, reason, after=self.server.receiver.events.sessions_ended)
         log.info(
             "association %s:%d %s -> %s %s: TCP_NODELAY=%d, %d instances, %d bytes, %.3f s, sessions %s",
             record.ip, record.port, record.calling_aet or "?", record.called_aet or "?", outcome,

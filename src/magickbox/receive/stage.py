@@ -1,114 +1,125 @@
-"""The receiver stage: the box's DICOM SCP (C-ECHO and every storage SOP class)."""
+"""The receiver stage: the box's DICOM SCP (C-ECHO and every storage SOP class).
+
+In the serve process it runs the acceptor (the DICOM port), the sealer, and either the receive
+workers (`receive_workers` processes, supervised: receive/workers.py) or, with
+`receive_workers = 0`, one receiver in this process. Workers let receiving use every core and
+keep a busy receiver from slowing the HTTP API, scheduler and router (and the other way round).
+"""
 
 from __future__ import annotations
 
 import logging
 import shutil
+import socket
 import threading
 import time
 
-from pynetdicom import AE
-
 from magickbox.config import Settings
-from magickbox.dicom.pynetdicom_compat import drop_server_registrations, register_server
+from magickbox.receive.acceptor import Acceptor, Destination
 from magickbox.receive.access import AccessPolicy
-from magickbox.receive.dimse import free_bytes
-from magickbox.receive.guard import Slots, raise_open_files_limit
-from magickbox.receive.handler import AssociationRecord, BoxRequestHandler, BoxServer, end_association
+from magickbox.receive.guard import raise_open_files_limit
+from magickbox.receive.receiver import Receiver
 from magickbox.receive.sealer import Sealer
+from magickbox.receive.slots import SharedSlots
+from magickbox.receive.workers import ReceiveWorker, spill_dir, stop_all
 from magickbox.store import Store
-from magickbox.store.retention import wake_if_high
 
 log = logging.getLogger(__name__)
 
-# pynetdicom counts every connection's thread against its limit; the box counts accepted
-# associations itself (receive/guard.py Slots), so pynetdicom's limit is set out of the way.
-PYNETDICOM_ASSOCIATIONS = 1 << 20
-STOP_WAIT_S = 10.0
+FIRST_READY_WAIT_S = 30.0  # start() returns once one worker is ready (or after this)
 
 
-class Receiver:
+class LocalReceiver:
+    """`receive_workers = 0`: the receiver runs in this process (a Destination and its events)."""
+
+    name = "receiver"
+    ready = True
+
+    def __init__(self, settings: Settings, store: Store, slots: SharedSlots, sealer: Sealer) -> None:
+        self.store = store
+        self.sealer = sealer
+        self._open = 0
+        self._lock = threading.Lock()
+        self.receiver = Receiver(settings, store, slots, self, spill_dir(settings, 0))
+
+    @property
+    def open_connections(self) -> int:
+        return self._open
+
+    def hand(self, sock: socket.socket, address: tuple[str, int]) -> bool:
+        with self._lock:
+            self._open += 1
+        self.receiver.hand(sock.dup(), address)  # the acceptor closes its own descriptor
+        return True
+
+    def connection_done(self) -> None:
+        with self._lock:
+            self._open = max(self._open - 1, 0)
+
+    def sessions_ended(self) -> None:
+        self.sealer.wake()
+
+    def end_unrecorded(self, session_id: int, why: str) -> None:
+        self.store.sessions.unrecorded_ends.add(session_id, why)
+
+
+class ReceiveStage:
     name = "receiver"
 
     def __init__(self, settings: Settings, store: Store) -> None:
         self.settings = settings
         self.store = store
-        self.policy = AccessPolicy(settings, store)
         self.sealer = Sealer(store)
-        self.spill_dir = settings.scratch_dir / ".incoming"
-        self.slots = Slots(settings.max_associations, settings.max_associations_per_ip)
-        self.accepted_sop_classes = frozenset(settings.accepted_sop_classes)
-        self._open: dict[int, AssociationRecord] = {}
-        self._open_lock = threading.Condition()
-        self._server: BoxServer | None = None
-        self._thread: threading.Thread | None = None
-        self._ae = self._make_ae()
+        self.readiness = threading.Condition()
+        rows = max(settings.receive_workers, 1)
+        self.slots = SharedSlots(settings.max_associations, settings.max_associations_per_ip, rows)
+        self.local: LocalReceiver | None = None
+        self.workers: list[ReceiveWorker] = []
+        self.acceptor: Acceptor | None = None
 
-    def _make_ae(self) -> AE:
-        ae = AE(ae_title=self.settings.ae_title)
-        ae.maximum_pdu_size = self.settings.max_pdu
-        ae.maximum_associations = PYNETDICOM_ASSOCIATIONS
-        ae.require_called_aet = True
-        ae.require_calling_aet = list(self.settings.allowed_calling_aets)
-        ae.network_timeout = 60
-        return ae
-
-    # ---- used by the association handlers ------------------------------------------------------
-    def free_space_ok(self) -> bool:
-        wake_if_high(self.settings.data, self.settings.disk_high_percent)  # housekeeping sweeps now
-        minimum = self.settings.min_free_bytes
-        return minimum <= 0 or free_bytes(self.settings.data) >= minimum
-
-    def opened(self, record: AssociationRecord) -> None:
-        with self._open_lock:
-            self._open[id(record)] = record
-
-    def closed(self, record: AssociationRecord) -> None:
-        with self._open_lock:
-            self._open.pop(id(record), None)
-            self._open_lock.notify_all()
-
-    # ---- Stage ---------------------------------------------------------------------------------
     def start(self) -> None:
         raise_open_files_limit()
-        shutil.rmtree(self.spill_dir, ignore_errors=True)  # left over from a crash
+        shutil.rmtree(self.settings.scratch_dir / ".incoming", ignore_errors=True)  # left by a crash
         self.sealer.start()
         self.sealer.wake()  # sessions that were settling before a restart
-        server = BoxServer(
-            self._ae,
-            (self.settings.host, self.settings.dicom_port),
-            self.settings.ae_title,
-            [],  # each association's contexts are built from what its peer proposes
-            request_handler=BoxRequestHandler,
+        destinations: list[Destination]
+        if self.settings.receive_workers == 0:
+            self.local = LocalReceiver(self.settings, self.store, self.slots, self.sealer)
+            destinations = [self.local]
+        else:
+            self.workers = [
+                ReceiveWorker(n, self.settings, self.store, self.slots, self.readiness, self.sealer.wake)
+                for n in range(self.settings.receive_workers)
+            ]
+            destinations = list(self.workers)
+        policy = AccessPolicy(self.settings, self.store)
+        self.acceptor = Acceptor(
+            self.settings.host, self.settings.dicom_port, destinations, policy.network_allowed, self.readiness
         )
-        server.receiver = self
-        register_server(self._ae, server)
-        self._server = server
-        self._thread = threading.Thread(target=server.serve_forever, name="dicom-accept", daemon=True)
-        self._thread.start()
+        for worker in self.workers:
+            worker.start()
+        self.acceptor.start()
+        self._wait_for_a_ready_worker()
+
+    def _wait_for_a_ready_worker(self) -> None:
+        if not self.workers:
+            return
+        deadline = time.monotonic() + FIRST_READY_WAIT_S
+        with self.readiness:
+            while not any(w.ready for w in self.workers) and time.monotonic() < deadline:
+                self.readiness.wait(0.2)
+        ready = sum(w.ready for w in self.workers)
+        log.info("%d of %d receive worker(s) ready", ready, len(self.workers))
 
     def stop(self) -> None:
-        """Stop accepting, abort associations still open (their sessions become incomplete)."""
-        if self._server is not None:
-            self._server.shutdown()
-            with self._open_lock:
-                records = list(self._open.values())
-            for record in records:
-                end_association(record)
-            self._wait_for_handlers()
-            self._server.server_close()
-            drop_server_registrations(self._ae)
-            self._server = None
+        """Stop accepting, then end the receivers: open associations end, their sessions incomplete."""
+        if self.acceptor is not None:
+            self.acceptor.stop()
+        if self.local is not None:
+            self.local.receiver.stop()
+        stop_all(self.workers)
         self.sealer.stop()
 
-    def _wait_for_handlers(self) -> None:
-        deadline = time.monotonic() + STOP_WAIT_S
-        with self._open_lock:
-            while self._open and time.monotonic() < deadline:
-                self._open_lock.wait(0.1)
-        if self._open:
-            log.warning("%d association(s) did not end within %.0f s", len(self._open), STOP_WAIT_S)
 
-
-def make_receiver(settings: Settings, store: Store) -> Receiver:
-    return Receiver(settings, store)
+def make_receiver(settings: Settings, store: Store) -> ReceiveStage:
+    return ReceiveStage(settings, store)

@@ -103,12 +103,15 @@ class AssociationTracker:
         settle_s: float,
         *,
         retrieval_session: RetrievalLookup | None = None,
+        on_unrecorded: Callable[[int, str], None] | None = None,
     ) -> None:
         self.store = store
         self.peer = peer
         self.bucket = bucket  # None: the box's own AE title, for retrieved studies only
         self.settle_s = settle_s
         self.retrieval_session = retrieval_session
+        # Where ends a full disk refused go to be retried (the sealer's process keeps them).
+        self.on_unrecorded = on_unrecorded or store.sessions.unrecorded_ends.add
         self.group_key = "assoc-" + secrets.token_hex(8)
         self.instances = 0
         self.bytes = 0
@@ -241,7 +244,7 @@ class AssociationTracker:
             why = "the end of an association could not be recorded (the data folder was full)"
             log.warning("association %s: %s; retrying until the store can write", self.group_key, why)
             for slot in self._slots.values():
-                self.store.sessions.unrecorded_ends.add(slot.session_id, why)
+                self.on_unrecorded(slot.session_id, why)
             return False
 
     @property

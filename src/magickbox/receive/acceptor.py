@@ -1,0 +1,117 @@
+"""The DICOM port: one listening socket, accepted connections handed to the receivers.
+
+The acceptor runs in the serve process. It refuses addresses outside `allowed_networks` at once
+and hands every other connection to the receiver with the fewest open connections (a receive
+worker process, or the in-process receiver), so senders spread over the workers evenly whatever
+their addresses and ports. Handing over costs one sendmsg per association.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import logging
+import socket
+import threading
+from collections.abc import Callable, Sequence
+from typing import Protocol
+
+log = logging.getLogger(__name__)
+
+BACKLOG = 512  # bursts of senders (and port scans) wait in the kernel, not refused
+READY_WAIT_S = 1.0  # how long a connection waits for a receiver to be ready before looking again
+OUT_OF_FILES_PAUSE_S = 0.1
+
+
+class Destination(Protocol):
+    """Somewhere an accepted connection can go: a receive worker or the in-process receiver."""
+
+    name: str
+
+    @property
+    def open_connections(self) -> int: ...
+
+    @property
+    def ready(self) -> bool: ...
+
+    def hand(self, sock: socket.socket, address: tuple[str, int]) -> bool:
+        """Take the connection (the caller closes its copy); False if it could not."""
+        ...
+
+
+class Acceptor:
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        destinations: Sequence[Destination],
+        allowed: Callable[[str], bool],
+        readiness: threading.Condition,
+    ) -> None:
+        self.destinations = destinations
+        self.allowed = allowed
+        self.readiness = readiness  # notified when a destination becomes ready
+        self._listener = socket.create_server((host, port), backlog=BACKLOG, reuse_port=False)
+        self._stopping = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name="dicom-accept", daemon=True)
+        self._next = 0  # round-robin among equally busy destinations
+
+    @property
+    def port(self) -> int:
+        return int(self._listener.getsockname()[1])
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        """Stop accepting: connections not yet accepted are refused by the kernel from now on."""
+        self._stopping.set()
+        with contextlib.suppress(OSError):
+            self._listener.shutdown(socket.SHUT_RDWR)  # wakes accept() on Linux
+        self._thread.join(timeout=5)
+        self._listener.close()
+        with self.readiness:
+            self.readiness.notify_all()
+
+    def _loop(self) -> None:
+        while not self._stopping.is_set():
+            try:
+                sock, address = self._listener.accept()
+            except OSError as exc:
+                if self._stopping.is_set():
+                    return
+                self._accept_failed(exc)
+                continue
+            try:
+                self._dispatch(sock, (str(address[0]), int(address[1])))
+            except Exception:
+                log.exception("handing a connection from %s over failed", address[0])
+            finally:
+                sock.close()  # the receiver has its own descriptor now
+
+    def _accept_failed(self, exc: OSError) -> None:
+        if exc.errno in (errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM):
+            log.warning("accepting DICOM connections paused: %s", exc)
+            self._stopping.wait(OUT_OF_FILES_PAUSE_S)
+        elif exc.errno not in (errno.ECONNABORTED, errno.EINTR, errno.EAGAIN):
+            log.warning("accept on the DICOM port failed: %s", exc)
+            self._stopping.wait(OUT_OF_FILES_PAUSE_S)
+
+    def _dispatch(self, sock: socket.socket, address: tuple[str, int]) -> None:
+        if not self.allowed(address[0]):
+            log.warning("connection from %s refused: not in allowed_networks", address[0])
+            return
+        while not self._stopping.is_set():
+            destination = self._least_busy()
+            if destination is not None and destination.hand(sock, address):
+                return
+            with self.readiness:  # no receiver ready (all starting or restarting): wait for one
+                self.readiness.wait(READY_WAIT_S)
+
+    def _least_busy(self) -> Destination | None:
+        ready = [d for d in self.destinations if d.ready]
+        if not ready:
+            return None
+        self._next = (self._next + 1) % len(ready)
+        rotated = ready[self._next :] + ready[: self._next]
+        return min(rotated, key=lambda d: d.open_connections)
