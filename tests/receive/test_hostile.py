@@ -123,15 +123,16 @@ def test_descriptors_above_1024_still_receive(box_factory: Any, tmp_path: Path) 
     if hard < 4096:
         pytest.skip(f"the hard open-files limit ({hard}) is too low for this test")
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
-    env = {"MAGICKBOX_ASSOCIATION_REQUEST_TIMEOUT_S": "120"}
+    # One receive worker, so that one process holds every connection (descriptors past 1024).
+    env = {"MAGICKBOX_ASSOCIATION_REQUEST_TIMEOUT_S": "120", "MAGICKBOX_RECEIVE_WORKERS": "1"}
     box = make_box(box_factory, tmp_path, env=env).start()
-    assert box.proc is not None
+    wait_until(lambda: 0 in box.receive_workers(), timeout=30, what="the receive worker")
     held: list[socket.socket] = []
     try:
         for _ in range(1100):
             held.append(rawdicom.connect(box.dicom_port))
-        fds = Path(f"/proc/{box.proc.pid}/fd")
-        wait_until(lambda: len(list(fds.iterdir())) > 1100, timeout=30, what="the box to hold 1,100 sockets")
+        fds = Path(f"/proc/{box.receive_workers()[0]}/fd")
+        wait_until(lambda: len(list(fds.iterdir())) > 1100, timeout=30, what="the worker to hold 1,100 sockets")
         send_a_study(box, tmp_path)
         assert healthy(box)
     finally:
