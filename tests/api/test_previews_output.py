@@ -17,8 +17,8 @@ from PIL import Image
 from magickbox.errors import NotFound
 from magickbox.preview import Previews
 from magickbox.store import Store
-from magickbox.store.sessions import Session
-from tests.support import dicomdata, niftidata
+from tests.support import niftidata
+from tests.support.previewoutputs import session_with_outputs
 from tests.support.sessions import make_session
 
 
@@ -29,31 +29,10 @@ def _pixels(response: httpx.Response) -> np.ndarray:
     return np.asarray(Image.open(io.BytesIO(response.content)))
 
 
-def _session(store: Store, tmp_path: Path) -> tuple[Session, str]:
-    """A finished session whose INPUT has one indexed series and whose OUTPUT has another series
-    (3 instances, under a sub-folder), two NIfTI files and a text file."""
-    session = make_session(store)
-    _, given = dicomdata.write_study(tmp_path / "in", 2)
-    input_dir = store.layout.input_dir(session.scratchdir)
-    for path in given:
-        (input_dir / path.name).write_bytes(path.read_bytes())
-    store.studies.index_input(session.id, input_dir)
-    output = store.layout.output_dir(session.scratchdir)
-    (output / "derived").mkdir(parents=True)
-    _, made = dicomdata.write_study(tmp_path / "out", 3, series_description="derived")
-    for path in made:
-        (output / "derived" / path.name).write_bytes(path.read_bytes())
-    niftidata.write(output / "brain.nii.gz", niftidata.gradient(), zooms=(1.0, 1.0, 3.0))
-    niftidata.write(output / "derived" / "mask.nii", niftidata.gradient())
-    (output / "report.txt").write_text("not a picture")
-    series = str(pydicom.dcmread(made[0]).SeriesInstanceUID)
-    return session, series
-
-
 def test_output_series_listing_thumbnail_and_instances(
     client: TestClient, store: Store, tmp_path: Path
 ) -> None:
-    session, uid = _session(store, tmp_path)
+    session, uid = session_with_outputs(store, tmp_path)
     base = f"/api/v1/sessions/{session.scratchdir}/output/series"
     listing = client.get(base).json()
     assert [(s["SeriesInstanceUID"], s["instances"], s["SeriesDescription"]) for s in listing] == [
@@ -81,7 +60,7 @@ def test_output_series_listing_thumbnail_and_instances(
 
 
 def test_render_by_sop_instance_uid(client: TestClient, store: Store, tmp_path: Path) -> None:
-    session, _ = _session(store, tmp_path)
+    session, _ = session_with_outputs(store, tmp_path)
     uid = str(store.studies.series(session.id)[0]["SeriesInstanceUID"])
     base = f"/api/v1/sessions/{session.scratchdir}/series/{uid}"
     sops = [i["SOPInstanceUID"] for i in client.get(f"{base}/instances").json()]
@@ -103,7 +82,7 @@ def test_render_by_sop_instance_uid(client: TestClient, store: Store, tmp_path: 
 
 
 def test_nifti_previews_by_listed_name(client: TestClient, store: Store, tmp_path: Path) -> None:
-    session, _ = _session(store, tmp_path)
+    session, _ = session_with_outputs(store, tmp_path)
     base = f"/api/v1/sessions/{session.scratchdir}/output/nifti"
     assert client.get(base).json() == ["brain.nii.gz", "derived/mask.nii"]
     picture = _pixels(client.get(f"{base}/brain.nii.gz/preview.png", params={"size": 300}))
@@ -131,7 +110,7 @@ def test_nifti_previews_by_listed_name(client: TestClient, store: Store, tmp_pat
 def test_a_broken_nifti_is_a_placeholder_not_an_error(
     client: TestClient, store: Store, tmp_path: Path
 ) -> None:
-    session, _ = _session(store, tmp_path)
+    session, _ = session_with_outputs(store, tmp_path)
     (store.layout.output_dir(session.scratchdir) / "broken.nii.gz").write_bytes(b"\x1f\x8b garbage")
     answer = client.get(f"/api/v1/sessions/{session.scratchdir}/output/nifti/broken.nii.gz/preview.png")
     assert _pixels(answer).shape[:2] == (384, 384)

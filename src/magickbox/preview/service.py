@@ -77,6 +77,17 @@ class Previews:
             })  # fmt: skip
         return sorted(rows, key=lambda r: (_number(r["SeriesNumber"]), r["SeriesInstanceUID"]))
 
+    def outputs(self, scratchdir: str) -> dict[str, Any]:
+        """What the session page shows of OUTPUT: its DICOM series and the names of its NIfTI files
+        (none while OUTPUT is empty or missing, or if the session's folder went meanwhile)."""
+        folder = self.store.layout.output_dir(scratchdir)
+        try:
+            if not folder.is_dir() or not files(folder):  # nothing to scan: write no cache either
+                return {"series": [], "nifti": []}
+            return {"series": self.output_series(scratchdir), "nifti": list(self.nifti_files(scratchdir))}
+        except (NotFound, OSError):  # the session's folder went while it was read
+            return {"series": [], "nifti": []}
+
     def instance_path(self, scratchdir: str, series_uid: str, number: int, area: Area = INPUT) -> Path:
         """The stored file of the `number`-th instance (0-based) of the series."""
         items = self.instances(scratchdir, series_uid, area)
