@@ -100,7 +100,9 @@ def _viewer(request: Request, scratchdir: str, series_uid: str, prefix: str, are
     listed = (
         get_store(request).studies.series(session.id) if area == INPUT else previews.output_series(scratchdir)
     )
-    series = next(s for s in listed if s["SeriesInstanceUID"] == series_uid)
+    series = next((s for s in listed if s["SeriesInstanceUID"] == series_uid), None)
+    if series is None:  # removed between the two reads
+        return _not_found(request, f"There is no series {series_uid} in session {scratchdir}.")
     context: dict[str, Any] = {
         "title": f"Series {series['SeriesNumber']} · {scratchdir}",
         "nav": "sessions",
