@@ -1,24 +1,29 @@
 """Series pictures over HTTP for scripts: a thumbnail per series, the instances in viewing order,
-one instance rendered at a size and window, and the instance's file. Read scope.
+one instance rendered at a size and window (by index or by SOPInstanceUID), and the instance's
+file; for INPUT under `/sessions/{s}/series/...`, for the DICOM files a bucket wrote under
+`/sessions/{s}/output/series/...`; and three-plane pictures of the NIfTI files in OUTPUT. Read scope.
 
 Every id is checked against the store by `preview.Previews` before anything touches the disk.
 """
 
 from __future__ import annotations
 
+import math
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query
 from fastapi.responses import FileResponse, Response
 
+from magickbox.errors import InvalidInput
 from magickbox.preview import Previews, Window
-from magickbox.preview.service import MAX_SIZE, MIN_SIZE, THUMBNAIL_SIZE
+from magickbox.preview.service import INPUT, MAX_SIZE, MIN_SIZE, NIFTI_SIZE, OUTPUT, THUMBNAIL_SIZE, Area
 from magickbox.store import Store
 from magickbox.web.deps import get_store, require_read
 
-router = APIRouter(prefix="/api/v1/sessions/{scratchdir}/series/{series_uid}", tags=["api v1"])
+SESSION = "/api/v1/sessions/{scratchdir}"
 StoreDep = Annotated[Store, Depends(get_store)]
 SizeQ = Annotated[int, Query(ge=MIN_SIZE, le=MAX_SIZE, description="longer side in pixels")]
+WindowQ = Annotated[str | None, Query(max_length=64, description="centre,width; width > 0")]
 PNG_HEADERS = {
     # Renders change only when the stored file does; a short private cache spares re-renders while
     # paging back and forth, and nosniff keeps browsers from reading them as anything but PNG.
@@ -26,6 +31,7 @@ PNG_HEADERS = {
     "X-Content-Type-Options": "nosniff",
 }
 READ = [Depends(require_read)]
+WINDOW_LIMIT = 1e6
 
 
 def png(body: bytes) -> Response:
@@ -40,41 +46,105 @@ def window_of(wc: float | None, ww: float | None) -> Window | None:
     return Window(wc, ww)
 
 
-@router.get("/thumbnail.png", dependencies=READ, response_class=Response)
-def thumbnail(store: StoreDep, scratchdir: str, series_uid: str, size: SizeQ = THUMBNAIL_SIZE) -> Response:
-    """The series' middle instance as PNG (a labelled placeholder for data sets without pixels)."""
-    return png(Previews(store).thumbnail(scratchdir, series_uid, size))
+def parse_window(text: str | None) -> Window | None:
+    """`window=C,W` (centre, width > 0, both finite numbers) or None; anything else is a 400."""
+    if text is None or not text.strip():
+        return None
+    parts = text.split(",")
+    try:
+        center, width = (float(p) for p in parts) if len(parts) == 2 else (math.nan, math.nan)
+    except ValueError:
+        center = width = math.nan
+    if not (abs(center) <= WINDOW_LIMIT and 0 < width <= WINDOW_LIMIT):  # NaN fails both
+        raise InvalidInput(f"window must be 'centre,width' with width > 0 (at most 1e6), not {text!r}")
+    return Window(center, width)
 
 
-@router.get("/instances", dependencies=READ)
-def instances(store: StoreDep, scratchdir: str, series_uid: str) -> list[dict[str, Any]]:
-    """The instances in viewing order (InstanceNumber, then position): index, UID, main tags."""
-    items = Previews(store).instances(scratchdir, series_uid)
-    return [
-        {"index": n, "SOPInstanceUID": item["SOPInstanceUID"], "tags": item["tags"]}
-        for n, item in enumerate(items)
-    ]
+def _series_router(prefix: str, area: Area) -> APIRouter:
+    """The per-series routes of one area; the same handlers for INPUT and OUTPUT."""
+    series = APIRouter(prefix=prefix, tags=["api v1"], dependencies=READ)
+
+    @series.get("/thumbnail.png", response_class=Response)
+    @series.get("/thumbnail", response_class=Response)
+    def thumbnail(
+        store: StoreDep, scratchdir: str, series_uid: str, size: SizeQ = THUMBNAIL_SIZE
+    ) -> Response:
+        """The series' middle instance as PNG (a labelled placeholder for data sets without pixels)."""
+        return png(Previews(store).thumbnail(scratchdir, series_uid, size, area))
+
+    @series.get("/instances")
+    def instances(store: StoreDep, scratchdir: str, series_uid: str) -> list[dict[str, Any]]:
+        """The instances in viewing order (InstanceNumber, then position): index, UID, main tags."""
+        items = Previews(store).instances(scratchdir, series_uid, area)
+        return [
+            {"index": n, "SOPInstanceUID": item["SOPInstanceUID"], "tags": item["tags"]}
+            for n, item in enumerate(items)
+        ]
+
+    @series.get("/instances/{index}/image.png", response_class=Response)
+    def image(
+        store: StoreDep,
+        scratchdir: str,
+        series_uid: str,
+        index: int,
+        size: SizeQ = 512,
+        wc: Annotated[float | None, Query(ge=-1e6, le=1e6, description="window centre")] = None,
+        ww: Annotated[float | None, Query(gt=0, le=1e6, description="window width")] = None,
+    ) -> Response:
+        """One instance at `size`, with window `wc`/`ww` or the file's own (else an automatic one)."""
+        window = window_of(wc, ww)
+        return png(Previews(store).image(scratchdir, series_uid, index, size=size, window=window, area=area))
+
+    @series.get("/instances/{sop_uid}/render", response_class=Response)
+    def render(
+        store: StoreDep,
+        scratchdir: str,
+        series_uid: str,
+        sop_uid: str,
+        size: SizeQ = 512,
+        window: WindowQ = None,
+    ) -> Response:
+        """The instance with this SOPInstanceUID at `size`, with `window=C,W` or the file's own."""
+        wanted = parse_window(window)
+        previews = Previews(store)
+        index = previews.instance_index(scratchdir, series_uid, sop_uid, area)
+        return png(previews.image(scratchdir, series_uid, index, size=size, window=wanted, area=area))
+
+    @series.get("/instances/{index}/file", response_class=FileResponse)
+    def instance_file(store: StoreDep, scratchdir: str, series_uid: str, index: int) -> FileResponse:
+        """The instance as stored (DICOM Part 10), as a download."""
+        path = Previews(store).instance_path(scratchdir, series_uid, index, area)
+        return FileResponse(
+            path, media_type="application/dicom", filename=f"{series_uid}-{index + 1}.dcm",
+            headers={"X-Content-Type-Options": "nosniff"},
+        )  # fmt: skip
+
+    return series
 
 
-@router.get("/instances/{index}/image.png", dependencies=READ, response_class=Response)
-def image(
-    store: StoreDep,
-    scratchdir: str,
-    series_uid: str,
-    index: int,
-    size: SizeQ = 512,
-    wc: Annotated[float | None, Query(ge=-1e6, le=1e6, description="window centre")] = None,
-    ww: Annotated[float | None, Query(gt=0, le=1e6, description="window width")] = None,
-) -> Response:
-    """One instance at `size`, with window `wc`/`ww` or the file's own (else an automatic one)."""
-    return png(Previews(store).image(scratchdir, series_uid, index, size=size, window=window_of(wc, ww)))
+router = APIRouter()
+router.include_router(_series_router(SESSION + "/series/{series_uid}", INPUT))
+router.include_router(_series_router(SESSION + "/output/series/{series_uid}", OUTPUT))
 
 
-@router.get("/instances/{index}/file", dependencies=READ, response_class=FileResponse)
-def instance_file(store: StoreDep, scratchdir: str, series_uid: str, index: int) -> FileResponse:
-    """The instance as stored (DICOM Part 10), as a download."""
-    path = Previews(store).instance_path(scratchdir, series_uid, index)
-    return FileResponse(
-        path, media_type="application/dicom", filename=f"{series_uid}-{index + 1}.dcm",
-        headers={"X-Content-Type-Options": "nosniff"},
-    )  # fmt: skip
+@router.get(SESSION + "/output/series", dependencies=READ, tags=["api v1"])
+def output_series(store: StoreDep, scratchdir: str) -> list[dict[str, Any]]:
+    """The DICOM series a bucket wrote into OUTPUT: UID, number, description, modality, instances."""
+    return Previews(store).output_series(scratchdir)
+
+
+@router.get(SESSION + "/output/nifti", dependencies=READ, tags=["api v1"])
+def nifti_files(store: StoreDep, scratchdir: str) -> list[str]:
+    """The names (relative to OUTPUT) of the NIfTI files in OUTPUT, the names `preview.png` takes."""
+    return list(Previews(store).nifti_files(scratchdir))
+
+
+@router.get(
+    SESSION + "/output/nifti/{name:path}/preview.png",
+    dependencies=READ,
+    tags=["api v1"],
+    response_class=Response,
+)
+def nifti_preview(store: StoreDep, scratchdir: str, name: str, size: SizeQ = NIFTI_SIZE) -> Response:
+    """Axial, coronal and sagittal middle slices side by side (a placeholder if it cannot be read)."""
+    return png(Previews(store).nifti_preview(scratchdir, name, size))

@@ -38,7 +38,8 @@ READ_TAGS = (
 Instance = dict[str, Any]
 
 
-def _files(folder: Path) -> list[os.DirEntry[str]]:
+def files(folder: Path) -> list[os.DirEntry[str]]:
+    """Every regular file under `folder`; symbolic links are left out (they may point anywhere)."""
     found: list[os.DirEntry[str]] = []
     pending = [folder]
     while pending:
@@ -113,7 +114,7 @@ def scan(folder: Path) -> dict[str, list[Instance]]:
     by_series: dict[str, list[Instance]] = {}
     if not folder.is_dir():
         return by_series
-    for entry in _files(folder):
+    for entry in files(folder):
         item = _read(Path(entry.path), folder)
         if item is not None:
             by_series.setdefault(item["SeriesInstanceUID"], []).append(item)
@@ -124,7 +125,7 @@ def scan(folder: Path) -> dict[str, list[Instance]]:
 
 def cached_scan(folder: Path, cache: Path) -> dict[str, list[Instance]]:
     """`scan(folder)`, answered from `cache` while the folder's listing has not changed."""
-    signature = _signature(folder, _files(folder)) if folder.is_dir() else ""
+    signature = _signature(folder, files(folder)) if folder.is_dir() else ""
     try:
         kept = json.loads(cache.read_text(encoding="utf-8"))
         if kept.get("signature") == signature:

@@ -14,6 +14,7 @@ from jinja2 import Environment, PackageLoader, select_autoescape
 
 from magickbox import __version__
 from magickbox.errors import NotFound
+from magickbox.preview import Previews
 from magickbox.store.layout import is_scratchdir_name
 from magickbox.store.queries import SessionFilter
 from magickbox.store.sessions import Session
@@ -199,6 +200,7 @@ def session_page(request: Request, _reader: auth.Reader, scratchdir: str) -> Res
             "proc_json": views.read_proc_json(layout.proc_path(scratchdir)),
             "input_files": views.list_files(layout.input_dir(scratchdir)),
             "output_files": views.list_files(layout.output_dir(scratchdir)),
+            "outputs": Previews(store).outputs(scratchdir),
             "deliveries": views.deliveries(store, session.id),
             "slurm": views.slurm_job(store, session.id),
             "sealed": views.local_time(session.sealed_at),

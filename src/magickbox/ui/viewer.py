@@ -1,4 +1,6 @@
-"""The viewer page of a series and the pictures the pages show (thumbnails, viewer images).
+"""The viewer page of a series and the pictures the pages show (thumbnails, viewer images), for
+the series of INPUT (`/ui/sessions/{s}/series/...`) and of OUTPUT (`.../output/series/...`),
+and the three-plane pictures of OUTPUT's NIfTI files.
 
 The pictures are served under /ui/ so that they are read with the page's login cookie (an <img>
 cannot send the API's bearer token); they are the same renders as the API's, from
@@ -14,13 +16,14 @@ from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response
 
 from magickbox.errors import NotFound
 from magickbox.preview import Previews, Window
-from magickbox.preview.service import MAX_SIZE, MIN_SIZE, THUMBNAIL_SIZE
+from magickbox.preview.service import INPUT, MAX_SIZE, MIN_SIZE, NIFTI_SIZE, OUTPUT, THUMBNAIL_SIZE, Area
 from magickbox.ui import auth
 from magickbox.ui.pages import _not_found, _page
 from magickbox.web.deps import get_store
 
 router = APIRouter(include_in_schema=False)
 SERIES = "/ui/sessions/{scratchdir}/series/{series_uid}"
+OUTPUT_SERIES = "/ui/sessions/{scratchdir}/output/series/{series_uid}"
 SizeQ = Annotated[int, Query(ge=MIN_SIZE, le=MAX_SIZE)]
 WindowQ = Annotated[float | None, Query(ge=-1e6, le=1e6)]
 PNG_HEADERS = {"Cache-Control": "private, max-age=300", "X-Content-Type-Options": "nosniff"}
@@ -42,62 +45,85 @@ def session_thumbnail(request: Request, _reader: auth.Reader, scratchdir: str, s
     return _png(_previews(request).first_thumbnail(scratchdir, size))
 
 
-@router.get(SERIES + "/thumbnail.png")
-def series_thumbnail(
-    request: Request, _reader: auth.Reader, scratchdir: str, series_uid: str, size: SizeQ = THUMBNAIL_SIZE
-) -> Response:
-    return _png(_previews(request).thumbnail(scratchdir, series_uid, size))
+def _series_routes(prefix: str, area: Area) -> APIRouter:
+    """The viewer and its pictures for the series of one area (INPUT or OUTPUT)."""
+    series = APIRouter(prefix=prefix)
+
+    @series.get("/thumbnail.png")
+    def series_thumbnail(
+        request: Request, _reader: auth.Reader, scratchdir: str, series_uid: str, size: SizeQ = THUMBNAIL_SIZE
+    ) -> Response:
+        return _png(_previews(request).thumbnail(scratchdir, series_uid, size, area))
+
+    @series.get("/instances.json")
+    def instances(request: Request, _reader: auth.Reader, scratchdir: str, series_uid: str) -> JSONResponse:
+        items = _previews(request).instances(scratchdir, series_uid, area)
+        return JSONResponse([{"SOPInstanceUID": i["SOPInstanceUID"], "tags": i["tags"]} for i in items])
+
+    @series.get("/instances/{index}/image.png")
+    def image(
+        request: Request,
+        _reader: auth.Reader,
+        scratchdir: str,
+        series_uid: str,
+        index: int,
+        size: SizeQ = 512,
+        wc: WindowQ = None,
+        ww: Annotated[float | None, Query(gt=0, le=1e6)] = None,
+    ) -> Response:
+        window = Window(wc, ww) if wc is not None and ww is not None else None
+        previews = _previews(request)
+        return _png(previews.image(scratchdir, series_uid, index, size=size, window=window, area=area))
+
+    @series.get("/instances/{index}/file")
+    def instance_file(
+        request: Request, _reader: auth.Reader, scratchdir: str, series_uid: str, index: int
+    ) -> Response:
+        path = _previews(request).instance_path(scratchdir, series_uid, index, area)
+        return FileResponse(path, media_type="application/dicom", filename=f"{series_uid}-{index + 1}.dcm")
+
+    @series.get("", response_class=HTMLResponse)
+    def viewer_page(request: Request, _reader: auth.Reader, scratchdir: str, series_uid: str) -> Response:
+        """The viewer: one instance at a time, paged by keys, wheel or buttons; windowed by preset or drag."""
+        return _viewer(request, scratchdir, series_uid, prefix, area)
+
+    return series
 
 
-@router.get(SERIES + "/instances.json")
-def instances(request: Request, _reader: auth.Reader, scratchdir: str, series_uid: str) -> JSONResponse:
-    items = _previews(request).instances(scratchdir, series_uid)
-    return JSONResponse([{"SOPInstanceUID": i["SOPInstanceUID"], "tags": i["tags"]} for i in items])
-
-
-@router.get(SERIES + "/instances/{index}/image.png")
-def image(
-    request: Request,
-    _reader: auth.Reader,
-    scratchdir: str,
-    series_uid: str,
-    index: int,
-    size: SizeQ = 512,
-    wc: WindowQ = None,
-    ww: Annotated[float | None, Query(gt=0, le=1e6)] = None,
-) -> Response:
-    window = Window(wc, ww) if wc is not None and ww is not None else None
-    return _png(_previews(request).image(scratchdir, series_uid, index, size=size, window=window))
-
-
-@router.get(SERIES + "/instances/{index}/file")
-def instance_file(
-    request: Request, _reader: auth.Reader, scratchdir: str, series_uid: str, index: int
-) -> Response:
-    path = _previews(request).instance_path(scratchdir, series_uid, index)
-    return FileResponse(path, media_type="application/dicom", filename=f"{series_uid}-{index + 1}.dcm")
-
-
-@router.get(SERIES, response_class=HTMLResponse)
-def viewer_page(request: Request, _reader: auth.Reader, scratchdir: str, series_uid: str) -> Response:
-    """The viewer: one instance at a time, paged with keys, wheel or buttons; windows by preset or drag."""
+def _viewer(request: Request, scratchdir: str, series_uid: str, prefix: str, area: Area) -> Response:
     previews = _previews(request)
     try:
-        items = previews.instances(scratchdir, series_uid)
+        items = previews.instances(scratchdir, series_uid, area)
         session = previews.session(scratchdir)
     except NotFound:
         return _not_found(request, f"There is no series {series_uid} in session {scratchdir}.")
-    series = next(
-        s for s in get_store(request).studies.series(session.id) if s["SeriesInstanceUID"] == series_uid
+    listed = (
+        get_store(request).studies.series(session.id) if area == INPUT else previews.output_series(scratchdir)
     )
+    series = next((s for s in listed if s["SeriesInstanceUID"] == series_uid), None)
+    if series is None:  # removed between the two reads
+        return _not_found(request, f"There is no series {series_uid} in session {scratchdir}.")
     context: dict[str, Any] = {
         "title": f"Series {series['SeriesNumber']} · {scratchdir}",
         "nav": "sessions",
         "s": session,
         "series": series,
+        "output": area == OUTPUT,
         "count": len(items),
         "start": len(items) // 2,
-        "base": SERIES.format(scratchdir=scratchdir, series_uid=series_uid),
+        "base": prefix.format(scratchdir=scratchdir, series_uid=series_uid),
         "presets": PRESETS,
     }
     return _page(request, "viewer.html", context)
+
+
+@router.get("/ui/sessions/{scratchdir}/output/nifti/{name:path}/preview.png")
+def nifti_preview(
+    request: Request, _reader: auth.Reader, scratchdir: str, name: str, size: SizeQ = NIFTI_SIZE
+) -> Response:
+    """The three-plane picture of a NIfTI file in OUTPUT, by the name OUTPUT's listing gives."""
+    return _png(_previews(request).nifti_preview(scratchdir, name, size))
+
+
+router.include_router(_series_routes(SERIES, INPUT))
+router.include_router(_series_routes(OUTPUT_SERIES, OUTPUT))
