@@ -132,7 +132,7 @@ def test_descriptors_above_1024_still_receive(box_factory: Any, tmp_path: Path) 
         for _ in range(1100):
             held.append(rawdicom.connect(box.dicom_port))
         fds = Path(f"/proc/{box.receive_workers()[0]}/fd")
-        wait_until(lambda: len(list(fds.iterdir())) > 1100, timeout=30, what="the worker to hold 1,100 sockets")
+        wait_until(lambda: len(list(fds.iterdir())) > 1100, timeout=30, what="1,100 sockets in the worker")
         send_a_study(box, tmp_path)
         assert healthy(box)
     finally:

@@ -72,9 +72,8 @@ def test_kill_9_of_a_worker_ends_its_send_incomplete_and_the_box_receives_on(
     wait_until(lambda: not assoc.is_established, timeout=20, what="the sender to see the connection go")
     wait_until(lambda: sessions(box)[0]["state"] == "incomplete", timeout=20, what="the send incomplete")
     assert "receive worker" in sessions(box)[0]["reason"]
-    wait_until(
-        lambda: box.receive_workers().get(slot) not in (None, old_pid), timeout=30, what="the worker restarted"
-    )
+    restarted = lambda: box.receive_workers().get(slot) not in (None, old_pid)  # noqa: E731
+    wait_until(restarted, timeout=30, what="the worker started again")
     study_uid, again = dicomdata.write_study(tmp_path / "again", 3)
     normalise_like_storescu(tmp_path / "again")
     assert storescu_seed(box, tmp_path / "again").returncode == 0
@@ -102,6 +101,8 @@ def test_workers_die_with_the_box_and_a_restart_recovers(box_factory: Any, tmp_p
     _, again = dicomdata.write_study(tmp_path / "again", 2)
     normalise_like_storescu(tmp_path / "again")
     assert storescu_seed(box, tmp_path / "again").returncode == 0
+    wait_until(lambda: all_settled(box) and len(sessions(box)) == 2, timeout=30, what="the next send sealed")
+    assert_identical(again, input_files(box, sessions(box)[1]))
 
 
 def test_receive_workers_0_receives_in_the_serve_process(box_factory: Any, tmp_path: Path) -> None:

@@ -84,9 +84,10 @@ class BoxProcess:
                 argv = (entry / "cmdline").read_bytes().split(b"\0")
             except OSError:
                 continue
-            if b"magickbox.receive.worker_process" in argv and argv[argv.index(b"--parent") + 1] == str(
-                self.proc.pid
-            ).encode():
+            if (
+                b"magickbox.receive.worker_process" in argv
+                and argv[argv.index(b"--parent") + 1] == str(self.proc.pid).encode()
+            ):
                 found[int(argv[argv.index(b"--slot") + 1])] = int(entry.name)
         return found
 
