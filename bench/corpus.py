@@ -74,3 +74,16 @@ def file_count(folder: Path) -> int:
 
 def shards(folder: Path) -> list[Path]:
     return sorted(p for p in folder.iterdir() if p.is_dir() and p.name.startswith("shard"))
+
+
+def studies(folder: Path) -> list[Path]:
+    """Every study folder of the corpus, in a stable order (senders split them round-robin)."""
+    return sorted(p for shard in shards(folder) for p in shard.iterdir() if p.is_dir())
+
+
+def split(folder: Path, senders: int) -> list[list[Path]]:
+    """The corpus for `senders` concurrent storescu: whole studies, round-robin."""
+    if senders == 1:
+        return [shards(folder)]
+    every = studies(folder)
+    return [every[n::senders] for n in range(senders) if every[n::senders]]

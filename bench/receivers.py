@@ -93,6 +93,28 @@ class Box(Receiver):
     def received(self) -> int:
         return sum(1 for _ in (self.work / "data" / "scratch").glob("tmp.*/INPUT/*.dcm"))
 
+    def worker_pids(self) -> list[int]:
+        """The receive worker processes of this box (children named by their --parent)."""
+        assert self.proc is not None
+        pids = []
+        for entry in Path("/proc").iterdir():
+            try:
+                argv = (entry / "cmdline").read_bytes().split(b"\0")
+            except OSError:
+                continue
+            if b"magickbox.receive.worker_process" in argv and str(self.proc.pid).encode() in argv:
+                pids.append(int(entry.name))
+        return pids
+
+    def peak_mb(self) -> float | None:
+        """The whole box: serve process plus workers (sum of each one's peak: an upper bound)."""
+        peaks = [vm_hwm_mb(pid) for pid in [self.proc.pid, *self.worker_pids()]] if self.proc else []
+        return sum(p for p in peaks if p is not None) or None
+
+    def worker_peak_mb(self) -> float | None:
+        peaks = [p for p in map(vm_hwm_mb, self.worker_pids()) if p is not None]
+        return max(peaks) if peaks else None
+
 
 class Storescp(Receiver):
     fork: bool = False

@@ -26,7 +26,7 @@ from magickbox.store import Store
 
 log = logging.getLogger(__name__)
 
-FIRST_READY_WAIT_S = 30.0  # start() returns once one worker is ready (or after this)
+READY_WAIT_S = 30.0  # start() waits this long at most for every worker to be ready
 
 
 class LocalReceiver:
@@ -92,21 +92,21 @@ class ReceiveStage:
                 for n in range(self.settings.receive_workers)
             ]
             destinations = list(self.workers)
+        for worker in self.workers:
+            worker.start()
+        self._wait_for_workers()  # the port opens when receiving can start at full speed
         policy = AccessPolicy(self.settings, self.store)
         self.acceptor = Acceptor(
             self.settings.host, self.settings.dicom_port, destinations, policy.network_allowed, self.readiness
         )
-        for worker in self.workers:
-            worker.start()
         self.acceptor.start()
-        self._wait_for_a_ready_worker()
 
-    def _wait_for_a_ready_worker(self) -> None:
+    def _wait_for_workers(self) -> None:
         if not self.workers:
             return
-        deadline = time.monotonic() + FIRST_READY_WAIT_S
+        deadline = time.monotonic() + READY_WAIT_S
         with self.readiness:
-            while not any(w.ready for w in self.workers) and time.monotonic() < deadline:
+            while not all(w.ready for w in self.workers) and time.monotonic() < deadline:
                 self.readiness.wait(0.2)
         ready = sum(w.ready for w in self.workers)
         log.info("%d of %d receive worker(s) ready", ready, len(self.workers))
