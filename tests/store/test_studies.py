@@ -79,6 +79,20 @@ def test_search_by_every_field_and_combined_filters(store: Store) -> None:
     assert sorted(found()) == sorted([first.id, second.id])
 
 
+def test_search_text_with_quotes_nul_and_fts_syntax_is_plain_text(store: Store) -> None:
+    session = _session(store, "SCANNER1", "1.2.840.7")
+    store.studies.add(session.id, _tally("O'BRIEN-1", 'Say "Hi"', "ACC1", "20260105", ("9.1", "T1", "MR")))
+
+    def found(q: str) -> list[int]:
+        return store.studies.matching(StudyFilter(q=q))
+
+    assert found("o'brien") == [session.id]
+    assert found('say "hi"') == [session.id]
+    assert found("o'b\x00rien") == [session.id], "a NUL is dropped, never an FTS5 syntax error"
+    for syntax in ("a OR b", "NEAR(x y)", "col:val", "x*", "(((", "'\"", '\x00"abc'):
+        assert isinstance(found(syntax), list)
+
+
 def test_a_session_not_yet_indexed_is_found_by_its_own_fields(store: Store) -> None:
     session = _session(store, "LATECOMER", "1.2.3.4.5")
     assert store.studies.matching(StudyFilter(q="latecomer")) == [session.id]

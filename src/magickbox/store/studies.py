@@ -76,7 +76,9 @@ def filter_clauses(flt: StudyFilter) -> tuple[list[str], list[object]]:
     """SQL conditions on a session's `id` (sessions table) for `flt`, with their parameters."""
     clauses: list[str] = []
     params: list[object] = []
-    text = flt.q.strip().lower()
+    # FTS5 reads its query up to a NUL: one inside a quoted phrase ends it unterminated (an error).
+    # No indexed text holds a NUL, so it is dropped from the search text.
+    text = flt.q.replace("\x00", "").strip().lower()
     if len(text) >= 3:  # the trigram index answers; a quoted phrase is a plain substring
         clauses.append("id IN (SELECT rowid FROM study_search WHERE study_search MATCH ?)")
         params.append('"' + text.replace('"', '""') + '"')
