@@ -29,12 +29,12 @@ def profiles(quick: bool) -> dict[str, Profile]:
         return {
             "small": Profile("small", 400, 192, 50),
             "large": Profile("large", 40, 1024, 10),
-            "small-literal": Profile("small-literal", 60, 192, 30),
+            "small-literal": Profile("small-literal", 60, 192, 15),
         }
     return {
         "small": Profile("small", 2000, 192, 100),  # ~74 KB each
         "large": Profile("large", 200, 1024, 20),  # ~2.1 MB each
-        "small-literal": Profile("small-literal", 200, 192, 100),
+        "small-literal": Profile("small-literal", 200, 192, 25),  # 8 studies: up to 8 senders
     }
 
 
