@@ -104,6 +104,8 @@ class ReceiveWorker:
             proc.send_signal(signal.SIGTERM)
 
     def join(self) -> None:
+        if self._thread.ident is None:  # never started (start-up failed before it)
+            return
         self._thread.join(timeout=STOP_WAIT_S)
         proc = self.proc
         if proc is not None and proc.poll() is None:
