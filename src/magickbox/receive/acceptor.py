@@ -23,13 +23,36 @@ READY_WAIT_S = 1.0  # how long a connection waits for a receiver to be ready bef
 OUT_OF_FILES_PAUSE_S = 0.1
 
 
+class OpenConnections:
+    """How many handed connections a destination has open: the acceptor counts a connection when
+    it hands it over, the destination when it ends; the acceptor balances on the count."""
+
+    def __init__(self) -> None:
+        self._count = 0
+        self._lock = threading.Lock()
+
+    @property
+    def count(self) -> int:
+        return self._count
+
+    def opened(self) -> None:
+        with self._lock:
+            self._count += 1
+
+    def closed(self) -> None:
+        with self._lock:
+            self._count = max(self._count - 1, 0)
+
+    def reset(self) -> None:
+        """The destination's process is gone, and every connection it had with it."""
+        with self._lock:
+            self._count = 0
+
+
 class Destination(Protocol):
     """Somewhere an accepted connection can go: a receive worker or the in-process receiver."""
 
-    name: str
-
-    @property
-    def open_connections(self) -> int: ...
+    connections: OpenConnections
 
     @property
     def ready(self) -> bool: ...
@@ -55,10 +78,6 @@ class Acceptor:
         self._stopping = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="dicom-accept", daemon=True)
         self._next = 0  # round-robin among equally busy destinations
-
-    @property
-    def port(self) -> int:
-        return int(self._listener.getsockname()[1])
 
     def start(self) -> None:
         self._thread.start()
@@ -103,8 +122,11 @@ class Acceptor:
             return
         while not self._stopping.is_set():
             destination = self._least_busy()
-            if destination is not None and destination.hand(sock, address):
-                return
+            if destination is not None:
+                destination.connections.opened()  # before: the connection may end at once
+                if destination.hand(sock, address):
+                    return
+                destination.connections.closed()
             with self.readiness:  # no receiver ready (all starting or restarting): wait for one
                 self.readiness.wait(READY_WAIT_S)
 
@@ -114,4 +136,4 @@ class Acceptor:
             return None
         self._next = (self._next + 1) % len(ready)
         rotated = ready[self._next :] + ready[: self._next]
-        return min(rotated, key=lambda d: d.open_connections)
+        return min(rotated, key=lambda d: d.connections.count)

@@ -15,7 +15,7 @@ import threading
 import time
 
 from magickbox.config import Settings
-from magickbox.receive.acceptor import Acceptor, Destination
+from magickbox.receive.acceptor import Acceptor, Destination, OpenConnections
 from magickbox.receive.access import AccessPolicy
 from magickbox.receive.guard import raise_open_files_limit
 from magickbox.receive.receiver import Receiver
@@ -32,29 +32,20 @@ READY_WAIT_S = 30.0  # start() waits this long at most for every worker to be re
 class LocalReceiver:
     """`receive_workers = 0`: the receiver runs in this process (a Destination and its events)."""
 
-    name = "receiver"
     ready = True
 
     def __init__(self, settings: Settings, store: Store, slots: SharedSlots, sealer: Sealer) -> None:
         self.store = store
         self.sealer = sealer
-        self._open = 0
-        self._lock = threading.Lock()
+        self.connections = OpenConnections()
         self.receiver = Receiver(settings, store, slots, self, spill_dir(settings, 0))
 
-    @property
-    def open_connections(self) -> int:
-        return self._open
-
     def hand(self, sock: socket.socket, address: tuple[str, int]) -> bool:
-        with self._lock:
-            self._open += 1
         self.receiver.hand(sock.dup(), address)  # the acceptor closes its own descriptor
         return True
 
     def connection_done(self) -> None:
-        with self._lock:
-            self._open = max(self._open - 1, 0)
+        self.connections.closed()
 
     def sessions_ended(self) -> None:
         self.sealer.wake()

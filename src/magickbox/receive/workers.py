@@ -13,7 +13,6 @@ import json
 import logging
 import os
 import pickle
-import shutil
 import signal
 import socket
 import subprocess
@@ -26,6 +25,7 @@ from typing import Any
 
 from magickbox.config import Settings
 from magickbox.errors import StoreFull
+from magickbox.receive.acceptor import OpenConnections
 from magickbox.receive.slots import SharedSlots
 from magickbox.store import Store
 
@@ -63,18 +63,13 @@ class ReceiveWorker:
         self.sessions_ended = sessions_ended
         self.proc: subprocess.Popen[bytes] | None = None
         self._hand: socket.socket | None = None
-        self._lock = threading.Lock()
-        self._open = 0
+        self.connections = OpenConnections()
         self._ready = False
         self._stopping = threading.Event()
         self._deaths: list[float] = []
         self._thread = threading.Thread(target=self._supervise, name=f"{self.name}-watch", daemon=True)
 
     # ---- Destination (receive/acceptor.py) ------------------------------------------------------
-    @property
-    def open_connections(self) -> int:
-        return self._open
-
     @property
     def ready(self) -> bool:
         return self._ready
@@ -83,13 +78,10 @@ class ReceiveWorker:
         channel = self._hand
         if channel is None or not self._ready:
             return False
-        with self._lock:
-            self._open += 1
         try:
             socket.send_fds(channel, [f"{address[0]} {address[1]}".encode()], [sock.fileno()])
         except OSError as exc:
             log.warning("%s did not take a connection from %s: %s", self.name, address[0], exc)
-            self._connection_done()
             return False
         return True
 
@@ -169,17 +161,12 @@ class ReceiveWorker:
             with self.readiness:
                 self.readiness.notify_all()
         if event.get("done"):
-            self._connection_done()
+            self.connections.closed()
+        unrecorded = event.get("unrecorded")
+        if unrecorded:  # the "ended" report that follows wakes the sealer, which retries them
+            self.store.sessions.unrecorded_ends.add(int(unrecorded[0]), str(unrecorded[1]))
         if event.get("ended"):
             self.sessions_ended()
-        unrecorded = event.get("unrecorded")
-        if unrecorded:
-            self.store.sessions.unrecorded_ends.add(int(unrecorded[0]), str(unrecorded[1]))
-            self.sessions_ended()  # the sealer retries them
-
-    def _connection_done(self) -> None:
-        with self._lock:
-            self._open = max(self._open - 1, 0)
 
     def _ended(self) -> None:
         """The worker's process is over: free what it held, end the sessions it was feeding."""
@@ -189,10 +176,8 @@ class ReceiveWorker:
             hand.close()  # connections handed but not yet taken close with it
         assert self.proc is not None
         code = self.proc.wait()
-        self.slots.clear_row(self.slot)
-        shutil.rmtree(spill_dir(self.settings, self.slot), ignore_errors=True)
-        with self._lock:
-            self._open = 0
+        self.slots.clear_row(self.slot)  # its spill folder goes when it starts again (Receiver)
+        self.connections.reset()
         how = f"signal {signal.Signals(-code).name}" if code < 0 else f"exit code {code}"
         if self._stopping.is_set() and code == 0:
             log.info("%s stopped", self.name)
