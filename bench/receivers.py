@@ -12,6 +12,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from tests.support.box import receive_worker_pids
+
 CALLED_AET = "PROC"
 
 
@@ -94,17 +96,9 @@ class Box(Receiver):
         return sum(1 for _ in (self.work / "data" / "scratch").glob("tmp.*/INPUT/*.dcm"))
 
     def worker_pids(self) -> list[int]:
-        """The receive worker processes of this box (children named by their --parent)."""
+        """The receive worker processes of this box."""
         assert self.proc is not None
-        pids = []
-        for entry in Path("/proc").iterdir():
-            try:
-                argv = (entry / "cmdline").read_bytes().split(b"\0")
-            except OSError:
-                continue
-            if b"magickbox.receive.worker_process" in argv and str(self.proc.pid).encode() in argv:
-                pids.append(int(entry.name))
-        return pids
+        return list(receive_worker_pids(self.proc.pid).values())
 
     def peak_mb(self) -> float | None:
         """The whole box: serve process plus workers (sum of each one's peak: an upper bound)."""

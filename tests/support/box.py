@@ -16,6 +16,22 @@ import httpx
 from tests.support.net import free_port, wait_for_port, wait_until
 
 
+def receive_worker_pids(serve_pid: int) -> dict[int, int]:
+    """The receive workers of the `magickbox serve` process `serve_pid`: slot -> pid (/proc)."""
+    found = {}
+    for entry in Path("/proc").iterdir():
+        try:
+            argv = (entry / "cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if (
+            b"magickbox.receive.worker_process" in argv
+            and argv[argv.index(b"--parent") + 1] == str(serve_pid).encode()
+        ):
+            found[int(argv[argv.index(b"--slot") + 1])] = int(entry.name)
+    return found
+
+
 @dataclass
 class BoxProcess:
     data: Path
@@ -78,18 +94,7 @@ class BoxProcess:
     def receive_workers(self) -> dict[int, int]:
         """The box's receive worker processes now: slot -> pid (read from /proc)."""
         assert self.proc is not None
-        found = {}
-        for entry in Path("/proc").iterdir():
-            try:
-                argv = (entry / "cmdline").read_bytes().split(b"\0")
-            except OSError:
-                continue
-            if (
-                b"magickbox.receive.worker_process" in argv
-                and argv[argv.index(b"--parent") + 1] == str(self.proc.pid).encode()
-            ):
-                found[int(argv[argv.index(b"--slot") + 1])] = int(entry.name)
-        return found
+        return receive_worker_pids(self.proc.pid)
 
     def server_log(self, limit: int = 4000) -> str:
         """The end (last `limit` characters) of the box's output."""
