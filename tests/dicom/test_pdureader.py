@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import re
 import socket
-from collections.abc import Iterator
 
 import pytest
 from pynetdicom import build_context
@@ -17,14 +16,6 @@ from tests.receive import rawdicom
 
 LIMITS = PduLimits(max_pdu=16384, pdu_timeout_s=0.2)
 CT = "1.2.840.10008.5.1.4.1.1.2"
-
-
-@pytest.fixture
-def pair() -> Iterator[tuple[socket.socket, socket.socket]]:
-    ours, peer = socket.socketpair()
-    yield ours, peer
-    ours.close()
-    peer.close()
 
 
 def test_a_whole_request_is_read(pair: tuple[socket.socket, socket.socket]) -> None:

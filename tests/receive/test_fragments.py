@@ -1,5 +1,6 @@
-"""The C-STORE fast path fed P-DATA primitives directly: every order violation aborts the
-association, and no partial data set reaches INPUT/ or the instance count."""
+"""The C-STORE fast path fed P-DATA directly, as pynetdicom's primitives and as raw PDUs from
+the wire (take_pdata, with pynetdicom decoding what it does not take): every order violation
+aborts the association, and no partial data set reaches INPUT/ or the instance count."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from pathlib import Path
 import pytest
 from pynetdicom import AE, build_context
 from pynetdicom.association import Association
-from pynetdicom.pdu_primitives import P_DATA
+from pynetdicom.pdu import P_DATA_TF
 from pynetdicom.transport import AssociationSocket
 
 from magickbox.dicom.pynetdicom_compat import accepted_contexts
@@ -34,14 +35,24 @@ class Rig:
     store: Store
     data: bytes
     command: bytes
+    route: str  # "primitive" or "wire"
+    taken: int = 0  # fragments the wire route took before pynetdicom decoded anything
 
     def feed(self, *fragments: tuple[int, int | None, bytes]) -> None:
-        """One primitive per fragment: (context id, message control header or None, bytes)."""
+        """One PDU per fragment: (context id, message control header or None, bytes)."""
         for context_id, header, data in fragments:
-            primitive = P_DATA()
             value = b"" if header is None else bytes((header,)) + data
-            primitive.presentation_data_value_list = [[context_id, value]]
-            self.fast_path.receive_primitive(primitive)
+            self.feed_pdu(struct.pack(">IB", len(value) + 1, context_id) + value)
+
+    def feed_pdu(self, items: bytes) -> None:
+        """A P-DATA-TF PDU of raw items, on this rig's route (the wire route as the reader does)."""
+        pdu = b"\x04\x00" + struct.pack(">I", len(items)) + items
+        if self.route == "wire" and self.fast_path.take_pdata(memoryview(pdu)):
+            self.taken += 1
+            return
+        decoded = P_DATA_TF()
+        decoded.decode(pdu)
+        self.fast_path.receive_primitive(decoded.to_primitive())
 
     def answer(self) -> bytes:
         """The first PDU the fast path sent to the peer (b"" if none)."""
@@ -55,8 +66,8 @@ class Rig:
         return sorted(self.store.settings.data.rglob("*.part"))
 
 
-@pytest.fixture
-def rig(store: Store, tmp_path: Path) -> Iterator[Rig]:
+@pytest.fixture(params=["primitive", "wire"])
+def rig(store: Store, tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Rig]:
     data, ds = data_set_of(dicomdata.EXPLICIT_LE)
     tracker = make_tracker(store)
     assoc = Association(AE(), "acceptor")
@@ -68,7 +79,7 @@ def rig(store: Store, tmp_path: Path) -> Iterator[Rig]:
         accepted_contexts(assoc)[context_id] = context
     fast_path = StoreFastPath(assoc, lambda: tracker, tmp_path / "spill", lambda: True)
     command = rawdicom.command_set(0x0001, CT, 7, sop_instance=str(ds.SOPInstanceUID))
-    yield Rig(fast_path, tracker, peer, store, data, command)
+    yield Rig(fast_path, tracker, peer, store, data, command, request.param)
     peer.close()
     ours.close()
 
@@ -87,7 +98,19 @@ def test_a_well_ordered_c_store_is_stored_and_answered(rig: Rig) -> None:
     assert answer[:1] == b"\x04"  # P-DATA-TF carrying the C-STORE-RSP
     assert struct.pack("<HHIH", 0, 0x0900, 2, 0) in answer  # Status 0x0000
     assert len(rig.stored()) == 1 and rig.tracker.instances == 1
+    assert rig.stored()[0].read_bytes().endswith(rig.data)
     assert not rig.fast_path.aborted
+    assert rig.taken == (3 if rig.route == "wire" else 0)  # the data set, not the command
+
+
+def test_several_fragments_in_one_pdu_are_decoded_by_pynetdicom_and_stored(rig: Rig) -> None:
+    half = len(rig.data) // 2
+    rig.feed((1, 0x03, rig.command))
+    rig.feed_pdu(rawdicom.p_data((1, 0x00, rig.data[:half]), (1, 0x02, rig.data[half:]))[6:])
+
+    assert struct.pack("<HHIH", 0, 0x0900, 2, 0) in rig.answer()
+    assert rig.stored()[0].read_bytes().endswith(rig.data)
+    assert rig.taken == 0
 
 
 def _violations(command: bytes, data: bytes) -> dict[str, list[tuple[int, int | None, bytes]]]:

@@ -77,7 +77,7 @@ def read_pdu(
     if deadline is not None:
         end = min(end, deadline)
     header = bytearray(HEADER)
-    _read_into(sock, header, 0, end)
+    fill_from(sock, header, 0, end)
     pdu_type, length = header[0], int.from_bytes(header[2:6], "big")
     if pdu_type not in PDU_TYPES:
         raise PduRefused(f"unknown PDU type 0x{pdu_type:02X}")
@@ -90,13 +90,13 @@ def read_pdu(
     else:  # bounded by the negotiated maximum: one buffer, no copies
         pdu = bytearray(HEADER + length)
         pdu[:HEADER] = header
-        _read_into(sock, pdu, HEADER, end)
+        fill_from(sock, pdu, HEADER, end)
     if pdu_type == ASSOCIATE_RQ:
         check_associate_rq(bytes(pdu))
     return pdu
 
 
-def _read_into(sock: socket.socket, buffer: bytearray, start: int, end: float) -> None:
+def fill_from(sock: socket.socket, buffer: bytearray, start: int, end: float) -> None:
     """Fill `buffer[start:]` from the socket by `end` (monotonic)."""
     view = memoryview(buffer)
     got, count = start, len(buffer)
@@ -104,7 +104,7 @@ def _read_into(sock: socket.socket, buffer: bytearray, start: int, end: float) -
         try:
             read = sock.recv_into(view[got:], min(CHUNK, count - got), socket.MSG_DONTWAIT)
         except (BlockingIOError, InterruptedError):
-            _wait_readable(sock, end)
+            wait_readable(sock, end)
             continue
         except OSError as exc:
             raise PeerClosed(str(exc)) from exc
@@ -120,7 +120,7 @@ def _read_growing(sock: socket.socket, count: int, end: float) -> bytearray:
         try:
             chunk = sock.recv(min(CHUNK, count - len(buffer)), socket.MSG_DONTWAIT)
         except (BlockingIOError, InterruptedError):
-            _wait_readable(sock, end)
+            wait_readable(sock, end)
             continue
         except OSError as exc:
             raise PeerClosed(str(exc)) from exc
@@ -131,7 +131,7 @@ def _read_growing(sock: socket.socket, count: int, end: float) -> bytearray:
     return buffer
 
 
-def _wait_readable(sock: socket.socket, end: float) -> None:
+def wait_readable(sock: socket.socket, end: float) -> None:
     left = end - time.monotonic()
     if left <= 0:
         raise PduRefused("the PDU did not arrive within its deadline", RJ_LIMIT)

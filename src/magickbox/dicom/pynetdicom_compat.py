@@ -91,8 +91,9 @@ def is_connected(sock: AssociationSocket) -> bool:
 def install_pdu_reader(assoc: Association, read: Callable[[DULServiceProvider], PduResult]) -> None:
     """Replace the DUL's PDU reader (which allocates whatever length a peer's header claims).
 
-    `read` returns raw PDU bytes, or None when it dealt with the peer itself (refused, closed:
-    it closed the socket, which queues Evt17).
+    `read` returns raw PDU bytes for pynetdicom to decode, or None when there is nothing for
+    pynetdicom: the PDUs read were taken by the storage fast path, or the reader dealt with the
+    peer itself (refused, closed: it closed the socket, which queues Evt17).
     """
     dul = assoc.dul
 

@@ -34,11 +34,17 @@ class TunedSocket(AssociationSocket):
     def peer_closed(self) -> None:
         """Called when a read finds the connection closed by the peer; nothing by default."""
 
+    def has_buffered_pdu(self) -> bool:
+        """A whole PDU was already read from the socket into a buffer; none by default."""
+        return False
+
     @property
     def ready(self) -> bool:
         sock = self.socket
         if sock is None or not is_connected(self):
             return False
+        if self.has_buffered_pdu():
+            return True
         try:
             if self._poller is None:
                 self._poller = select.poll()

@@ -32,6 +32,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+SINGLE_PDV = 12  # PDU header (6), item length (4), context id, message control header
+
 
 @dataclass
 class _Store:
@@ -95,6 +97,24 @@ class StoreFastPath(DIMSEServiceProvider):
         if self._store is None and self._command:
             self._pending.append(primitive)
 
+    # Called by the PDU reader (DUL thread) for a P-DATA-TF PDU before pynetdicom decodes it.
+    def take_pdata(self, pdu: memoryview | bytearray) -> bool:
+        """Receive a data set fragment straight from the wire: True when taken. Only the common
+        shape is taken here, one fragment that belongs to the data set being received; anything
+        else (commands, several fragments per PDU, pynetdicom's messages) returns False and
+        reaches receive_primitive() after pynetdicom decoded it, in the same order."""
+        if self._store is None or self._delegating or self.aborted or len(pdu) < SINGLE_PDV:
+            return False
+        if int.from_bytes(pdu[6:10], "big") != len(pdu) - 10:  # not exactly one item
+            return False
+        context_id, data = pdu[10], memoryview(pdu)[11:]
+        violation = self._order.check(context_id, data)
+        if violation is not None:
+            self._abort(violation)
+        else:
+            self._store_fragment(data)
+        return True
+
     # ---- pynetdicom's path -------------------------------------------------------------------
     def _hand_over(self, primitive: P_DATA) -> None:
         pending, self._pending = [*self._pending, primitive], []
@@ -146,7 +166,7 @@ class StoreFastPath(DIMSEServiceProvider):
     def _transfer_syntax(self, context_id: int) -> str:
         return str(accepted_contexts(self.assoc)[context_id].transfer_syntax[0])
 
-    def _store_fragment(self, data: bytes) -> None:
+    def _store_fragment(self, data: bytes | memoryview) -> None:
         store = self._store
         assert store is not None
         if store.writer is not None:

@@ -24,7 +24,7 @@ class FragmentOrder:
         self.context_id = 0
         self._command = bytearray()
 
-    def check(self, context_id: int, data: bytes) -> str | None:
+    def check(self, context_id: int, data: bytes | memoryview) -> str | None:
         """None when the fragment fits the message order, else the violation in words."""
         if not data:
             return "an empty presentation data value"

@@ -28,6 +28,7 @@ from magickbox.dicom.pdureader import (
     read_pdu,
     reject_pdu,
 )
+from magickbox.dicom.pdustream import PduStream
 from magickbox.dicom.uid import is_valid_uid
 from magickbox.receive.tcp import wake_waiting_acceptor
 
@@ -75,10 +76,23 @@ def _acceptable(uid: str, *, echo_only: bool, allowed: frozenset[str]) -> bool:
     return is_storage_class(uid)
 
 
+P_DATA_TF = 0x04
+ESTABLISHED = "Sta6"
+TAKEN_PER_TURN = 64  # PDUs taken straight from the wire before the reactor gets a turn
+
+
 def bounded_reader(
-    limits: PduLimits, request_deadline: float
+    limits: PduLimits,
+    request_deadline: float,
+    stream: PduStream,
+    take_pdata: Callable[[memoryview | bytearray], bool],
 ) -> Callable[[DULServiceProvider], bytearray | None]:
     """The DUL's PDU reader for one accepted connection (see pynetdicom_compat.install_pdu_reader).
+
+    The A-ASSOCIATE-RQ is read on its own (pdureader.read_pdu); after that PDUs come from
+    `stream`, and a P-DATA-TF PDU that `take_pdata` takes (a data set fragment for the storage
+    fast path) never reaches pynetdicom: PDUs already received are taken in one turn, the
+    first one pynetdicom must see is handed back for it to decode.
 
     A peer that breaks a limit gets an A-ASSOCIATE-RJ (before negotiation) or an A-ABORT, one log
     line, and the connection is closed; the association thread is woken if it still waits.
@@ -91,9 +105,10 @@ def bounded_reader(
             return None
         # Sta1 too: the reactor may read before it has handled "connection open" (Evt5).
         negotiating = dul.state_machine.current_state in ("Sta1", "Sta2")
-        deadline = request_deadline if negotiating else None
         try:
-            return read_pdu(raw, limits, negotiating=negotiating, deadline=deadline)
+            if negotiating:
+                return read_pdu(raw, limits, negotiating=True, deadline=request_deadline)
+            return take_received(dul)
         except PeerClosed:
             pass
         except PduRefused as exc:
@@ -104,6 +119,21 @@ def bounded_reader(
                 raw.sendall(pdu)
         wrapper.close()  # queues Evt17: the state machine ends the association
         wake_waiting_acceptor(dul.assoc)
+        return None
+
+    def take_received(dul: DULServiceProvider) -> bytearray | None:
+        """PDUs from the stream: None when all were taken (or the fast path closed the
+        connection), else the first one for pynetdicom."""
+        pdu = stream.next_pdu(wait=True)
+        taken = 0
+        while pdu is not None and dul.socket is not None and dul.socket.socket is not None:
+            established = dul.state_machine.current_state == ESTABLISHED
+            if not (pdu[0] == P_DATA_TF and established and take_pdata(pdu)):
+                return bytearray(pdu)
+            taken += 1
+            if taken == TAKEN_PER_TURN:  # the rest waits in the stream; ready() says so
+                return None
+            pdu = stream.next_pdu(wait=False)
         return None
 
     return read

@@ -18,6 +18,7 @@ from pynetdicom.pdu_primitives import A_RELEASE
 from pynetdicom.transport import RequestHandler, ThreadedAssociationServer
 
 from magickbox.dicom.pdureader import RJ_LIMIT, PduLimits
+from magickbox.dicom.pdustream import PduStream
 from magickbox.dicom.pynetdicom_compat import install_pdu_reader, new_acceptor
 from magickbox.receive.dimse import StoreFastPath
 from magickbox.receive.guard import bounded_reader, proposed_contexts
@@ -110,15 +111,16 @@ class BoxRequestHandler(RequestHandler):
         settings = receiver.settings
         assoc = new_acceptor(self.ae, self.server)
         assoc.name = f"Association@{record.ip}:{record.port}"
-        assoc.set_socket(AcceptedSocket(assoc, client_socket=self.request))
         limits = PduLimits(settings.max_pdu, settings.pdu_timeout_s)
-        install_pdu_reader(
-            assoc, bounded_reader(limits, record.started + settings.association_request_timeout_s)
-        )
-        record.fast_path = StoreFastPath(
+        accepted = AcceptedSocket(assoc, client_socket=self.request)
+        stream = accepted.stream = PduStream(self.request, limits)
+        assoc.set_socket(accepted)
+        fast_path = record.fast_path = StoreFastPath(
             assoc, lambda: record.tracker, receiver.spill_dir, receiver.free_space_ok
         )
-        assoc.dimse = record.fast_path
+        assoc.dimse = fast_path
+        request_deadline = record.started + settings.association_request_timeout_s
+        install_pdu_reader(assoc, bounded_reader(limits, request_deadline, stream, fast_path.take_pdata))
         assoc.acceptor.maximum_length = self.ae.maximum_pdu_size
         assoc.acceptor.ae_title = self.server.ae_title
         assoc.acceptor.address_info = self.local

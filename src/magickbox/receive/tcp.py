@@ -10,6 +10,7 @@ import socket
 from typing import TYPE_CHECKING
 
 from magickbox.dicom.netopts import arm_quickack, has_nodelay, set_nodelay
+from magickbox.dicom.pdustream import PduStream
 from magickbox.dicom.tunedsocket import TunedSocket
 
 if TYPE_CHECKING:
@@ -34,7 +35,13 @@ def wake_waiting_acceptor(assoc: Association) -> None:
 
 
 class AcceptedSocket(TunedSocket):
-    """The tuned socket for accepted connections: a peer that closes early ends the wait."""
+    """The tuned socket for accepted connections: a peer that closes early ends the wait, and
+    PDUs already read into the association's PduStream count as data to read."""
+
+    stream: PduStream | None = None
+
+    def has_buffered_pdu(self) -> bool:
+        return self.stream is not None and self.stream.has_pdu()
 
     def peer_closed(self) -> None:
         wake_waiting_acceptor(self.assoc)

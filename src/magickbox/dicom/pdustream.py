@@ -1,0 +1,129 @@
+"""Whole PDUs from an established association, read in large pieces.
+
+After negotiation a sender streams P-DATA-TF PDUs back to back. Reading them one at a time
+costs two system calls per PDU (header, then body) and a buffer per PDU. A PduStream instead
+takes whatever has arrived, up to CAPACITY bytes, in one call (often several PDUs) and hands
+each PDU out as a view into its buffer. The limits of dicom/pdureader.py hold unchanged: a
+PDU's length is checked before anything is read for it, and a PDU must be complete within
+`pdu_timeout_s` of its first byte. A PDU larger than the buffer gets a buffer of its own.
+"""
+
+from __future__ import annotations
+
+import socket
+import time
+
+from magickbox.dicom.netopts import arm_quickack
+from magickbox.dicom.pdureader import (
+    HEADER,
+    PDU_TYPES,
+    PduLimits,
+    PduRefused,
+    PeerClosed,
+    fill_from,
+    wait_readable,
+)
+
+CAPACITY = 1 << 20
+
+
+class PduStream:
+    """Reads PDUs from one socket; used by one thread (the association's DUL reactor)."""
+
+    def __init__(self, sock: socket.socket, limits: PduLimits) -> None:
+        self.sock = sock
+        self.limits = limits
+        self._buffer = bytearray()  # allocated at the first read: idle connections cost nothing
+        self._view = memoryview(self._buffer)
+        self._start = 0  # the next PDU's first byte
+        self._end = 0  # one past the last byte received
+        self._first_byte_at = 0.0  # when the PDU at _start began to arrive
+        self._filled_at = 0.0  # when the last bytes arrived
+
+    def has_pdu(self) -> bool:
+        """A whole PDU is already in the buffer (the socket need not be readable for it)."""
+        length = self._buffered_length()
+        return length is not None and self._end - self._start >= HEADER + length
+
+    def next_pdu(self, *, wait: bool) -> memoryview | bytearray | None:
+        """The next whole PDU, valid until the next call. With `wait`, blocks until it is
+        complete or its deadline passes (PduRefused); without, returns None unless it is whole
+        after at most one non-blocking read."""
+        if not self._buffer:
+            self._buffer = bytearray(CAPACITY)
+            self._view = memoryview(self._buffer)
+        while True:
+            length = self._buffered_length()
+            if length is not None:
+                self._check(length)
+                size = HEADER + length
+                if size > CAPACITY:
+                    return self._oversized(size)
+                if self._end - self._start >= size:
+                    pdu = self._view[self._start : self._start + size]
+                    self._start += size
+                    self._first_byte_at = self._filled_at  # the rest came with the last read
+                    return pdu
+                if self._start + size > CAPACITY:
+                    self._compact()
+            if self._fill():
+                continue
+            if not wait:
+                return None
+            wait_readable(self.sock, self._deadline())
+
+    # ---- the buffer ------------------------------------------------------------------------------
+    def _buffered_length(self) -> int | None:
+        if self._end - self._start < HEADER:
+            return None
+        return int.from_bytes(self._buffer[self._start + 2 : self._start + HEADER], "big")
+
+    def _check(self, length: int) -> None:
+        pdu_type = self._buffer[self._start]
+        if pdu_type not in PDU_TYPES:
+            raise PduRefused(f"unknown PDU type 0x{pdu_type:02X}")
+        if length > self.limits.data_limit:
+            raise PduRefused(
+                f"PDU type 0x{pdu_type:02X} claims {length} bytes (limit {self.limits.data_limit})"
+            )
+
+    def _fill(self) -> bool:
+        """One non-blocking read into the free end of the buffer; True when bytes arrived."""
+        if self._start == self._end:
+            self._start = self._end = 0
+        elif self._end == CAPACITY:
+            self._compact()
+        try:
+            got = self.sock.recv_into(self._view[self._end :], CAPACITY - self._end, socket.MSG_DONTWAIT)
+        except (BlockingIOError, InterruptedError):
+            return False
+        except OSError as exc:
+            raise PeerClosed(str(exc)) from exc
+        if got == 0:
+            raise PeerClosed("the peer closed the connection")
+        arm_quickack(self.sock)
+        self._filled_at = time.monotonic()
+        if self._end == self._start:
+            self._first_byte_at = self._filled_at
+        self._end += got
+        return True
+
+    def _compact(self) -> None:
+        """Move the incomplete PDU at the front of the buffer to its start."""
+        count = self._end - self._start
+        self._buffer[:count] = self._buffer[self._start : self._end]
+        self._start, self._end = 0, count
+
+    def _deadline(self) -> float:
+        began = self._first_byte_at if self._end > self._start else time.monotonic()
+        return began + self.limits.pdu_timeout_s
+
+    def _oversized(self, size: int) -> bytearray:
+        """A PDU larger than the buffer (a peer with a very large maximum): read into its own."""
+        pdu = bytearray(size)
+        have = self._end - self._start
+        pdu[:have] = self._buffer[self._start : self._end]
+        deadline = self._deadline()
+        self._start = self._end = 0
+        fill_from(self.sock, pdu, have, deadline)
+        return pdu
