@@ -63,7 +63,8 @@ class Receiver:
     def peak_mb(self) -> float | None:
         return vm_hwm_mb(self.proc.pid) if self.proc else None
 
-    def stop(self) -> None:
+    def stop(self, remove: bool = True) -> None:
+        """Stop the receiver; `remove` its work folder (what it received) too."""
         if self.proc is not None and self.proc.poll() is None:
             self.proc.terminate()
             try:
@@ -71,7 +72,8 @@ class Receiver:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
-        shutil.rmtree(self.work, ignore_errors=True)
+        if remove:
+            shutil.rmtree(self.work, ignore_errors=True)
 
     def _log(self) -> int:
         self.work.mkdir(parents=True, exist_ok=True)

@@ -86,6 +86,7 @@ def prepare(settings: Settings, store: Store) -> None:
     """
     try:
         log.info("pynetdicom %s", pynetdicom_compat.check_version())
+        pynetdicom_compat.remember_uid_conversions()
     except RuntimeError as exc:
         raise SettingsError(str(exc)) from exc
     pynetdicom_compat.send_files_from_disk()  # the router's sends: bytes as stored, never re-encoded

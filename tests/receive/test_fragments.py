@@ -100,7 +100,7 @@ def test_a_well_ordered_c_store_is_stored_and_answered(rig: Rig) -> None:
     assert len(rig.stored()) == 1 and rig.tracker.instances == 1
     assert rig.stored()[0].read_bytes().endswith(rig.data)
     assert not rig.fast_path.aborted
-    assert rig.taken == (3 if rig.route == "wire" else 0)  # the data set, not the command
+    assert rig.taken == (5 if rig.route == "wire" else 0)  # pynetdicom decoded nothing
 
 
 def test_several_fragments_in_one_pdu_are_decoded_by_pynetdicom_and_stored(rig: Rig) -> None:
@@ -110,7 +110,18 @@ def test_several_fragments_in_one_pdu_are_decoded_by_pynetdicom_and_stored(rig: 
 
     assert struct.pack("<HHIH", 0, 0x0900, 2, 0) in rig.answer()
     assert rig.stored()[0].read_bytes().endswith(rig.data)
-    assert rig.taken == 0
+    assert rig.taken == (1 if rig.route == "wire" else 0)  # the command only
+
+
+def test_a_c_echo_goes_to_pynetdicom_and_the_next_c_store_to_the_fast_path(rig: Rig) -> None:
+    rig.feed((3, 0x03, rawdicom.command_set(0x0030, rawdicom.VERIFICATION, 8)))
+    context_id, message = rig.fast_path.msg_queue.get_nowait()  # for the association thread
+    assert (context_id, type(message).__name__, message.MessageID) == (3, "C_ECHO", 8)
+
+    rig.feed((1, 0x03, rig.command), (1, 0x02, rig.data))
+    assert struct.pack("<HHIH", 0, 0x0900, 2, 0) in rig.answer()
+    assert rig.stored()[0].read_bytes().endswith(rig.data)
+    assert rig.taken == (3 if rig.route == "wire" else 0)  # the C-ECHO's PDU too, then handed over
 
 
 def _violations(command: bytes, data: bytes) -> dict[str, list[tuple[int, int | None, bytes]]]:

@@ -2,13 +2,16 @@
 
 The receiver and the senders need a few things pynetdicom 3 has no public API for: the DUL's
 PDU reader (replaced by a bounded one), its reactor sleep, an association's accepted contexts,
-the AE's server list and the "send files as they are" switch. Everything else in the package
-uses public names only. `check_version()` runs when the box starts, so a pynetdicom outside the
-tested range stops the start with a clear message instead of misbehaving on the wire.
+the AE's server list, the "send files as they are" switch and its UID conversion. Everything
+else in the package uses public names only. `check_version()` runs when the box starts, so a
+pynetdicom outside the tested range stops the start with a clear message instead of misbehaving
+on the wire.
 """
 
 from __future__ import annotations
 
+import functools
+import importlib
 import logging
 import threading
 import time
@@ -16,7 +19,7 @@ from collections.abc import Callable
 from importlib.metadata import PackageNotFoundError, version
 from typing import TYPE_CHECKING, Any
 
-from pynetdicom import _config
+from pynetdicom import _config, utils
 from pynetdicom._globals import MODE_ACCEPTOR
 from pynetdicom.association import Association
 
@@ -58,6 +61,33 @@ def check_version(installed: str | None = None) -> str:
 
 
 PduResult = bytearray | None
+
+# pynetdicom modules that took `set_uid` by name from pynetdicom.utils
+SET_UID_USERS = (
+    "pynetdicom.ae",
+    "pynetdicom.dimse_primitives",
+    "pynetdicom.pdu_items",
+    "pynetdicom.pdu_primitives",
+    "pynetdicom.presentation",
+)
+SET_UID_CACHE = 4096
+
+
+def remember_uid_conversions() -> None:
+    """Convert each UID text once per process instead of every time pynetdicom meets it.
+
+    pynetdicom turns every UID of an association request into a pydicom UID several times
+    (decoding, the primitive, each presentation context), each time re-checking it against a
+    pattern: about half of what an association costs before its first instance, with storescu
+    proposing over a hundred contexts. The conversion depends on its arguments only, so its
+    results are kept (bounded; failures are not kept and raise as before).
+    """
+    if hasattr(utils.set_uid, "cache_info"):
+        return
+    remembered = functools.lru_cache(maxsize=SET_UID_CACHE)(utils.set_uid)
+    utils.set_uid = remembered
+    for name in SET_UID_USERS:
+        setattr(importlib.import_module(name), "set_uid", remembered)  # noqa: B010 - a module global
 
 
 # ---- acceptor set-up ---------------------------------------------------------------------------

@@ -12,12 +12,13 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from pynetdicom.dimse import DIMSEServiceProvider
+from pynetdicom.pdu_primitives import P_DATA
 
 from magickbox.dicom import command, status
 from magickbox.dicom.pdureader import abort_pdu
@@ -28,11 +29,18 @@ from magickbox.receive.writer import InstanceWriter, Outcome
 
 if TYPE_CHECKING:
     from pynetdicom.association import Association
-    from pynetdicom.pdu_primitives import P_DATA
 
 log = logging.getLogger(__name__)
 
 SINGLE_PDV = 12  # PDU header (6), item length (4), context id, message control header
+Fragment = bytes | memoryview  # a presentation data value: message control header, then bytes
+
+
+def _primitive(context_id: int, data: Fragment) -> P_DATA:
+    primitive = P_DATA()
+    item: Any = [context_id, bytes(data)]  # pynetdicom wants a list here (its type hint says tuple)
+    primitive.presentation_data_value_list = [item]
+    return primitive
 
 
 @dataclass
@@ -68,18 +76,36 @@ class StoreFastPath(DIMSEServiceProvider):
         self._order = FragmentOrder()
         self.aborted = ""  # why the association was aborted for a protocol violation
 
-    # Called by pynetdicom's state machine (DUL thread) for every P-DATA primitive received.
+    # Called by pynetdicom's state machine (DUL thread) for every P-DATA primitive it decoded.
     def receive_primitive(self, primitive: P_DATA) -> None:
+        self._receive(primitive.presentation_data_value_list, lambda: primitive)
+
+    # Called by the PDU reader (DUL thread) for a P-DATA-TF PDU before pynetdicom decodes it.
+    def take_pdata(self, pdu: memoryview | bytearray) -> bool:
+        """Receive a P-DATA-TF PDU straight from the wire: True when taken. The common shape is
+        taken, one fragment per PDU while no message is pynetdicom's; anything else (several
+        fragments in a PDU, the rest of a message handed to pynetdicom) returns False and
+        reaches receive_primitive() after pynetdicom decoded it, in the same order."""
+        if self._delegating or self.aborted or len(pdu) < SINGLE_PDV:
+            return False
+        if int.from_bytes(pdu[6:10], "big") != len(pdu) - 10:  # not exactly one item
+            return False
+        context_id, data = pdu[10], memoryview(pdu)[11:]
+        self._receive([(context_id, data)], lambda: _primitive(context_id, data))
+        return True
+
+    def _receive(self, items: Sequence[tuple[int, Fragment]], primitive_of: Callable[[], P_DATA]) -> None:
+        """The fragments of one PDU, in order. `primitive_of` gives them as pynetdicom's
+        primitive, for messages handed to pynetdicom (a copy: wire bytes are reused)."""
         if self.aborted:
             return
-        items = primitive.presentation_data_value_list
         for context_id, data in items:
             violation = self._order.check(context_id, data)
             if violation is not None:
                 self._abort(violation)
                 return
         if self._delegating:
-            self._delegate(primitive)
+            self._delegate(primitive_of())
             return
         for context_id, data in items:
             if self._store is not None:
@@ -87,33 +113,15 @@ class StoreFastPath(DIMSEServiceProvider):
                 continue
             if not data[0] & 1:
                 # Data set bytes with no command before them: let pynetdicom judge.
-                self._hand_over(primitive)
+                self._hand_over(primitive_of())
                 return
             self._command += data[1:]
-            # Any fragments after a C-STORE command in this primitive are data set bytes (above).
+            # Any fragments after a C-STORE command in this PDU are data set bytes (above).
             if data[0] & 2 and not self._start_message(context_id):
-                self._hand_over(primitive)
+                self._hand_over(primitive_of())
                 return
         if self._store is None and self._command:
-            self._pending.append(primitive)
-
-    # Called by the PDU reader (DUL thread) for a P-DATA-TF PDU before pynetdicom decodes it.
-    def take_pdata(self, pdu: memoryview | bytearray) -> bool:
-        """Receive a data set fragment straight from the wire: True when taken. Only the common
-        shape is taken here, one fragment that belongs to the data set being received; anything
-        else (commands, several fragments per PDU, pynetdicom's messages) returns False and
-        reaches receive_primitive() after pynetdicom decoded it, in the same order."""
-        if self._store is None or self._delegating or self.aborted or len(pdu) < SINGLE_PDV:
-            return False
-        if int.from_bytes(pdu[6:10], "big") != len(pdu) - 10:  # not exactly one item
-            return False
-        context_id, data = pdu[10], memoryview(pdu)[11:]
-        violation = self._order.check(context_id, data)
-        if violation is not None:
-            self._abort(violation)
-        else:
-            self._store_fragment(data)
-        return True
+            self._pending.append(primitive_of())
 
     # ---- pynetdicom's path -------------------------------------------------------------------
     def _hand_over(self, primitive: P_DATA) -> None:
@@ -166,7 +174,7 @@ class StoreFastPath(DIMSEServiceProvider):
     def _transfer_syntax(self, context_id: int) -> str:
         return str(accepted_contexts(self.assoc)[context_id].transfer_syntax[0])
 
-    def _store_fragment(self, data: bytes | memoryview) -> None:
+    def _store_fragment(self, data: Fragment) -> None:
         store = self._store
         assert store is not None
         if store.writer is not None:

@@ -11,6 +11,7 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import resource
 from collections.abc import Callable, Iterable
@@ -54,16 +55,25 @@ def proposed_contexts(
 ) -> list[PresentationContext]:
     """What the acceptor supports for this request: each acceptable proposed SOP class with
     every transfer syntax proposed for it (the box stores data as received, never decodes)."""
+    request = tuple((str(cx.abstract_syntax or ""), tuple(map(str, cx.transfer_syntax))) for cx in proposed)
+    return list(_supported(request, echo_only, allowed))
+
+
+@functools.lru_cache(maxsize=64)
+def _supported(
+    request: tuple[tuple[str, tuple[str, ...]], ...], echo_only: bool, allowed: frozenset[str]
+) -> tuple[PresentationContext, ...]:
+    """Built once per distinct request: a sender proposes the same hundred-odd contexts every
+    time, and pynetdicom only reads the supported contexts (negotiate_as_acceptor)."""
     wanted: dict[str, list[str]] = {}
-    for context in proposed:
-        uid = str(context.abstract_syntax or "")
+    for uid, proposed_syntaxes in request:
         if not _acceptable(uid, echo_only=echo_only, allowed=allowed):
             continue
         syntaxes = wanted.setdefault(uid, [])
-        for syntax in map(str, context.transfer_syntax):
+        for syntax in proposed_syntaxes:
             if is_valid_uid(syntax) and syntax not in syntaxes:
                 syntaxes.append(syntax)
-    return [build_context(uid, syntaxes) for uid, syntaxes in wanted.items() if syntaxes]
+    return tuple(build_context(uid, syntaxes) for uid, syntaxes in wanted.items() if syntaxes)
 
 
 def _acceptable(uid: str, *, echo_only: bool, allowed: frozenset[str]) -> bool:

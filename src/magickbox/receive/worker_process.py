@@ -21,6 +21,8 @@ import sys
 import threading
 from typing import Any
 
+import pydicom.config
+
 from magickbox.config import Settings
 from magickbox.dicom import pynetdicom_compat
 from magickbox.logsetup import configure_logging
@@ -94,6 +96,12 @@ def main(argv: list[str] | None = None) -> None:
     settings: Settings = pickle.load(sys.stdin.buffer)
     configure_logging(settings, process=f"receive-{args.slot}")
     pynetdicom_compat.check_version()
+    pynetdicom_compat.remember_uid_conversions()
+    # Negotiation makes a pydicom UID of every proposed context (storescu proposes over a
+    # hundred), and pydicom checks each against a pattern only to warn. The receiver checks the
+    # UIDs it relies on itself (guard.proposed_contexts, dicom/uid.py); skipping pydicom's
+    # check takes a third off what an association costs before its first instance.
+    pydicom.config.settings.reading_validation_mode = pydicom.config.IGNORE
     raise_open_files_limit()
     events = ChannelEvents(socket.socket(fileno=args.events_fd))
     slots = SharedSlots(
