@@ -159,26 +159,7 @@ def scan_header(data: bytes | bytearray | memoryview, transfer_syntax: str, comp
     found: dict[int, str] = {}
     indexed: dict[int, bytes] = {}
     try:
-        while True:
-            if scanner.pos >= len(scanner.data):
-                raise NeedMore  # the end of the bytes; the end of the data set only if complete
-            start = scanner.pos
-            tag, _vr, length = scanner.element_header()
-            if tag > _LAST_WANTED:
-                break
-            if length == _UNDEFINED:
-                scanner.skip_undefined()
-                continue
-            if tag in _UIDS:
-                scanner._need(length)
-                found[tag] = clean_uid(bytes(scanner.data[scanner.pos : scanner.pos + length]))
-            elif tag in INDEXED_TAGS and length <= MAX_INDEXED_VALUE:
-                scanner._need(length)
-                indexed[tag] = bytes(scanner.data[scanner.pos : scanner.pos + length])
-            scanner.pos += length
-            if scanner.pos > len(scanner.data) and tag < _LAST_WANTED:
-                scanner.pos = start
-                raise NeedMore
+        _walk(scanner, found, indexed)
     except NeedMore:
         if not complete:
             raise
@@ -190,3 +171,48 @@ def scan_header(data: bytes | bytearray | memoryview, transfer_syntax: str, comp
         study_instance_uid=found.get(STUDY_INSTANCE_UID) or None,
         indexed=indexed,
     )
+
+
+def _walk(scanner: _Scanner, found: dict[int, str], indexed: dict[int, bytes]) -> None:
+    """Top-level elements up to Series Number: the wanted values into `found` and `indexed`.
+
+    Runs for every instance received, so the element header is read inline here (one unpack for
+    the usual explicit VR element) rather than through _Scanner.element_header.
+    """
+    view, size = scanner.data, len(scanner.data)
+    explicit = None if scanner.enc.implicit else struct.Struct("<HH2sH" if scanner.enc.little else ">HH2sH")
+    pos = 0
+    while True:
+        if pos + 8 > size:
+            raise NeedMore  # the end of the bytes; the end of the data set only if complete
+        if explicit is not None:
+            group, element, vr, length = explicit.unpack_from(view, pos)
+            if group == 0xFFFE or vr in _LONG_VRS:
+                scanner.pos = pos
+                tag, _vr, length = scanner.element_header()
+                value = scanner.pos
+            else:
+                tag, value = (group << 16) | element, pos + 8
+        else:
+            scanner.pos = pos
+            tag, _vr, length = scanner.element_header()
+            value = scanner.pos
+        if tag > _LAST_WANTED:
+            return
+        if length == _UNDEFINED:
+            scanner.pos = value
+            scanner.skip_undefined()
+            pos = scanner.pos
+            continue
+        end = value + length
+        if tag in _UIDS:
+            if end > size:
+                raise NeedMore
+            found[tag] = clean_uid(bytes(view[value:end]))
+        elif tag in INDEXED_TAGS and length <= MAX_INDEXED_VALUE:
+            if end > size:
+                raise NeedMore
+            indexed[tag] = bytes(view[value:end])
+        if end > size and tag < _LAST_WANTED:
+            raise NeedMore
+        pos = end

@@ -91,6 +91,14 @@ class StoreFastPath(DIMSEServiceProvider):
         if int.from_bytes(pdu[6:10], "big") != len(pdu) - 10:  # not exactly one item
             return False
         context_id, data = pdu[10], memoryview(pdu)[11:]
+        store = self._store
+        if store is not None and context_id == store.context_id and not data[0] & 1:
+            # The bulk of the traffic: the next fragment of the data set being received (what
+            # FragmentOrder would check: data, on the command's context, after its command).
+            if data[0] & 2:
+                self._order.data_set_ended()
+            self._store_fragment(data)
+            return True
         self._receive([(context_id, data)], lambda: _primitive(context_id, data))
         return True
 

@@ -48,6 +48,10 @@ class FragmentOrder:
             self.phase = IDLE if no_data else DATA
         return None
 
+    def data_set_ended(self) -> None:
+        """The last data set fragment arrived, checked by the caller: same as check() with it."""
+        self.phase = IDLE
+
     def _data(self, context_id: int, *, is_command: bool, last: bool) -> str | None:
         if is_command:
             return "a command fragment inside a data set (its last fragment was never flagged)"

@@ -121,9 +121,12 @@ class InstanceWriter:
             self._open(self.slot.incoming_dir, spill=False)
 
     def _open(self, folder: Path, spill: bool) -> None:
-        folder.mkdir(parents=True, exist_ok=True)
         self.path = folder / f"{secrets.token_hex(8)}.part"
-        self.file = open(self.path, "wb")  # noqa: SIM115 - closed in finish() or discard()
+        try:
+            self.file = open(self.path, "wb")  # noqa: SIM115 - closed in finish() or discard()
+        except FileNotFoundError:  # the folder is made once (session join, first spill), not per file
+            folder.mkdir(parents=True, exist_ok=True)
+            self.file = open(self.path, "wb")  # noqa: SIM115
         if spill:
             self.file.write(bytes(self.head))  # the file meta goes in front once the UID is known
         else:
