@@ -40,9 +40,10 @@ def feed_in_pieces(writer: InstanceWriter, data: bytes, size: int = 1000) -> Non
         writer.feed(memoryview(data)[start : start + size])
 
 
+@pytest.mark.parametrize("piece", [1000, 1 << 30], ids=["header over several fragments", "one fragment"])
 @pytest.mark.parametrize("spill_after", [writer_module.SPILL_AFTER, 100])
 def test_fragments_become_one_part10_file_in_input(
-    store: Store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, spill_after: int
+    store: Store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, spill_after: int, piece: int
 ) -> None:
     monkeypatch.setattr(writer_module, "SPILL_AFTER", spill_after)  # 100: the header is "late"
     monkeypatch.setattr(writer_module, "FIRST_SCAN_AT", 64)
@@ -50,7 +51,7 @@ def test_fragments_become_one_part10_file_in_input(
     data, ds = data_set_of(dicomdata.EXPLICIT_LE)
     writer = InstanceWriter(tracker, str(ds.file_meta.TransferSyntaxUID), ds.SOPClassUID, tmp_path / "spill")
 
-    feed_in_pieces(writer, data)
+    feed_in_pieces(writer, data, piece)
     outcome = writer.finish()
     tracker.end(released=True, reason="")
 

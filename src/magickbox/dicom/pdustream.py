@@ -10,6 +10,7 @@ PDU's length is checked before anything is read for it, and a PDU must be comple
 
 from __future__ import annotations
 
+import select
 import socket
 import time
 
@@ -39,11 +40,19 @@ class PduStream:
         self._end = 0  # one past the last byte received
         self._first_byte_at = 0.0  # when the PDU at _start began to arrive
         self._filled_at = 0.0  # when the last bytes arrived
+        self._poller: select.poll | None = None
 
     def has_pdu(self) -> bool:
         """A whole PDU is already in the buffer (the socket need not be readable for it)."""
         length = self._buffered_length()
         return length is not None and self._end - self._start >= HEADER + length
+
+    def readable_within(self, seconds: float) -> bool:
+        """More bytes arrived within `seconds` (waits in poll(): no CPU while waiting)."""
+        if self._poller is None:
+            self._poller = select.poll()
+            self._poller.register(self.sock, select.POLLIN | select.POLLPRI)
+        return bool(self._poller.poll(max(1, int(seconds * 1000))))
 
     def next_pdu(self, *, wait: bool) -> memoryview | bytearray | None:
         """The next whole PDU, valid until the next call. With `wait`, blocks until it is

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -243,8 +242,3 @@ class StoreFastPath(DIMSEServiceProvider):
         store, self._store = self._store, None
         if store is not None and store.writer is not None:
             store.writer.discard()
-
-
-def free_bytes(path: Path) -> int:
-    stats = os.statvfs(path)
-    return stats.f_bavail * stats.f_frsize

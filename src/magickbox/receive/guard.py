@@ -89,6 +89,7 @@ def _acceptable(uid: str, *, echo_only: bool, allowed: frozenset[str]) -> bool:
 P_DATA_TF = 0x04
 ESTABLISHED = "Sta6"
 TAKEN_PER_TURN = 64  # PDUs taken straight from the wire before the reactor gets a turn
+READ_AGAIN_WITHIN_S = 0.001  # what the reactor's own wait for data would be (TunedSocket.ready)
 
 
 def bounded_reader(
@@ -144,6 +145,8 @@ def bounded_reader(
             if taken == TAKEN_PER_TURN:  # the rest waits in the stream; ready() says so
                 return None
             pdu = stream.next_pdu(wait=False)
+            if pdu is None and stream.readable_within(READ_AGAIN_WITHIN_S):
+                pdu = stream.next_pdu(wait=False)  # the sender keeps up: no turn of the reactor
         return None
 
     return read

@@ -22,11 +22,10 @@ from pynetdicom import AE
 from magickbox.config import Settings
 from magickbox.dicom.pynetdicom_compat import drop_server_registrations, register_server
 from magickbox.receive.access import AccessPolicy
-from magickbox.receive.dimse import free_bytes
 from magickbox.receive.handler import AssociationRecord, BoxRequestHandler, BoxServer, end_association
 from magickbox.receive.slots import SharedSlots
 from magickbox.store import Store
-from magickbox.store.retention import wake_if_high
+from magickbox.store.retention import disk_use, request_sweep
 
 log = logging.getLogger(__name__)
 
@@ -114,9 +113,15 @@ class Receiver:
 
     # ---- used by the association handlers ------------------------------------------------------
     def free_space_ok(self) -> bool:
-        wake_if_high(self.settings.data, self.settings.disk_high_percent)  # housekeeping sweeps now
+        """Room for another instance (asked for every one: one statvfs for both checks)."""
+        try:
+            use = disk_use(self.settings.data)
+        except OSError:
+            return True  # the write itself will say what is wrong
+        if self.settings.disk_high_percent < 100 and use.percent >= self.settings.disk_high_percent:
+            request_sweep(self.settings.data)  # housekeeping sweeps now
         minimum = self.settings.min_free_bytes
-        return minimum <= 0 or free_bytes(self.settings.data) >= minimum
+        return minimum <= 0 or use.available >= minimum
 
     def opened(self, record: AssociationRecord) -> None:
         with self._open_lock:

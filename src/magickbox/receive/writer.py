@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import itertools
 import logging
 import secrets
 from dataclasses import dataclass
@@ -32,6 +33,9 @@ FIRST_SCAN_AT = 2048  # bytes; most headers fit
 SPILL_AFTER = 8 << 20  # keep at most this much of a data set in memory before its header is known
 STORE_FULL = "the box's data folder is full: its store cannot record the instance"
 SCAN_LIMIT = 2 * SPILL_AFTER  # a header beyond this many bytes is not worth looking for
+# Part file names: unique per process (random prefix) and per instance (a counter), no syscall.
+_PART_PREFIX = secrets.token_hex(6) + "-"
+_part_numbers = itertools.count()
 
 
 @dataclass(frozen=True)
@@ -63,7 +67,7 @@ class InstanceWriter:
         self.transfer_syntax = transfer_syntax
         self.sop_class_uid = sop_class_uid
         self.spill_dir = spill_dir
-        self.head = bytearray()
+        self.head: bytearray | memoryview = bytearray()  # a view only while one fragment is scanned
         self.next_scan = FIRST_SCAN_AT
         self.header: Header | None = None
         self.slot: SessionSlot | None = None
@@ -81,9 +85,14 @@ class InstanceWriter:
             if self.file is not None:
                 self.file.write(chunk)
                 return
-            self.head += chunk
-            if len(self.head) >= self.next_scan:
-                self.next_scan = len(self.head) * 2
+            if not self.head and len(chunk) >= self.next_scan:
+                self._scan_in_place(chunk)
+                return
+            head = self.head
+            assert isinstance(head, bytearray)  # a view lives only inside _scan_in_place
+            head += chunk
+            if len(head) >= self.next_scan:
+                self.next_scan = len(head) * 2
                 self._try_scan(complete=False)
         except StoreRefused as exc:
             self._refuse(exc)
@@ -91,6 +100,17 @@ class InstanceWriter:
             self._refuse(StoreRefused(status.OUT_OF_RESOURCES, STORE_FULL))
         except OSError as exc:
             self._refuse(_disk_error(exc))
+
+    def _scan_in_place(self, chunk: bytes | memoryview) -> None:
+        """The first fragment usually holds the whole header: scan it where it lies (the wire
+        buffer) and write it from there, without first copying it into `head`."""
+        self.head = memoryview(chunk)
+        self.next_scan = len(chunk) * 2
+        try:
+            self._try_scan(complete=False)
+        finally:
+            if self.file is None and self.refused is None:  # more is needed: keep a copy
+                self.head = bytearray(self.head)
 
     def _try_scan(self, complete: bool) -> None:
         try:
@@ -104,7 +124,7 @@ class InstanceWriter:
         self._decide(self.header)
 
     def _scan(self, complete: bool) -> Header:
-        data: bytes | bytearray = self.head
+        data: bytes | bytearray | memoryview = self.head
         if is_deflated(self.transfer_syntax):
             data = inflate_head(bytes(self.head))
         return scan_header(data, self.transfer_syntax, complete=complete)
@@ -121,16 +141,15 @@ class InstanceWriter:
             self._open(self.slot.incoming_dir, spill=False)
 
     def _open(self, folder: Path, spill: bool) -> None:
-        self.path = folder / f"{secrets.token_hex(8)}.part"
+        self.path = folder / f"{_PART_PREFIX}{next(_part_numbers)}.part"
         try:
             self.file = open(self.path, "wb")  # noqa: SIM115 - closed in finish() or discard()
         except FileNotFoundError:  # the folder is made once (session join, first spill), not per file
             folder.mkdir(parents=True, exist_ok=True)
             self.file = open(self.path, "wb")  # noqa: SIM115
-        if spill:
-            self.file.write(bytes(self.head))  # the file meta goes in front once the UID is known
-        else:
-            self.file.write(self._meta() + bytes(self.head))
+        if not spill:  # a spilled file gets its file meta in front once the UID is known
+            self.file.write(self._meta())
+        self.file.write(self.head)
         self.head = bytearray()
 
     def _meta(self) -> bytes:
