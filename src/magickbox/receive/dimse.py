@@ -214,9 +214,14 @@ class StoreFastPath(DIMSEServiceProvider):
             outcome.status,
             outcome.comment,
         )
-        sock = self.dul.socket
-        if sock is not None:
-            sock.send(pdu)
+        wrapper = self.dul.socket
+        sock = wrapper.socket if wrapper is not None else None
+        if wrapper is None or sock is None:
+            return
+        try:
+            sock.sendall(pdu)  # the socket itself: pynetdicom's send() adds an event per response
+        except OSError:
+            wrapper.close()  # as pynetdicom does on a failed send: the association ends
 
     def _abort(self, violation: str) -> None:
         """A protocol violation: drop the instance being received, send A-ABORT, close.

@@ -33,6 +33,7 @@ log = logging.getLogger(__name__)
 # associations itself (receive/slots.py), so pynetdicom's limit is set out of the way.
 PYNETDICOM_ASSOCIATIONS = 1 << 20
 STOP_WAIT_S = 10.0
+DISK_CHECK_EVERY_S = 0.01
 
 
 class ReceiverEvents(Protocol):
@@ -86,6 +87,7 @@ class Receiver:
         self.accepted_sop_classes = frozenset(settings.accepted_sop_classes)
         self._open: dict[int, AssociationRecord] = {}
         self._open_lock = threading.Condition()
+        self._disk_checked_at, self._disk_ok = -DISK_CHECK_EVERY_S, True
         self._ae = self._make_ae()
         shutil.rmtree(spill_dir, ignore_errors=True)  # this receiver's, left over from a crash
         self._server = HandedServer(
@@ -113,7 +115,16 @@ class Receiver:
 
     # ---- used by the association handlers ------------------------------------------------------
     def free_space_ok(self) -> bool:
-        """Room for another instance (asked for every one: one statvfs for both checks)."""
+        """Room for another instance. Asked for every one, so the answer is reused for
+        DISK_CHECK_EVERY_S (a few megabytes at full speed, against a margin of min_free_bytes)."""
+        now = time.monotonic()
+        if now - self._disk_checked_at < DISK_CHECK_EVERY_S:
+            return self._disk_ok
+        self._disk_checked_at, self._disk_ok = now, self._check_disk()
+        return self._disk_ok
+
+    def _check_disk(self) -> bool:
+        """One statvfs for both checks."""
         try:
             use = disk_use(self.settings.data)
         except OSError:

@@ -4,11 +4,13 @@ A sender may send one SOP Instance UID twice in a session: a resend of the same 
 retry) is stored once; a different data set under the same UID is a second version and is kept
 next to the first as `<uid>.2.dcm` (then `.3.dcm`...), and the session's processing.log and
 info.json (`DuplicateSOPInstanceUIDs`) say so. Contents are compared only on a name collision,
-so the usual case costs one link and one unlink.
+so the usual case costs one rename.
 """
 
 from __future__ import annotations
 
+import ctypes
+import errno
 import json
 import logging
 import os
@@ -34,20 +36,43 @@ class Placed:
 
 
 def place(part: Path, input_dir: Path, uid: str) -> Placed:
-    """Link `part` into `input_dir` as `<uid>.dcm` or the next free version name; remove `part`."""
+    """Move `part` into `input_dir` as `<uid>.dcm` or the next free version name."""
     for version in range(1, MAX_VERSIONS + 1):
         name = f"{uid}.dcm" if version == 1 else f"{uid}.{version}.dcm"
         target = input_dir / name
         try:
-            os.link(part, target)
+            _move_unless_taken(part, target)
         except FileExistsError:
             if same_content(part, target):
                 part.unlink()
                 return Placed(name, new=False)
             continue
-        part.unlink()
         return Placed(name, new=True)
     raise OSError(f"more than {MAX_VERSIONS} versions of SOP Instance UID {uid}")
+
+
+_LIBC = ctypes.CDLL(None, use_errno=True)
+_RENAMEAT2 = getattr(_LIBC, "renameat2", None)
+_AT_FDCWD = -100
+_RENAME_NOREPLACE = 1
+_renameat2_works = _RENAMEAT2 is not None
+
+
+def _move_unless_taken(part: Path, target: Path) -> None:
+    """Rename that never replaces (FileExistsError instead): one renameat2(RENAME_NOREPLACE)
+    where the file system has it (a system call and a directory update fewer per instance),
+    else a hard link and an unlink."""
+    global _renameat2_works  # learnt once per process
+    if _renameat2_works:
+        assert _RENAMEAT2 is not None
+        if _RENAMEAT2(_AT_FDCWD, os.fsencode(part), _AT_FDCWD, os.fsencode(target), _RENAME_NOREPLACE) == 0:
+            return
+        code = ctypes.get_errno()
+        if code not in (errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP):
+            raise OSError(code, os.strerror(code), str(target))
+        _renameat2_works = False
+    os.link(part, target)
+    part.unlink()
 
 
 def same_content(one: Path, other: Path) -> bool:
