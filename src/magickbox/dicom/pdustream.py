@@ -14,7 +14,7 @@ import select
 import socket
 import time
 
-from magickbox.dicom.netopts import arm_quickack
+from magickbox.dicom.netopts import arm_quickack, poll_acking
 from magickbox.dicom.pdureader import (
     HEADER,
     PDU_TYPES,
@@ -52,7 +52,7 @@ class PduStream:
         if self._poller is None:
             self._poller = select.poll()
             self._poller.register(self.sock, select.POLLIN | select.POLLPRI)
-        return bool(self._poller.poll(max(1, int(seconds * 1000))))
+        return bool(poll_acking(self._poller, self.sock, max(1, int(seconds * 1000))))
 
     def next_pdu(self, *, wait: bool) -> memoryview | bytearray | None:
         """The next whole PDU, valid until the next call. With `wait`, blocks until it is
@@ -79,6 +79,7 @@ class PduStream:
                 continue
             if not wait:
                 return None
+            arm_quickack(self.sock)  # everything that arrived is read: acknowledge it before waiting
             wait_readable(self.sock, self._deadline())
 
     # ---- the buffer ------------------------------------------------------------------------------
@@ -110,7 +111,6 @@ class PduStream:
             raise PeerClosed(str(exc)) from exc
         if got == 0:
             raise PeerClosed("the peer closed the connection")
-        arm_quickack(self.sock)
         self._filled_at = time.monotonic()
         if self._end == self._start:
             self._first_byte_at = self._filled_at

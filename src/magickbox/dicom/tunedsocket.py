@@ -1,8 +1,9 @@
 """pynetdicom's association socket, tuned for the C-STORE ping-pong (both directions).
 
-- TCP_QUICKACK re-armed after every read (Linux clears it): the peer's small writes are
-  acknowledged at once, so a peer with Nagle on (dcmtk by default: storescu's requests,
-  storescp's responses) never waits for our delayed ACK (~40 ms per instance otherwise).
+- TCP_QUICKACK re-armed after every read of a response and before every wait for data (Linux
+  clears it): the peer's small writes are acknowledged at once, so a peer with Nagle on (dcmtk
+  by default: storescu's requests, storescp's responses) never waits for our delayed ACK (~40
+  ms per instance otherwise).
   TCP_NODELAY and the first quick ACK are set by whoever owns the connection (netopts.py).
 - A PDU is read in large pieces (at most CHUNK bytes each) instead of 4 KB pieces; the buffer
   grows with what arrives, never with what a peer's header claims.
@@ -19,7 +20,7 @@ import select
 
 from pynetdicom.transport import AssociationSocket
 
-from magickbox.dicom.netopts import arm_quickack
+from magickbox.dicom.netopts import arm_quickack, poll_acking
 from magickbox.dicom.pynetdicom_compat import is_connected
 
 CHUNK = 256 << 10
@@ -49,7 +50,7 @@ class TunedSocket(AssociationSocket):
             if self._poller is None:
                 self._poller = select.poll()
                 self._poller.register(sock, select.POLLIN | select.POLLPRI)
-            events = self._poller.poll(int(self.ready_wait_s * 1000) or 1)
+            events = poll_acking(self._poller, sock, int(self.ready_wait_s * 1000) or 1)
         except (OSError, ValueError):
             self.event_queue.put("Evt17")  # transport connection closed
             return False
