@@ -75,12 +75,27 @@ class _Encoding:
     little: bool
 
 
+_IMPLICIT_LE = _Encoding(implicit=True, little=True)
+_EXPLICIT_BE = _Encoding(implicit=False, little=False)
+_EXPLICIT_LE = _Encoding(implicit=False, little=True)
+
+
 def encoding_of(transfer_syntax: str) -> _Encoding:
     if transfer_syntax == IMPLICIT_LITTLE_ENDIAN:
-        return _Encoding(implicit=True, little=True)
+        return _IMPLICIT_LE
     if transfer_syntax == EXPLICIT_BIG_ENDIAN:
-        return _Encoding(implicit=False, little=False)
-    return _Encoding(implicit=False, little=True)
+        return _EXPLICIT_BE
+    return _EXPLICIT_LE
+
+
+# The structs each byte order needs, made once (a scan runs for every instance received).
+_STRUCTS = {
+    little: {
+        name: struct.Struct(("<" if little else ">") + fmt)
+        for name, fmt in (("u16", "H"), ("u32", "I"), ("tag", "HH"), ("explicit", "HH2sH"))
+    }
+    for little in (True, False)
+}
 
 
 def is_deflated(transfer_syntax: str) -> bool:
@@ -97,9 +112,8 @@ class _Scanner:
         self.data = memoryview(data)
         self.enc = enc
         self.pos = 0
-        self.u16 = struct.Struct("<H" if enc.little else ">H")
-        self.u32 = struct.Struct("<I" if enc.little else ">I")
-        self.tag_struct = struct.Struct("<HH" if enc.little else ">HH")
+        structs = _STRUCTS[enc.little]
+        self.u16, self.u32, self.tag_struct = structs["u16"], structs["u32"], structs["tag"]
 
     def _need(self, count: int) -> None:
         if self.pos + count > len(self.data):
@@ -180,7 +194,7 @@ def _walk(scanner: _Scanner, found: dict[int, str], indexed: dict[int, bytes]) -
     the usual explicit VR element) rather than through _Scanner.element_header.
     """
     view, size = scanner.data, len(scanner.data)
-    explicit = None if scanner.enc.implicit else struct.Struct("<HH2sH" if scanner.enc.little else ">HH2sH")
+    explicit = None if scanner.enc.implicit else _STRUCTS[scanner.enc.little]["explicit"]
     pos = 0
     while True:
         if pos + 8 > size:

@@ -124,7 +124,9 @@ class StoreFastPath(DIMSEServiceProvider):
                 return
             self._command += data[1:]
             # Any fragments after a C-STORE command in this PDU are data set bytes (above).
-            if data[0] & 2 and not self._start_message(context_id):
+            # One fragment per PDU: the order check has just parsed this very command set.
+            parsed = self._order.command_values if len(items) == 1 else None
+            if data[0] & 2 and not self._start_message(context_id, parsed):
                 self._hand_over(primitive_of())
                 return
         if self._store is None and self._command:
@@ -144,9 +146,9 @@ class StoreFastPath(DIMSEServiceProvider):
             self._delegating = False
 
     # ---- our path ------------------------------------------------------------------------------
-    def _start_message(self, context_id: int) -> bool:
+    def _start_message(self, context_id: int, parsed: dict[int, bytes] | None) -> bool:
         """The command set is complete. True when it is a C-STORE-RQ we take."""
-        values = command.parse_command(self._command)
+        values = parsed if parsed is not None else command.parse_command(self._command)
         if command.us_value(values, command.COMMAND_FIELD) != command.C_STORE_RQ:
             return False
         if command.us_value(values, command.COMMAND_DATA_SET_TYPE) == command.NO_DATA_SET:

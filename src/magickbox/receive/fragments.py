@@ -23,6 +23,7 @@ class FragmentOrder:
         self.phase = IDLE
         self.context_id = 0
         self._command = bytearray()
+        self.command_values: dict[int, bytes] = {}  # the last complete command set, parsed
 
     def check(self, context_id: int, data: bytes | memoryview) -> str | None:
         """None when the fragment fits the message order, else the violation in words."""
@@ -42,7 +43,7 @@ class FragmentOrder:
         if len(self._command) > MAX_COMMAND:
             return f"a command set of more than {MAX_COMMAND} bytes"
         if last:
-            values = command.parse_command(self._command)
+            values = self.command_values = command.parse_command(self._command)
             self._command = bytearray()
             no_data = command.us_value(values, command.COMMAND_DATA_SET_TYPE) == command.NO_DATA_SET
             self.phase = IDLE if no_data else DATA
