@@ -41,6 +41,7 @@ INDEXED_TAGS = frozenset(
     }
 )
 _LAST_WANTED = 0x00200011
+_WANTED = frozenset(_UIDS) | INDEXED_TAGS
 MAX_INDEXED_VALUE = 1024  # longer values are not kept (no indexed VR allows more than 64 chars per value)
 
 _ITEM = 0xFFFEE000
@@ -188,45 +189,72 @@ def scan_header(data: bytes | bytearray | memoryview, transfer_syntax: str, comp
 
 
 def _walk(scanner: _Scanner, found: dict[int, str], indexed: dict[int, bytes]) -> None:
-    """Top-level elements up to Series Number: the wanted values into `found` and `indexed`.
+    """Top-level elements up to Series Number: the wanted values into `found` and `indexed`."""
+    if scanner.enc.implicit:
+        _walk_any(scanner, found, indexed)
+    else:
+        _walk_explicit(scanner, found, indexed)
 
-    Runs for every instance received, so the element header is read inline here (one unpack for
-    the usual explicit VR element) rather than through _Scanner.element_header.
-    """
+
+def _walk_explicit(scanner: _Scanner, found: dict[int, str], indexed: dict[int, bytes]) -> None:
+    """The usual encoding, made fast: this runs for every instance received, over a hundred
+    elements each. One unpack per element; the rare ones (items, long VRs, undefined lengths)
+    go through _Scanner."""
     view, size = scanner.data, len(scanner.data)
-    explicit = None if scanner.enc.implicit else _STRUCTS[scanner.enc.little]["explicit"]
+    unpack = _STRUCTS[scanner.enc.little]["explicit"].unpack_from
+    long_vrs, wanted, uids, last = _LONG_VRS, _WANTED, _UIDS, _LAST_WANTED
     pos = 0
     while True:
         if pos + 8 > size:
             raise NeedMore  # the end of the bytes; the end of the data set only if complete
-        if explicit is not None:
-            group, element, vr, length = explicit.unpack_from(view, pos)
-            if group == 0xFFFE or vr in _LONG_VRS:
-                scanner.pos = pos
-                tag, _vr, length = scanner.element_header()
-                value = scanner.pos
-            else:
-                tag, value = (group << 16) | element, pos + 8
-        else:
+        group, element, vr, length = unpack(view, pos)
+        if group == 0xFFFE or vr in long_vrs:
             scanner.pos = pos
             tag, _vr, length = scanner.element_header()
+            if tag > last:
+                return
+            if length == _UNDEFINED:
+                scanner.skip_undefined()
+                pos = scanner.pos
+                continue
             value = scanner.pos
+        else:
+            tag = (group << 16) | element
+            if tag > last:
+                return
+            value = pos + 8
+        pos = value + length
+        if tag in wanted:
+            if pos > size:
+                raise NeedMore
+            if tag in uids:
+                found[tag] = clean_uid(bytes(view[value:pos]))
+            elif length <= MAX_INDEXED_VALUE:
+                indexed[tag] = bytes(view[value:pos])
+        elif pos > size and tag < last:
+            raise NeedMore
+
+
+def _walk_any(scanner: _Scanner, found: dict[int, str], indexed: dict[int, bytes]) -> None:
+    """Any encoding (implicit VR), element by element through _Scanner."""
+    view, size = scanner.data, len(scanner.data)
+    while True:
+        if scanner.pos + 8 > size:
+            raise NeedMore
+        tag, _vr, length = scanner.element_header()
         if tag > _LAST_WANTED:
             return
         if length == _UNDEFINED:
-            scanner.pos = value
             scanner.skip_undefined()
-            pos = scanner.pos
             continue
-        end = value + length
-        if tag in _UIDS:
+        value = scanner.pos
+        end = scanner.pos = value + length
+        if tag in _WANTED:
             if end > size:
                 raise NeedMore
-            found[tag] = clean_uid(bytes(view[value:end]))
-        elif tag in INDEXED_TAGS and length <= MAX_INDEXED_VALUE:
-            if end > size:
-                raise NeedMore
-            indexed[tag] = bytes(view[value:end])
-        if end > size and tag < _LAST_WANTED:
+            if tag in _UIDS:
+                found[tag] = clean_uid(bytes(view[value:end]))
+            elif length <= MAX_INDEXED_VALUE:
+                indexed[tag] = bytes(view[value:end])
+        elif end > size and tag < _LAST_WANTED:
             raise NeedMore
-        pos = end
