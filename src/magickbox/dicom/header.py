@@ -202,7 +202,7 @@ def _walk_explicit(scanner: _Scanner, found: dict[int, str], indexed: dict[int, 
     go through _Scanner."""
     view, size = scanner.data, len(scanner.data)
     unpack = _STRUCTS[scanner.enc.little]["explicit"].unpack_from
-    long_vrs, wanted, uids, last = _LONG_VRS, _WANTED, _UIDS, _LAST_WANTED
+    long_vrs, wanted, last = _LONG_VRS, _WANTED, _LAST_WANTED
     pos = 0
     while True:
         if pos + 8 > size:
@@ -227,10 +227,7 @@ def _walk_explicit(scanner: _Scanner, found: dict[int, str], indexed: dict[int, 
         if tag in wanted:
             if pos > size:
                 raise NeedMore
-            if tag in uids:
-                found[tag] = clean_uid(bytes(view[value:pos]))
-            elif length <= MAX_INDEXED_VALUE:
-                indexed[tag] = bytes(view[value:pos])
+            _keep(tag, view[value:pos], found, indexed)
         elif pos > size and tag < last:
             raise NeedMore
 
@@ -252,9 +249,13 @@ def _walk_any(scanner: _Scanner, found: dict[int, str], indexed: dict[int, bytes
         if tag in _WANTED:
             if end > size:
                 raise NeedMore
-            if tag in _UIDS:
-                found[tag] = clean_uid(bytes(view[value:end]))
-            elif length <= MAX_INDEXED_VALUE:
-                indexed[tag] = bytes(view[value:end])
+            _keep(tag, view[value:end], found, indexed)
         elif end > size and tag < _LAST_WANTED:
             raise NeedMore
+
+
+def _keep(tag: int, value: memoryview, found: dict[int, str], indexed: dict[int, bytes]) -> None:
+    if tag in _UIDS:
+        found[tag] = clean_uid(bytes(value))
+    elif len(value) <= MAX_INDEXED_VALUE:
+        indexed[tag] = bytes(value)
