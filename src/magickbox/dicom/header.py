@@ -224,12 +224,10 @@ def _walk_explicit(scanner: _Scanner, found: dict[int, str], indexed: dict[int, 
                 return
             value = pos + 8
         pos = value + length
-        if tag in wanted:
-            if pos > size:
-                raise NeedMore
-            _keep(tag, view[value:pos], found, indexed)
-        elif pos > size and tag < last:
+        if pos > size:  # every element up to Series Number (itself wanted) must be whole
             raise NeedMore
+        if tag in wanted:
+            _keep(tag, view[value:pos], found, indexed)
 
 
 def _walk_any(scanner: _Scanner, found: dict[int, str], indexed: dict[int, bytes]) -> None:
@@ -246,12 +244,10 @@ def _walk_any(scanner: _Scanner, found: dict[int, str], indexed: dict[int, bytes
             continue
         value = scanner.pos
         end = scanner.pos = value + length
-        if tag in _WANTED:
-            if end > size:
-                raise NeedMore
-            _keep(tag, view[value:end], found, indexed)
-        elif end > size and tag < _LAST_WANTED:
+        if end > size:  # as in _walk_explicit
             raise NeedMore
+        if tag in _WANTED:
+            _keep(tag, view[value:end], found, indexed)
 
 
 def _keep(tag: int, value: memoryview, found: dict[int, str], indexed: dict[int, bytes]) -> None:

@@ -57,7 +57,8 @@ class PduStream:
     def next_pdu(self, *, wait: bool) -> memoryview | bytearray | None:
         """The next whole PDU, valid until the next call. With `wait`, blocks until it is
         complete or its deadline passes (PduRefused); without, returns None unless it is whole
-        after at most one non-blocking read."""
+        after at most one non-blocking read. A PDU larger than the buffer is always read whole
+        (waiting up to its deadline either way)."""
         if not self._buffer:
             self._buffer = bytearray(CAPACITY)
             self._view = memoryview(self._buffer)

@@ -25,7 +25,7 @@ from magickbox.receive.access import AccessPolicy
 from magickbox.receive.handler import AssociationRecord, BoxRequestHandler, BoxServer, end_association
 from magickbox.receive.slots import SharedSlots
 from magickbox.store import Store
-from magickbox.store.retention import disk_use, request_sweep
+from magickbox.store.retention import wake_if_high
 
 log = logging.getLogger(__name__)
 
@@ -124,13 +124,10 @@ class Receiver:
         return self._disk_ok
 
     def _check_disk(self) -> bool:
-        """One statvfs for both checks."""
-        try:
-            use = disk_use(self.settings.data)
-        except OSError:
+        """One statvfs for both checks: past the high mark housekeeping sweeps now."""
+        use = wake_if_high(self.settings.data, self.settings.disk_high_percent)
+        if use is None:
             return True  # the write itself will say what is wrong
-        if self.settings.disk_high_percent < 100 and use.percent >= self.settings.disk_high_percent:
-            request_sweep(self.settings.data)  # housekeeping sweeps now
         minimum = self.settings.min_free_bytes
         return minimum <= 0 or use.available >= minimum
 

@@ -94,13 +94,17 @@ def request_sweep(data: Path) -> None:
         (data / WAKE_FILE).touch()
 
 
-def wake_if_high(data: Path, high_percent: float) -> None:
-    """Cheap (one statvfs): a writer calls it; past the high mark it asks for a sweep at once."""
+def wake_if_high(data: Path, high_percent: float) -> DiskUse | None:
+    """Cheap (one statvfs): a writer calls it; past the high mark it asks for a sweep at once.
+    Returns what it measured (None when the file system could not say), for the caller's own
+    checks."""
     try:
-        if high_percent < 100 and disk_use(data).percent >= high_percent:
-            request_sweep(data)
+        use = disk_use(data)
     except OSError:
-        return
+        return None
+    if high_percent < 100 and use.percent >= high_percent:
+        request_sweep(data)
+    return use
 
 
 def take_sweep_request(data: Path) -> bool:
