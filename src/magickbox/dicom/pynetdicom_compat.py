@@ -1,7 +1,8 @@
 """Every use of pynetdicom's private parts, in one place, for the tested pynetdicom versions only.
 
 The receiver and the senders need a few things pynetdicom 3 has no public API for: the DUL's
-PDU reader (replaced by a bounded one), its reactor sleep, an association's accepted contexts,
+PDU reader (replaced by a bounded one), its reactor sleep, the acceptor reactor's polling
+(replaced by a wake-up), an association's accepted contexts,
 the AE's server list, the "send files as they are" switch and its UID conversion. Everything
 else in the package uses public names only. `check_version()` runs when the box starts, so a
 pynetdicom outside the tested range stops the start with a clear message instead of misbehaving
@@ -20,6 +21,7 @@ from importlib.metadata import PackageNotFoundError, version
 from typing import TYPE_CHECKING, Any
 
 from pynetdicom import _config, utils
+from pynetdicom import association as association_module
 from pynetdicom._globals import MODE_ACCEPTOR
 from pynetdicom.association import Association
 
@@ -98,6 +100,55 @@ def new_acceptor(ae: AE, server: AssociationServer) -> Association:
     assoc._server = server
     assoc.dul._run_loop_delay = 0.0
     return assoc
+
+
+# pynetdicom's Association._run_reactor sleeps this long between two looks at its queues.
+REACTOR_TICK_S = 0.001
+# An acceptor with nothing queued still looks this often: for an ended DUL, the network
+# timeout, a kill() from another thread.
+REACTOR_IDLE_LOOK_S = 0.05
+
+
+class _ReactorTime:
+    """pynetdicom.association's `time` module, except that the reactor tick of an acceptor set
+    up by wake_reactor_on_input() waits for its wake-up instead."""
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(time, name)
+
+    @staticmethod
+    def sleep(seconds: float) -> None:
+        woken: threading.Event | None = getattr(threading.current_thread(), "_magickbox_woken", None)
+        if woken is None or seconds != REACTOR_TICK_S:
+            time.sleep(seconds)
+            return
+        woken.wait(REACTOR_IDLE_LOOK_S)
+        woken.clear()  # before the reactor looks: whatever comes after this wakes it again
+
+
+def wake_reactor_on_input(assoc: Association) -> None:
+    """Let the acceptor's reactor thread sleep until there is something for it to do.
+
+    pynetdicom's reactor wakes every millisecond to look for a DIMSE message, a release or an
+    abort. In a receive worker those wake-ups take the GIL from the thread that is reading
+    data (thousands of hand-overs per second with a few associations), and most of the time
+    there is nothing: instances go the storage fast path, which never queues anything. Here
+    the reactor waits on an event that every put on its two input queues sets; it still looks
+    every REACTOR_IDLE_LOOK_S for what no queue announces. Call it once the association's DIMSE
+    provider is in place (its queue is one of the two).
+    """
+    woken = threading.Event()
+    for inbox in (assoc.dul.to_user_queue, assoc.dimse.msg_queue):
+        put = inbox.put
+
+        def put_and_wake(item: Any, block: bool = True, timeout: float | None = None, put: Any = put) -> None:
+            put(item, block, timeout)
+            woken.set()
+
+        setattr(inbox, "put", put_and_wake)  # noqa: B010 - an instance override, on purpose
+    setattr(assoc, "_magickbox_woken", woken)  # noqa: B010 - read by _ReactorTime in its thread
+    if not isinstance(getattr(association_module, "time", None), _ReactorTime):
+        setattr(association_module, "time", _ReactorTime())  # noqa: B010 - pynetdicom's module global
 
 
 def register_server(ae: AE, server: AssociationServer) -> None:

@@ -19,7 +19,7 @@ from pynetdicom.transport import RequestHandler, ThreadedAssociationServer
 
 from magickbox.dicom.pdureader import RJ_LIMIT, PduLimits
 from magickbox.dicom.pdustream import PduStream
-from magickbox.dicom.pynetdicom_compat import install_pdu_reader, new_acceptor
+from magickbox.dicom.pynetdicom_compat import install_pdu_reader, new_acceptor, wake_reactor_on_input
 from magickbox.receive.dimse import StoreFastPath
 from magickbox.receive.guard import bounded_reader, proposed_contexts
 from magickbox.receive.tcp import AcceptedSocket, tune_accepted, wake_waiting_acceptor
@@ -119,6 +119,7 @@ class BoxRequestHandler(RequestHandler):
             assoc, lambda: record.tracker, receiver.spill_dir, receiver.free_space_ok
         )
         assoc.dimse = fast_path
+        wake_reactor_on_input(assoc)
         request_deadline = record.started + settings.association_request_timeout_s
         install_pdu_reader(assoc, bounded_reader(limits, request_deadline, stream, fast_path.take_pdata))
         assoc.acceptor.maximum_length = self.ae.maximum_pdu_size
