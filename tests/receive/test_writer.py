@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import os
+from collections.abc import Sequence
 from io import BytesIO
 from pathlib import Path
+from typing import Any
 
 import pydicom
 import pytest
@@ -63,6 +66,39 @@ def test_fragments_become_one_part10_file_in_input(
     assert raw[144 + int.from_bytes(raw[140:144], "little") :] == data
     assert pydicom.dcmread(stored).file_meta.MediaStorageSOPInstanceUID == ds.SOPInstanceUID
     assert not list(tmp_path.rglob("*.part")) and not list(store.settings.data.rglob("*.part"))
+
+
+class ShortWrites:
+    """The os module as the writer sees it, except that a write takes at most 700 bytes (what
+    a file system may do; a disk that fills up takes fewer and fewer)."""
+
+    LIMIT = 700
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(os, name)
+
+    def write(self, fd: int, data: bytes) -> int:
+        return os.write(fd, memoryview(data)[: self.LIMIT])
+
+    def writev(self, fd: int, buffers: Sequence[bytes]) -> int:
+        return os.write(fd, memoryview(b"".join(buffers))[: self.LIMIT])
+
+
+@pytest.mark.parametrize("piece", [1000, 1 << 30], ids=["several fragments", "one fragment"])
+def test_short_writes_still_store_every_byte_in_order(
+    store: Store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, piece: int
+) -> None:
+    monkeypatch.setattr(writer_module, "os", ShortWrites())
+    tracker = make_tracker(store)
+    data, ds = data_set_of(dicomdata.EXPLICIT_LE)
+    writer = InstanceWriter(tracker, str(ds.file_meta.TransferSyntaxUID), ds.SOPClassUID, tmp_path / "spill")
+
+    feed_in_pieces(writer, data, piece)
+    assert writer.finish().status == status.SUCCESS
+
+    [stored] = store.settings.scratch_dir.rglob(f"{ds.SOPInstanceUID}.dcm")
+    raw = stored.read_bytes()
+    assert raw[144 + int.from_bytes(raw[140:144], "little") :] == data
 
 
 def test_deflated_data_set_is_scanned_and_stored_unchanged(store: Store, tmp_path: Path) -> None:

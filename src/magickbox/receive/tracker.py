@@ -15,7 +15,6 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from pathlib import Path
 
 from magickbox.dicom import studyattrs
 from magickbox.dicom.header import SERIES_INSTANCE_UID
@@ -39,8 +38,10 @@ class SessionSlot:
 
     session_id: int
     scratchdir: str
-    input_dir: Path
-    incoming_dir: Path
+    # Plain strings: the writer builds a path from them per instance, and pathlib costs more
+    # than the rest of putting a small file in place.
+    input_dir: str
+    incoming_dir: str
     pending_instances: int = 0
     pending_bytes: int = 0
     study: StudyTally = field(default_factory=StudyTally)  # index entries since the last flush
@@ -153,7 +154,9 @@ class AssociationTracker:
         incoming = layout.incoming_dir(session.scratchdir)
         incoming.mkdir(exist_ok=True)
         log.info("association %s feeds session %s (pid %s)", self.group_key, session.scratchdir, pid)
-        return SessionSlot(session.id, session.scratchdir, layout.input_dir(session.scratchdir), incoming)
+        return SessionSlot(
+            session.id, session.scratchdir, str(layout.input_dir(session.scratchdir)), str(incoming)
+        )
 
     def _join_retrieval(self, study_uid: str | None) -> SessionSlot | None:
         """The session of a study a retrieval is fetching from this peer, if it is one."""
@@ -169,7 +172,11 @@ class AssociationTracker:
         incoming.mkdir(exist_ok=True)
         log.info("association %s feeds retrieved session %s", self.group_key, session.scratchdir)
         return SessionSlot(
-            session.id, session.scratchdir, layout.input_dir(session.scratchdir), incoming, settle_s=0.0
+            session.id,
+            session.scratchdir,
+            str(layout.input_dir(session.scratchdir)),
+            str(incoming),
+            settle_s=0.0,
         )
 
     def count(self, slot: SessionSlot, nbytes: int, indexed: dict[int, bytes] | None = None) -> None:

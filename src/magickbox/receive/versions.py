@@ -17,7 +17,7 @@ import os
 import threading
 import time
 from dataclasses import dataclass
-from pathlib import Path
+from typing import TypeAlias
 
 from magickbox.store.layout import ScratchLayout, write_json_atomic
 
@@ -26,6 +26,7 @@ log = logging.getLogger(__name__)
 BLOCK = 1 << 20
 MAX_VERSIONS = 1000
 INFO_KEY = "DuplicateSOPInstanceUIDs"
+StrPath: TypeAlias = "str | os.PathLike[str]"
 _info_lock = threading.Lock()  # associations feeding one session may note at the same time
 
 
@@ -35,16 +36,17 @@ class Placed:
     new: bool  # False: an identical file was already there (the part file is dropped)
 
 
-def place(part: Path, input_dir: Path, uid: str) -> Placed:
+def place(part: StrPath, input_dir: StrPath, uid: str) -> Placed:
     """Move `part` into `input_dir` as `<uid>.dcm` or the next free version name."""
+    part, folder = os.fspath(part), os.fspath(input_dir)
     for version in range(1, MAX_VERSIONS + 1):
         name = f"{uid}.dcm" if version == 1 else f"{uid}.{version}.dcm"
-        target = input_dir / name
+        target = os.path.join(folder, name)
         try:
             _move_unless_taken(part, target)
         except FileExistsError:
             if same_content(part, target):
-                part.unlink()
+                os.unlink(part)
                 return Placed(name, new=False)
             continue
         return Placed(name, new=True)
@@ -58,7 +60,7 @@ _RENAME_NOREPLACE = 1
 _renameat2_works = _RENAMEAT2 is not None
 
 
-def _move_unless_taken(part: Path, target: Path) -> None:
+def _move_unless_taken(part: str, target: str) -> None:
     """Rename that never replaces (FileExistsError instead): one renameat2(RENAME_NOREPLACE)
     where the file system has it (a system call and a directory update fewer per instance),
     else a hard link and an unlink."""
@@ -69,17 +71,17 @@ def _move_unless_taken(part: Path, target: Path) -> None:
             return
         code = ctypes.get_errno()
         if code not in (errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP):
-            raise OSError(code, os.strerror(code), str(target))
+            raise OSError(code, os.strerror(code), target)
         _renameat2_works = False
     os.link(part, target)
-    part.unlink()
+    os.unlink(part)
 
 
-def same_content(one: Path, other: Path) -> bool:
+def same_content(one: str, other: str) -> bool:
     """Byte for byte equal (sizes first)."""
-    if one.stat().st_size != other.stat().st_size:
+    if os.stat(one).st_size != os.stat(other).st_size:
         return False
-    with one.open("rb") as first, other.open("rb") as second:
+    with open(one, "rb") as first, open(other, "rb") as second:
         while True:
             block = first.read(BLOCK)
             if block != second.read(BLOCK):
