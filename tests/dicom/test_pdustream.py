@@ -112,3 +112,41 @@ def test_an_idle_stream_holds_no_buffer(pair: tuple[socket.socket, socket.socket
     stream = PduStream(ours, LIMITS)
     assert not stream.has_pdu()
     assert stream._buffer == bytearray()  # idle connections cost no megabyte each
+
+
+@pytest.fixture
+def no_spares(monkeypatch: pytest.MonkeyPatch) -> pdustream._Spares:
+    spares = pdustream._Spares(2)
+    monkeypatch.setattr(pdustream, "spares", spares)
+    return spares
+
+
+def test_a_closed_streams_buffer_serves_the_next_one(
+    pair: tuple[socket.socket, socket.socket], no_spares: pdustream._Spares
+) -> None:
+    ours, peer = pair
+    first = PduStream(ours, LIMITS)
+    peer.sendall(pdu(b"x" * 5000) + pdu(b"y" * 700)[:300])  # the start of a PDU stays unread
+    assert bytes(first.next_pdu(wait=True) or b"") == pdu(b"x" * 5000)
+    first.close()
+    assert len(no_spares) == 1
+
+    other_ours, other_peer = socket.socketpair()
+    with other_ours, other_peer:
+        second = PduStream(other_ours, LIMITS)
+        other_peer.sendall(pdu(b"z" * 2000) + pdu(b"w" * 10))
+        assert bytes(second.next_pdu(wait=True) or b"") == pdu(b"z" * 2000)  # nothing of the first's
+        assert bytes(second.next_pdu(wait=True) or b"") == pdu(b"w" * 10)
+        assert len(no_spares) == 0  # the spare was taken, not a new buffer made
+        second.close()
+    assert len(no_spares) == 1
+
+
+def test_an_unread_stream_gives_nothing_back_and_few_are_kept(
+    pair: tuple[socket.socket, socket.socket], no_spares: pdustream._Spares
+) -> None:
+    PduStream(pair[0], LIMITS).close()
+    assert len(no_spares) == 0
+    for _ in range(5):
+        no_spares.give(bytearray(pdustream.CAPACITY))
+    assert len(no_spares) == 2

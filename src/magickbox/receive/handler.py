@@ -43,6 +43,7 @@ class AssociationRecord:
     called_aet: str = ""
     tracker: AssociationTracker | None = None
     fast_path: StoreFastPath | None = None
+    stream: PduStream | None = None
     assoc: Association | None = None
     release_failed: bool = False  # the release could not be recorded: the sender must not get the RP
     has_slot: bool = False  # counted against max_associations (accepted, not just connected)
@@ -113,7 +114,7 @@ class BoxRequestHandler(RequestHandler):
         assoc.name = f"Association@{record.ip}:{record.port}"
         limits = PduLimits(settings.max_pdu, settings.pdu_timeout_s)
         accepted = AcceptedSocket(assoc, client_socket=self.request)
-        stream = accepted.stream = PduStream(self.request, limits)
+        stream = accepted.stream = record.stream = PduStream(self.request, limits)
         assoc.set_socket(accepted)
         fast_path = record.fast_path = StoreFastPath(
             assoc, lambda: record.tracker, receiver.spill_dir, receiver.free_space_ok
@@ -221,6 +222,8 @@ class BoxRequestHandler(RequestHandler):
             outcome = "closed before A-ASSOCIATE"
         if record.fast_path is not None:
             record.fast_path.discard()
+        if record.stream is not None and not assoc.dul.is_alive():  # else its reader may still run
+            record.stream.close()
         tracker = record.tracker
         if tracker is not None:
             reason = "the sender aborted the association or the connection dropped"
