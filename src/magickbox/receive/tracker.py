@@ -81,7 +81,8 @@ def study_key_and_pid(study_uid: str) -> tuple[str, str]:
 
 @contextmanager
 def thread_db(store: Store) -> Iterator[None]:
-    """Association threads are short-lived: drop their SQLite connection after each use."""
+    """Association threads are short-lived: after each use their SQLite connection is left for
+    the next thread (Database.release), so an ended association holds none."""
     with store.connection():
         yield
 

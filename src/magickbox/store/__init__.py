@@ -50,12 +50,12 @@ class Store:
 
     @contextmanager
     def connection(self) -> Iterator[Store]:
-        """A scope for a thread's (or a command's) use of the store: its connection is closed at
-        the end, so a thread that stops leaves no open SQLite handle behind."""
+        """A scope for a thread's (or a command's) use of the store: at the end its connection
+        is left for the next thread (Database.release), so a thread that stops holds none."""
         try:
             yield self
         finally:
-            self.db.close()
+            self.db.release()
 
     def ping(self) -> None:
         """Raise if the database cannot answer (the health check)."""
