@@ -81,12 +81,16 @@ class Receiver:
 
 
 class Box(Receiver):
+    pythonpath: str | None = None  # another checkout's src/: that version of the box (box_at)
+
     def start(self) -> None:
         data = self.work / "data"
         bucket = data / "streams" / "bench"
         bucket.mkdir(parents=True)
         (bucket / "info.json").write_text(json.dumps({"name": "bench", "AETitle": CALLED_AET, "enabled": 1}))
         env = {**os.environ, "MAGICKBOX_MIN_FREE_BYTES": "0", "MAGICKBOX_SESSION_SETTLE_S": "0.5"}
+        if self.pythonpath:
+            env["PYTHONPATH"] = self.pythonpath
         argv = [sys.executable, "-m", "magickbox.cli.magickbox", "serve", "--data", str(data)]
         argv += ["--host", "127.0.0.1", "--dicom-port", str(self.port), "--http-port", str(free_port())]
         log = self._log()
@@ -163,6 +167,24 @@ class Orthanc(Receiver):
 
         with urllib.request.urlopen(f"http://127.0.0.1:{self.http}/statistics", timeout=10) as response:
             return int(json.load(response)["CountInstances"])
+
+
+def box_at(revision: str, work: Path) -> type[Box]:
+    """The box as of a git revision (a worktree of this repository under `work`, run with the
+    installed dependencies): one run then measures a change against the version before it and
+    against the same reference, which moves between runs more than most changes do."""
+    root = Path(__file__).resolve().parent.parent
+    commit = subprocess.run(
+        ["git", "rev-parse", "--verify", f"{revision}^{{commit}}"],
+        cwd=root, check=True, capture_output=True, text=True,
+    ).stdout.strip()  # fmt: skip
+    tree = work / f"box-at-{commit[:12]}"
+    if not (tree / "src").is_dir():
+        subprocess.run(
+            ["git", "worktree", "add", "--detach", "--force", str(tree), commit],
+            cwd=root, check=True, capture_output=True,
+        )  # fmt: skip
+    return type(f"BoxAt{commit[:7]}", (Box,), {"pythonpath": str(tree / "src")})
 
 
 def available() -> dict[str, type[Receiver]]:
