@@ -9,7 +9,10 @@
   grows with what arrives, never with what a peer's header claims.
 - `ready` waits up to `ready_wait_s` in poll() for data, so the DUL reactor wakes when a PDU
   arrives rather than on its next poll (pynetdicom sleeps between polls otherwise). poll()
-  works for descriptors >= 1024, which select() cannot watch.
+  works for descriptors >= 1024, which select() cannot watch. It does not wait while the DUL's
+  state machine has events queued: a read can queue two (the connection opening and the
+  A-ASSOCIATE-RQ), and the reactor handles one per turn, so the second one would wait out the
+  poll (a millisecond on every association's answer).
 
 Subclasses say what else to do when the peer closes mid-read (`peer_closed`).
 """
@@ -50,7 +53,8 @@ class TunedSocket(AssociationSocket):
             if self._poller is None:
                 self._poller = select.poll()
                 self._poller.register(sock, select.POLLIN | select.POLLPRI)
-            events = poll_acking(self._poller, sock, int(self.ready_wait_s * 1000) or 1)
+            wait_ms = 0 if self.event_queue.qsize() else int(self.ready_wait_s * 1000) or 1
+            events = poll_acking(self._poller, sock, wait_ms)
         except (OSError, ValueError):
             self.event_queue.put("Evt17")  # transport connection closed
             return False
