@@ -68,6 +68,13 @@ class Database:
         conn.execute("PRAGMA foreign_keys=ON")
         return conn
 
+    def _drop_own(self) -> None:
+        """Close this thread's connection only (the others are fine)."""
+        conn = getattr(self._local, "conn", None)
+        if conn is not None:
+            conn.close()
+            self._local.conn = None
+
     def _take_idle(self) -> sqlite3.Connection | None:
         with self._idle_lock:
             return self._idle.pop() if self._idle else None
@@ -120,7 +127,7 @@ class Database:
             conn.execute("ROLLBACK")
         except sqlite3.Error:
             log.warning("could not roll back a failed transaction; reopening the connection")
-            self.close()
+            self._drop_own()
 
     def query(self, sql: str, params: tuple[object, ...] | dict[str, object] = ()) -> list[sqlite3.Row]:
         return self.connection().execute(sql, params).fetchall()
@@ -131,10 +138,7 @@ class Database:
 
     def close(self) -> None:
         """Close this thread's connection and every idle one (the data folder may go away)."""
-        conn = getattr(self._local, "conn", None)
-        if conn is not None:
-            conn.close()
-            self._local.conn = None
+        self._drop_own()
         with self._idle_lock:
             idle, self._idle = self._idle, []
         for other in idle:
