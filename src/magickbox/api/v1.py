@@ -15,7 +15,7 @@ from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
 
 from magickbox.api.actions import cancel_session, delete_session, find_session, rerun_session
-from magickbox.api.legacy import log_response, zip_response
+from magickbox.api.downloads import download_log, download_zip
 from magickbox.api.studies import DEFAULT_STUDY_QUERY, StudyOut, StudyQuery
 from magickbox.api.uploads import create_session, receive_form
 from magickbox.api.views import processing_seconds
@@ -325,7 +325,7 @@ def session_log(
         if "text/event-stream" in request.headers.get("accept", ""):
             return StreamingResponse(_as_events(_follow(store, s, offset)), media_type="text/event-stream")
         return StreamingResponse(_follow(store, s, offset), media_type="text/plain; charset=utf-8")
-    return log_response(store.layout.log_path(s.scratchdir), offset)
+    return download_log(request, store, s, offset)
 
 
 ZIP_RESPONSES: dict[int | str, dict[str, Any]] = {**ERRORS, 200: {"content": {"application/zip": {}}}}
@@ -338,9 +338,8 @@ ZIP_RESPONSES: dict[int | str, dict[str, Any]] = {**ERRORS, 200: {"content": {"a
     response_class=StreamingResponse,
 )
 def output_zip(request: Request, store: StoreDep, scratchdir: str) -> StreamingResponse:
-    response = zip_response(store, scratchdir, "OUTPUT")
-    audit(request, "download-zip", find_session(store, scratchdir), "OUTPUT")
-    return response
+    """A zip of the session's OUTPUT/ (entries `<scratchdir>/OUTPUT/...`), built while it is sent."""
+    return download_zip(request, store, find_session(store, scratchdir), "OUTPUT")
 
 
 @router.get(
@@ -350,9 +349,8 @@ def output_zip(request: Request, store: StoreDep, scratchdir: str) -> StreamingR
     response_class=StreamingResponse,
 )
 def input_zip(request: Request, store: StoreDep, scratchdir: str) -> StreamingResponse:
-    response = zip_response(store, scratchdir, "INPUT")
-    audit(request, "download-zip", find_session(store, scratchdir), "INPUT")
-    return response
+    """A zip of the session's INPUT/ (entries `<scratchdir>/INPUT/...`), built while it is sent."""
+    return download_zip(request, store, find_session(store, scratchdir), "INPUT")
 
 
 @router.delete("/sessions/{scratchdir}", dependencies=[Depends(require_write)], responses=ERRORS)
