@@ -8,11 +8,10 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import PlainTextResponse, Response, StreamingResponse
-from starlette.concurrency import run_in_threadpool
 
 from magickbox.api.actions import delete_session, find_session
 from magickbox.api.downloads import Area, download_log, download_zip
-from magickbox.api.uploads import clean_spool, create_session, receive_form
+from magickbox.api.uploads import clean_spool, upload_session
 from magickbox.api.views import ScratchRenderer
 from magickbox.store import Store
 from magickbox.web.deps import audit, get_store, require_read, require_write
@@ -92,14 +91,7 @@ def delete_study(
 @router.post("/code/php/processZip.php", dependencies=[Depends(require_write)])
 async def process_zip(request: Request) -> Response:
     """`mb push`: one upload, one session. The original answered an empty body; so do we on success."""
-    store = get_store(request)
-    form = await receive_form(request, store.settings)
-    try:
-        client = request.client.host if request.client else ""
-        await run_in_threadpool(create_session, store, form, client)
-    finally:
-        if form.file_path is not None:
-            form.file_path.unlink(missing_ok=True)
+    await upload_session(request, get_store(request))
     return Response(status_code=200)
 
 

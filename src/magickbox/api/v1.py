@@ -17,7 +17,7 @@ from starlette.concurrency import run_in_threadpool
 from magickbox.api.actions import cancel_session, delete_session, find_session, rerun_session
 from magickbox.api.downloads import download_log, download_zip
 from magickbox.api.studies import DEFAULT_STUDY_QUERY, StudyOut, StudyQuery
-from magickbox.api.uploads import create_session, receive_form
+from magickbox.api.uploads import upload_session
 from magickbox.api.views import processing_seconds
 from magickbox.store import Store
 from magickbox.store.buckets import Bucket, InvalidBucket, set_enabled
@@ -419,15 +419,7 @@ def rerun(request: Request, scratchdir: str) -> ActionOut:
 )
 async def upload(request: Request) -> SessionOut:
     """A zip for a bucket (the fields of processZip.php); answers the new, queued session."""
-    store = get_store(request)
-    form = await receive_form(request, store.settings)
-    try:
-        client = request.client.host if request.client else ""
-        created = await run_in_threadpool(create_session, store, form, client)
-    finally:
-        if form.file_path is not None:
-            form.file_path.unlink(missing_ok=True)
-    return session_out(created)
+    return session_out(await upload_session(request, get_store(request)))
 
 
 def bucket_out(bucket: Bucket | InvalidBucket, stats: BucketStats | None) -> BucketOut:
