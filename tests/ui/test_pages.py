@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import json
 import subprocess
+import zipfile
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 import pytest
 
+from magickbox.store.audit import AuditFilter
 from magickbox.ui import charts
 from tests.support.box import BoxProcess
 from tests.support.net import free_port, wait_for_port, wait_until
@@ -154,10 +157,9 @@ def test_download_output_zip(box: BoxProcess, page: Any, tmp_path: Path) -> None
         row.locator("a", has_text="Output").click()
     download = info.value
     assert download.suggested_filename == f"{session.scratchdir}.zip"
+    assert urlsplit(download.url).path == f"/api/v1/sessions/{session.scratchdir}/output.zip"
     target = tmp_path / "out.zip"
     download.save_as(target)
-    import zipfile
-
     with zipfile.ZipFile(target) as archive:
         names = archive.namelist()
     assert len(names) == 2
@@ -182,10 +184,53 @@ def test_delete_asks_first_and_removes_the_row(box: BoxProcess, page: Any, tmp_p
     assert messages and "Delete session" in messages[0]
     assert (box.data / "scratch" / session.scratchdir).exists()  # declined: nothing happened
 
+    sent: list[tuple[str, str]] = []
+    page.on("request", lambda request: sent.append((request.method, urlsplit(request.url).path)))
     page.once("dialog", lambda dialog: dialog.accept())
     row.locator("button[data-action=delete]").click()
     row.wait_for(state="detached")
     assert not (box.data / "scratch" / session.scratchdir).exists()
+    assert ("DELETE", f"/api/v1/sessions/{session.scratchdir}") in sent
+    assert not [path for _method, path in sent if path.startswith("/code/php/")]
+
+
+def test_session_page_downloads_and_deletes_through_api_v1(
+    box: BoxProcess, page: Any, tmp_path: Path
+) -> None:
+    store = driving.open_store(box.data)
+    _send(box, tmp_path, "APIV1")
+    session = driving.wait_for_state(store, "APIV1", "finished")
+    name = session.scratchdir
+    sent: list[tuple[str, str]] = []
+    page.on("request", lambda request: sent.append((request.method, urlsplit(request.url).path)))
+    page.goto(f"{box.url}/ui/sessions/{name}")
+    for label, area in (("Download output", "OUTPUT"), ("Download input", "INPUT")):
+        with page.expect_download() as info:
+            page.locator(".toolbar a", has_text=label).click()
+        assert info.value.suggested_filename == f"{name}.zip"
+        target = tmp_path / f"{area}.zip"
+        info.value.save_as(target)
+        with zipfile.ZipFile(target) as archive:
+            names = archive.namelist()
+        assert names and all(n.startswith(f"{name}/{area}/") for n in names), names
+
+    page.locator("#log a", has_text="raw").click()
+    page.wait_for_url(f"**/api/v1/sessions/{name}/log")
+    assert page.inner_text("body").strip() == store.layout.log_path(name).read_text().strip()
+    page.go_back()
+
+    page.once("dialog", lambda dialog: dialog.accept())
+    page.locator(".toolbar button[data-action=delete]").click()
+    page.wait_for_url(box.url + "/")
+    assert not (box.data / "scratch" / name).exists()
+    assert ("GET", f"/api/v1/sessions/{name}/output.zip") in sent
+    assert ("GET", f"/api/v1/sessions/{name}/input.zip") in sent
+    assert ("DELETE", f"/api/v1/sessions/{name}") in sent
+    assert not [p for _m, p in sent if p.startswith(("/code/php/", "/scratch/"))], sent
+    store.audit.flush()
+    actions = [(e.action, e.detail) for e in store.audit.entries(AuditFilter(scratchdir=name))[1]]
+    assert ("download-zip", "OUTPUT") in actions and ("download-zip", "INPUT") in actions
+    assert ("download-file", "processing.log") in actions and ("delete", "") in actions
 
 
 def test_buckets_page_shows_commands_and_invalid_buckets(box: BoxProcess, page: Any) -> None:
@@ -350,10 +395,15 @@ def test_with_tokens_the_page_asks_for_one_and_sends_it_to_the_api(
     with page.expect_download() as info:
         row.locator("a", has_text="Output").click()
     assert info.value.suggested_filename == f"{session.scratchdir}.zip"
+    assert urlsplit(info.value.url).path == f"/api/v1/sessions/{session.scratchdir}/output.zip"
+    sent: list[tuple[str, str]] = []
+    page.on("request", lambda request: sent.append((request.method, urlsplit(request.url).path)))
     page.once("dialog", lambda dialog: dialog.accept())
     row.locator("button[data-action=delete]").click()
     row.wait_for(state="detached")
     assert not (box.data / "scratch" / session.scratchdir).exists()
+    assert ("DELETE", f"/api/v1/sessions/{session.scratchdir}") in sent
+    assert not [path for _method, path in sent if path.startswith("/code/php/")]
 
 
 def test_an_action_without_a_stored_token_asks_for_one(box: BoxProcess, page: Any) -> None:

@@ -4,22 +4,18 @@ from __future__ import annotations
 
 import json
 import logging
-import os
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import PlainTextResponse, Response, StreamingResponse
-from starlette.concurrency import run_in_threadpool
 
 from magickbox.api.actions import delete_session, find_session
-from magickbox.api.uploads import clean_spool, create_session, receive_form
+from magickbox.api.downloads import Area, download_log, download_zip
+from magickbox.api.uploads import clean_spool, upload_session
 from magickbox.api.views import ScratchRenderer
 from magickbox.store import Store
 from magickbox.web.deps import audit, get_store, require_read, require_write
 from magickbox.web.errors import ApiError
-from magickbox.zipstream import session_files, stream_folder
 
 log = logging.getLogger(__name__)
 router = APIRouter(tags=["original endpoints"])
@@ -41,37 +37,6 @@ def warm_up(store: Store) -> None:
             log.exception("could not prepare the session list")
 
 
-SMALL_LOG = 8 << 20
-
-
-def log_response(path: Path, offset: int = 0) -> Response:
-    """A snapshot of a log that may still grow: exactly the bytes present when it was opened.
-
-    (A FileResponse would announce the size at stat time and then send whatever is there at
-    read time, which breaks the response when a running bucket appends in between.)
-    """
-    try:
-        handle = path.open("rb")
-    except OSError:
-        raise ApiError(404, "no log yet", "the session has not started processing") from None
-    size = os.fstat(handle.fileno()).st_size
-    media = "text/plain; charset=utf-8"
-    if size - offset <= SMALL_LOG:
-        with handle:
-            handle.seek(offset)
-            return Response(handle.read(max(0, size - offset)), media_type=media)
-
-    def chunks() -> Iterator[bytes]:
-        with handle:
-            handle.seek(offset)
-            left = size - offset
-            while left > 0 and (block := handle.read(min(left, 1 << 20))):
-                left -= len(block)
-                yield block
-
-    return StreamingResponse(chunks(), media_type=media)
-
-
 def json_response(value: object) -> Response:
     return Response(json.dumps(value, separators=(",", ":")), media_type="application/json")
 
@@ -81,20 +46,6 @@ def get_scratch(store: StoreDep) -> Response:
     """Every session, newest first, in the original's shape (plus `status` and `routing`)."""
     return Response(
         _scratch.render(store.queries, store.layout, store.studies), media_type="application/json"
-    )
-
-
-def zip_response(store: Store, scratchdir: str | None, area: str) -> StreamingResponse:
-    session = find_session(store, scratchdir)
-    folder = store.layout.session_dir(session.scratchdir) / area
-    entries = (
-        (path, f"{session.scratchdir}/{area}/{rel}")
-        for path, rel in session_files(folder, store.layout.root.resolve())
-    )
-    return StreamingResponse(
-        stream_folder(entries),
-        media_type="application/zip",
-        headers={"Content-Disposition": f"attachment; filename={session.scratchdir}.zip"},
     )
 
 
@@ -108,10 +59,8 @@ def get_output_zip(
     request: Request, store: StoreDep, folder: str | None = None, type: str | None = None
 ) -> StreamingResponse:
     """A zip of the session's OUTPUT/ (or INPUT/ with `type=input`), built while it is sent."""
-    area = "INPUT" if type == "input" else "OUTPUT"
-    response = zip_response(store, folder, area)
-    audit(request, "download-zip", find_session(store, folder), area)
-    return response
+    area: Area = "INPUT" if type == "input" else "OUTPUT"
+    return download_zip(request, store, find_session(store, folder), area)
 
 
 @router.get(
@@ -142,14 +91,7 @@ def delete_study(
 @router.post("/code/php/processZip.php", dependencies=[Depends(require_write)])
 async def process_zip(request: Request) -> Response:
     """`mb push`: one upload, one session. The original answered an empty body; so do we on success."""
-    store = get_store(request)
-    form = await receive_form(request, store.settings)
-    try:
-        client = request.client.host if request.client else ""
-        await run_in_threadpool(create_session, store, form, client)
-    finally:
-        if form.file_path is not None:
-            form.file_path.unlink(missing_ok=True)
+    await upload_session(request, get_store(request))
     return Response(status_code=200)
 
 
@@ -181,7 +123,4 @@ def get_status(store: StoreDep) -> Response:
 )
 def processing_log(request: Request, store: StoreDep, scratchdir: str) -> Response:
     """The session's processing.log (the only file of the data folder served under /scratch)."""
-    session = find_session(store, scratchdir)
-    response = log_response(store.layout.log_path(session.scratchdir))
-    audit(request, "download-file", session, "processing.log")
-    return response
+    return download_log(request, store, find_session(store, scratchdir))

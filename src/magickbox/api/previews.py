@@ -14,6 +14,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Query
 from fastapi.responses import FileResponse, Response
 
+from magickbox.api.downloads import file_response
 from magickbox.errors import InvalidInput
 from magickbox.preview import Previews, Window
 from magickbox.preview.service import INPUT, MAX_SIZE, MIN_SIZE, NIFTI_SIZE, OUTPUT, THUMBNAIL_SIZE, Area
@@ -114,10 +115,7 @@ def _series_router(prefix: str, area: Area) -> APIRouter:
     def instance_file(store: StoreDep, scratchdir: str, series_uid: str, index: int) -> FileResponse:
         """The instance as stored (DICOM Part 10), as a download."""
         path = Previews(store).instance_path(scratchdir, series_uid, index, area)
-        return FileResponse(
-            path, media_type="application/dicom", filename=f"{series_uid}-{index + 1}.dcm",
-            headers={"X-Content-Type-Options": "nosniff"},
-        )  # fmt: skip
+        return file_response(path, f"{series_uid}-{index + 1}.dcm", "application/dicom")
 
     return series
 

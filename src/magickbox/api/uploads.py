@@ -20,6 +20,7 @@ from typing import BinaryIO
 
 from python_multipart.exceptions import FormParserError
 from python_multipart.multipart import MultipartParser, parse_options_header
+from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 
 from magickbox.api.unzip import check_zip, free_bytes, is_disk_full, no_room, unpack
@@ -262,3 +263,15 @@ def create_session(store: Store, form: UploadForm, client_ip: str) -> Session:
         len(entries),
     )
     return store.sessions.get(session.id)
+
+
+async def upload_session(request: Request, store: Store) -> Session:
+    """The one upload of processZip.php and `POST /api/v1/uploads`: the body spooled, checked and
+    made a queued session; the spooled zip is removed whatever happens."""
+    form = await receive_form(request, store.settings)
+    try:
+        client = request.client.host if request.client else ""
+        return await run_in_threadpool(create_session, store, form, client)
+    finally:
+        if form.file_path is not None:
+            form.file_path.unlink(missing_ok=True)

@@ -15,9 +15,9 @@ from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
 
 from magickbox.api.actions import cancel_session, delete_session, find_session, rerun_session
-from magickbox.api.legacy import log_response, zip_response
+from magickbox.api.downloads import download_log, download_zip
 from magickbox.api.studies import DEFAULT_STUDY_QUERY, StudyOut, StudyQuery
-from magickbox.api.uploads import create_session, receive_form
+from magickbox.api.uploads import upload_session
 from magickbox.api.views import processing_seconds
 from magickbox.store import Store
 from magickbox.store.buckets import Bucket, InvalidBucket, set_enabled
@@ -325,7 +325,7 @@ def session_log(
         if "text/event-stream" in request.headers.get("accept", ""):
             return StreamingResponse(_as_events(_follow(store, s, offset)), media_type="text/event-stream")
         return StreamingResponse(_follow(store, s, offset), media_type="text/plain; charset=utf-8")
-    return log_response(store.layout.log_path(s.scratchdir), offset)
+    return download_log(request, store, s, offset)
 
 
 ZIP_RESPONSES: dict[int | str, dict[str, Any]] = {**ERRORS, 200: {"content": {"application/zip": {}}}}
@@ -338,9 +338,8 @@ ZIP_RESPONSES: dict[int | str, dict[str, Any]] = {**ERRORS, 200: {"content": {"a
     response_class=StreamingResponse,
 )
 def output_zip(request: Request, store: StoreDep, scratchdir: str) -> StreamingResponse:
-    response = zip_response(store, scratchdir, "OUTPUT")
-    audit(request, "download-zip", find_session(store, scratchdir), "OUTPUT")
-    return response
+    """A zip of the session's OUTPUT/ (entries `<scratchdir>/OUTPUT/...`), built while it is sent."""
+    return download_zip(request, store, find_session(store, scratchdir), "OUTPUT")
 
 
 @router.get(
@@ -350,9 +349,8 @@ def output_zip(request: Request, store: StoreDep, scratchdir: str) -> StreamingR
     response_class=StreamingResponse,
 )
 def input_zip(request: Request, store: StoreDep, scratchdir: str) -> StreamingResponse:
-    response = zip_response(store, scratchdir, "INPUT")
-    audit(request, "download-zip", find_session(store, scratchdir), "INPUT")
-    return response
+    """A zip of the session's INPUT/ (entries `<scratchdir>/INPUT/...`), built while it is sent."""
+    return download_zip(request, store, find_session(store, scratchdir), "INPUT")
 
 
 @router.delete("/sessions/{scratchdir}", dependencies=[Depends(require_write)], responses=ERRORS)
@@ -421,15 +419,7 @@ def rerun(request: Request, scratchdir: str) -> ActionOut:
 )
 async def upload(request: Request) -> SessionOut:
     """A zip for a bucket (the fields of processZip.php); answers the new, queued session."""
-    store = get_store(request)
-    form = await receive_form(request, store.settings)
-    try:
-        client = request.client.host if request.client else ""
-        created = await run_in_threadpool(create_session, store, form, client)
-    finally:
-        if form.file_path is not None:
-            form.file_path.unlink(missing_ok=True)
-    return session_out(created)
+    return session_out(await upload_session(request, get_store(request)))
 
 
 def bucket_out(bucket: Bucket | InvalidBucket, stats: BucketStats | None) -> BucketOut:

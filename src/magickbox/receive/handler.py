@@ -1,6 +1,10 @@
 """One accepted TCP connection = one association: set up with the tuned socket and the storage
 fast path, decided by called AE title, followed to its end, then its sessions released or
-marked incomplete, and one log line written."""
+marked incomplete, and one log line written.
+
+What a handler needs from the receiver that runs it is the `AssociationHost` Protocol below, so
+this module never imports receive/receiver.py (the receiver imports it, not the reverse).
+"""
 
 from __future__ import annotations
 
@@ -10,23 +14,25 @@ import select
 import socket
 import time
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from pathlib import Path
+from typing import Protocol
 
 from pynetdicom import evt
 from pynetdicom.association import Association
 from pynetdicom.pdu_primitives import A_RELEASE
 from pynetdicom.transport import RequestHandler, ThreadedAssociationServer
 
+from magickbox.config import Settings
 from magickbox.dicom.pdureader import RJ_LIMIT, PduLimits
 from magickbox.dicom.pdustream import PduStream
 from magickbox.dicom.pynetdicom_compat import install_pdu_reader, new_acceptor, wake_reactor_on_input
+from magickbox.receive.access import AccessPolicy
 from magickbox.receive.dimse import StoreFastPath
 from magickbox.receive.guard import bounded_reader, proposed_contexts
+from magickbox.receive.slots import SharedSlots
 from magickbox.receive.tcp import AcceptedSocket, tune_accepted, wake_waiting_acceptor
 from magickbox.receive.tracker import AssociationTracker, Peer
-
-if TYPE_CHECKING:
-    from magickbox.receive.receiver import Receiver
+from magickbox.store import Store
 
 log = logging.getLogger(__name__)
 
@@ -68,10 +74,48 @@ def cut_connection(assoc: Association) -> None:
             sock.shutdown(socket.SHUT_RDWR)
 
 
+class AssociationEvents(Protocol):
+    """What an association's end tells the process that supervises receiving."""
+
+    def sessions_ended(self) -> None:
+        """An association released or aborted its sessions: settle deadlines may have changed."""
+
+    def end_unrecorded(self, session_id: int, why: str) -> None:
+        """The store could not record an association's end (full disk): retry it later."""
+
+
+class AssociationHost(Protocol):
+    """What a handler needs from the receiver that runs it (receive/receiver.py's `Receiver`)."""
+
+    @property
+    def settings(self) -> Settings: ...
+    @property
+    def store(self) -> Store: ...
+    @property
+    def events(self) -> AssociationEvents: ...
+    @property
+    def policy(self) -> AccessPolicy: ...
+    @property
+    def slots(self) -> SharedSlots: ...
+    @property
+    def spill_dir(self) -> Path: ...
+    @property
+    def accepted_sop_classes(self) -> frozenset[str]: ...
+
+    def free_space_ok(self) -> bool:
+        """Room for another instance (asked for every one, so it must be cheap)."""
+
+    def opened(self, record: AssociationRecord) -> None:
+        """An association started: stop() must be able to abort it."""
+
+    def closed(self, record: AssociationRecord) -> None:
+        """The association has ended and its sessions are released or marked incomplete."""
+
+
 class BoxServer(ThreadedAssociationServer):
     """The association server; knows the receiver its handlers report to."""
 
-    receiver: Receiver
+    receiver: AssociationHost
     daemon_threads = True
 
 

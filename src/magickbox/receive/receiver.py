@@ -22,7 +22,13 @@ from pynetdicom import AE
 from magickbox.config import Settings
 from magickbox.dicom.pynetdicom_compat import drop_server_registrations, register_server
 from magickbox.receive.access import AccessPolicy
-from magickbox.receive.handler import AssociationRecord, BoxRequestHandler, BoxServer, end_association
+from magickbox.receive.handler import (
+    AssociationEvents,
+    AssociationRecord,
+    BoxRequestHandler,
+    BoxServer,
+    end_association,
+)
 from magickbox.receive.slots import SharedSlots
 from magickbox.store import Store
 from magickbox.store.retention import wake_if_high
@@ -36,21 +42,18 @@ STOP_WAIT_S = 10.0
 DISK_CHECK_EVERY_S = 0.01
 
 
-class ReceiverEvents(Protocol):
-    """What a receiver tells the process that supervises receiving."""
+class ReceiverEvents(AssociationEvents, Protocol):
+    """What a receiver tells the process that supervises receiving: what its associations'
+    ends say (`AssociationEvents`: sessions ended, an end the store could not record), and:"""
 
     def connection_done(self) -> None:
         """A handed connection is over (the acceptor balances on open connections)."""
 
-    def sessions_ended(self) -> None:
-        """An association released or aborted its sessions: settle deadlines may have changed."""
-
-    def end_unrecorded(self, session_id: int, why: str) -> None:
-        """The store could not record an association's end (full disk): retry it later."""
-
 
 class HandedServer(BoxServer):
     """The association server without a listening socket: connections come from the acceptor."""
+
+    events: ReceiverEvents  # told when a handed connection is over
 
     def server_bind(self) -> None:
         pass
@@ -69,7 +72,7 @@ class HandedServer(BoxServer):
         finally:
             with contextlib.suppress(OSError):
                 request.close()
-            self.receiver.events.connection_done()
+            self.events.connection_done()
 
 
 class Receiver:
@@ -97,7 +100,8 @@ class Receiver:
             [],  # each association's contexts are built from what its peer proposes
             request_handler=BoxRequestHandler,
         )
-        self._server.receiver = self
+        self._server.receiver = self  # checked against handler.AssociationHost
+        self._server.events = events
         register_server(self._ae, self._server)
 
     def _make_ae(self) -> AE:

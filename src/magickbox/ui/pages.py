@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from importlib import resources
 from typing import Annotated, Any
-from urllib.parse import urlencode
+from urllib.parse import quote, urlencode
 
 from fastapi import APIRouter, FastAPI, Form, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
@@ -44,9 +44,9 @@ templates = Jinja2Templates(env=_env)
 
 # The API endpoints the page's buttons call. One place, so the page follows the API's paths.
 ENDPOINTS: dict[str, str] = {
-    "output_zip": "/code/php/getOutputZip.php?folder={scratchdir}",
-    "input_zip": "/code/php/getOutputZip.php?folder={scratchdir}&type=input",
-    "log_file": "/scratch/{scratchdir}/processing.log",
+    "output_zip": "/api/v1/sessions/{scratchdir}/output.zip",
+    "input_zip": "/api/v1/sessions/{scratchdir}/input.zip",
+    "log_file": "/api/v1/sessions/{scratchdir}/log",
     "delete": "DELETE /api/v1/sessions/{scratchdir}",
     "cancel": "POST /api/v1/sessions/{scratchdir}/cancel",
     "rerun": "POST /api/v1/sessions/{scratchdir}/rerun",
@@ -62,6 +62,18 @@ ENDPOINTS: dict[str, str] = {
     "remove_input": "DELETE /api/v1/sessions/{scratchdir}/input",
     "remove_output": "DELETE /api/v1/sessions/{scratchdir}/output",
 }
+
+
+def endpoint_url(name: str, **values: str) -> str:
+    """The path of a GET in `ENDPOINTS` with its `{placeholders}` filled in (quoted): the links
+    the templates render (downloads) follow the API's paths as the buttons' calls do."""
+    url = ENDPOINTS[name]
+    for key, value in values.items():
+        url = url.replace("{" + key + "}", quote(value, safe=""))
+    return url
+
+
+_env.globals["endpoint_url"] = endpoint_url
 
 STATIC_FILES = {
     "app.css": "text/css", "app.js": "text/javascript", "viewer.js": "text/javascript",
