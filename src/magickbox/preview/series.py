@@ -12,12 +12,13 @@ import hashlib
 import json
 import math
 import os
+import struct
 from pathlib import Path
 from typing import Any
 
-from pydicom import dcmread
 from pydicom.errors import InvalidDicomError
 
+from magickbox.dicom.bounded import read_header
 from magickbox.store.layout import write_json_atomic
 
 # Shown beside the image in the viewer, in this order.
@@ -70,8 +71,8 @@ def _text(value: Any) -> str:
 
 def _read(path: Path, folder: Path) -> Instance | None:
     try:
-        ds = dcmread(path, stop_before_pixels=True, specific_tags=list(READ_TAGS))
-    except (InvalidDicomError, OSError, ValueError, EOFError):
+        ds = read_header(path, specific_tags=list(READ_TAGS))  # a deflated file: its header only
+    except (InvalidDicomError, OSError, ValueError, EOFError, KeyError, TypeError, struct.error):
         return None
     series_uid = str(ds.get("SeriesInstanceUID", "") or "")
     if not series_uid:
