@@ -176,6 +176,8 @@ def _files(store: Store, s: Session) -> tuple[list[FileOut], bool]:
     files: list[FileOut] = []
     base = store.layout.session_dir(s.scratchdir)
     for area in ("INPUT", "OUTPUT"):
+        if (base / area).is_symlink():  # a bucket replaced it with a link: nothing of the session
+            continue
         for current, dirs, names in os.walk(base / area):
             dirs.sort()
             for name in sorted(names):

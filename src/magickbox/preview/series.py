@@ -42,6 +42,8 @@ Instance = dict[str, Any]
 def files(folder: Path) -> list[os.DirEntry[str]]:
     """Every regular file under `folder`; symbolic links are left out (they may point anywhere)."""
     found: list[os.DirEntry[str]] = []
+    if folder.is_symlink():  # OUTPUT (or INPUT) replaced by a link: nothing in it is the session's
+        return found
     pending = [folder]
     while pending:
         with os.scandir(pending.pop()) as entries:

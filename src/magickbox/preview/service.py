@@ -106,7 +106,18 @@ class Previews:
         items = self.instances(scratchdir, series_uid, area)
         if not 0 <= number < len(items):
             raise NotFound(f"series {series_uid} has {len(items)} instance(s); there is no {number}")
-        return self._folder(scratchdir, area) / str(items[number]["file"])
+        return self._unlinked(scratchdir, self._folder(scratchdir, area) / str(items[number]["file"]))
+
+    def _unlinked(self, scratchdir: str, path: Path) -> Path:
+        """`path` if no part of it below the session's folder is a link (a bucket may have swapped
+        a scanned file or folder for one since the scan); NotFound otherwise."""
+        session = self.store.layout.session_dir(scratchdir)
+        part = path
+        while part != session and part != part.parent:
+            if part.is_symlink():
+                raise NotFound(f"{path.name!r} is reached through a link, not a file of the session")
+            part = part.parent
+        return path
 
     def instance_index(self, scratchdir: str, series_uid: str, sop_uid: str, area: Area = INPUT) -> int:
         """The position in viewing order of the instance with this SOPInstanceUID."""
@@ -166,6 +177,7 @@ class Previews:
         path = self.nifti_files(scratchdir).get(name)
         if path is None:
             raise NotFound(f"the OUTPUT of session {scratchdir} has no NIfTI file {name!r}")
+        path = self._unlinked(scratchdir, path)
         size = _size(size)
         cached = self._dir(scratchdir) / f"nifti-{_key(path, OUTPUT, name)}-{size}.png"
         return _cached(cached, lambda: render_nifti_png(path, size=size, limits=self.limits))
