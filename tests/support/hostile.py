@@ -79,7 +79,9 @@ def deflated_bomb(path: Path, *, side: int = 45_000, study_uid: str | None = Non
     return path
 
 
-def j2k_lying(path: Path, *, declared: int = 64, codestream: int = 13_000, study_uid: str | None = None) -> Path:
+def j2k_lying(
+    path: Path, *, declared: int = 64, codestream: int = 13_000, study_uid: str | None = None
+) -> Path:
     """A JPEG 2000 data set whose header says declared x declared while its codestream's SIZ
     marker says codestream x codestream (one tile): a decoder allocates what SIZ says."""
     ds = _image(declared, declared, study_uid or generate_uid())
