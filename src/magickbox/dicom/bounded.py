@@ -174,10 +174,16 @@ def read_for_pixels(path: Path, header: Dataset, limits: DecodeLimits) -> Datase
     if transfer_syntax(header) != DeflatedExplicitVRLittleEndian:
         return path
     needed = _frame_bytes(header) * int(header.get("NumberOfFrames") or 1) + HEADER_INFLATE_LIMIT
+    return read_inflated(path, min(limits.max_bytes, needed))
+
+
+def read_inflated(path: Path, limit: int) -> Dataset:
+    """A deflated file's whole data set, inflated in memory as Explicit VR Little Endian; TooLarge
+    when it inflates to more than `limit` bytes (never holds more)."""
     meta, body = _meta_and_body(path)
     with path.open("rb") as handle:
         handle.seek(body)
-        data = inflate(handle, min(limits.max_bytes, needed), strict=True)
+        data = inflate(handle, limit, strict=True)
     ds = read_dataset(io.BytesIO(data), is_implicit_VR=False, is_little_endian=True)
     meta.TransferSyntaxUID = ExplicitVRLittleEndian  # what it is once inflated
     ds.file_meta = meta
