@@ -17,6 +17,7 @@ from magickbox.dicom.bounded import (
     codestream_pixels,
     inflate,
     read_header,
+    read_inflated,
 )
 from magickbox.preview.nifti import render_nifti_png
 from magickbox.preview.render import placeholder_png, render_png
@@ -64,3 +65,10 @@ def test_a_nifti_bomb_gets_a_placeholder(tmp_path: Path) -> None:
     assert render_nifti_png(bomb, size=64, limits=SMALL) == placeholder_png(
         "NIfTI\ntoo large\nto show", size=64
     )
+
+
+def test_a_deflated_file_is_inflated_whole_only_within_a_limit(tmp_path: Path) -> None:
+    bomb = hostile.deflated_bomb(tmp_path / "bomb.dcm", side=2000)  # 4 MB inflated
+    assert len(read_inflated(bomb, 8 << 20).PixelData) == 2000 * 2000
+    with pytest.raises(TooLarge):
+        read_inflated(bomb, 1 << 20)
