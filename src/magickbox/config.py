@@ -148,6 +148,12 @@ class Settings(BaseSettings):
     # Access
     open_reads: bool = False
 
+    # Pictures of stored files (docs/viewer.md "Limits"): beyond these a placeholder is shown and
+    # nothing is decoded; a received file may declare (or inflate to) anything
+    preview_max_pixels: int = Field(default=32 << 20, gt=0)  # one frame: rows x columns x samples
+    preview_max_frames: int = Field(default=100_000, gt=0)  # NumberOfFrames of one instance
+    preview_max_bytes: int = Field(default=256 << 20, gt=0)  # inflated data set, frame, NIfTI volume
+
     # HTTP edge
     # Host names the HTTP port answers to besides IP literals, localhost and this machine's
     # own names ("*.example.org" for a domain's subdomains, "*" for any: no DNS-rebinding guard)

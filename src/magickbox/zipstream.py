@@ -93,36 +93,21 @@ class SizedZip:
             raise ChangedWhileZipped(str(exc)) from exc
 
 
-def _inside(path: Path, root: Path) -> bool:
-    try:
-        path.resolve().relative_to(root)
-    except (ValueError, OSError):
-        return False
-    return True
-
-
 def session_files(folder: Path, allowed_root: Path) -> Iterator[tuple[Path, str]]:
     """Regular files under `folder` (sorted, recursively) and their paths relative to it.
 
-    Links are followed only when they stay inside `allowed_root` (the scratch folder), so a bucket
-    cannot publish other files of the machine through a link in OUTPUT.
+    No link is followed, neither `folder` itself (a bucket may have replaced OUTPUT with one) nor
+    any folder or file link inside it: a zip holds the session's own files only. `allowed_root`
+    (the scratch folder) must contain `folder`.
     """
-    if not folder.is_dir() or not _inside(folder, allowed_root):
+    if folder.is_symlink() or not folder.is_dir() or not folder.absolute().is_relative_to(allowed_root):
         return
     for current, dirs, files in os.walk(folder, followlinks=False):
         here = Path(current)
         dirs.sort()
-        # Follow linked folders only if they stay inside; os.walk would skip them otherwise.
-        for name in list(dirs):
-            sub = here / name
-            if sub.is_symlink() and _inside(sub, allowed_root):
-                linked = session_files(sub.resolve(), allowed_root)
-                yield from ((path, f"{name}/{rel}") for path, rel in linked)
         for name in sorted(files):
             path = here / name
-            if path.is_symlink() and not _inside(path, allowed_root):
-                continue
-            if path.is_file():
+            if not path.is_symlink() and path.is_file():
                 yield path, path.relative_to(folder).as_posix()
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from magickbox.errors import NotFound
+from magickbox.errors import InvalidInput, NotFound
 from magickbox.preview import Previews
 from magickbox.store import Store
 from magickbox.store.sessions import Session
@@ -47,11 +47,12 @@ def test_names_are_not_shown_when_the_box_does_not_index_them(store: Store, tmp_
 def test_ids_the_store_does_not_know_are_not_found(store: Store, tmp_path: Path) -> None:
     session, uid = _session_with_series(store, tmp_path)
     previews = Previews(store)
-    for scratchdir, series in (
-        ("../etc", uid), ("tmp.AAAAAAAAAA", uid), (session.scratchdir, "1.2.3"), (session.scratchdir, "../x"),
-    ):  # fmt: skip
+    for scratchdir, series in (("../etc", uid), ("tmp.AAAAAAAAAA", uid), (session.scratchdir, "1.2.3")):
         with pytest.raises(NotFound):
             previews.instances(scratchdir, series)
+    for hostile in ("../x", "1.2.3/../../x", "1." + "2" * 70, ""):  # not a UID: refused before any look-up
+        with pytest.raises(InvalidInput):
+            previews.instances(session.scratchdir, hostile)
     for index in (-1, 3):
         with pytest.raises(NotFound):
             previews.instance_path(session.scratchdir, uid, index)

@@ -63,8 +63,28 @@ def get_output_zip(
     return download_zip(request, store, find_session(store, folder), area)
 
 
+# What a browser says it loads (fetch metadata): a GET that deletes may be a top-level navigation
+# (the address typed in) or a script's fetch, never an <img>, <script>, <iframe> or other sub-resource.
+DELETE_FETCH_DESTS = frozenset({"document", "empty"})
+
+
+def refuse_subresource(request: Request) -> None:
+    """403 for a deleting GET that a browser makes as a sub-resource of a page (an <img src> with a
+    hostile URL on any page, the box's own included). curl and scripts send no fetch metadata."""
+    dest = request.headers.get("sec-fetch-dest")
+    accept = request.headers.get("accept", "")
+    if (dest is not None and dest.lower() not in DELETE_FETCH_DESTS) or (
+        dest is None and accept.lower().startswith(("image/", "text/css"))  # browsers without fetch metadata
+    ):
+        raise ApiError(
+            403, "forbidden", "deleteStudy.php deletes: it may not be loaded as an image, script or frame"
+        )
+
+
 @router.get(
-    "/code/php/deleteStudy.php", dependencies=[Depends(require_write)], response_class=PlainTextResponse
+    "/code/php/deleteStudy.php",
+    dependencies=[Depends(refuse_subresource), Depends(require_write)],
+    response_class=PlainTextResponse,
 )
 def delete_study(
     request: Request, store: StoreDep, scratchdir: str | None = None, SIUID: str | None = None

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import stat
 from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
@@ -176,6 +177,8 @@ def _files(store: Store, s: Session) -> tuple[list[FileOut], bool]:
     files: list[FileOut] = []
     base = store.layout.session_dir(s.scratchdir)
     for area in ("INPUT", "OUTPUT"):
+        if (base / area).is_symlink():  # a bucket replaced it with a link: nothing of the session
+            continue
         for current, dirs, names in os.walk(base / area):
             dirs.sort()
             for name in sorted(names):
@@ -183,9 +186,12 @@ def _files(store: Store, s: Session) -> tuple[list[FileOut], bool]:
                     return files, True
                 path = os.path.join(current, name)
                 try:
-                    size = os.lstat(path).st_size
+                    info = os.lstat(path)
                 except OSError:
                     continue
+                if not stat.S_ISREG(info.st_mode):  # a link (maybe out of the session), a socket
+                    continue
+                size = info.st_size
                 files.append(FileOut(area=area, path=os.path.relpath(path, base / area), size=size))
     return files, False
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import socket
+import struct
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -29,6 +30,7 @@ from pynetdicom.association import Association
 from pynetdicom.presentation import PresentationContext, build_context
 from pynetdicom.transport import AssociationSocket
 
+from magickbox.dicom import bounded
 from magickbox.dicom.netopts import arm_quickack, set_nodelay
 from magickbox.dicom.pynetdicom_compat import let_reactor_resume, responses_for_the_sender_only
 from magickbox.dicom.tunedsocket import TunedSocket
@@ -38,6 +40,9 @@ log = logging.getLogger(__name__)
 UNCOMPRESSED = (ExplicitVRLittleEndian, ImplicitVRLittleEndian, ExplicitVRBigEndian)
 FALLBACK: list[str | UID] = [ExplicitVRLittleEndian, ImplicitVRLittleEndian]
 MAX_CONTEXTS = 128
+# A deflated file sent to a peer that does not take deflate is inflated in memory first; no real
+# data set comes near this, a decompression bomb does (the file then fails, with its reason).
+SEND_INFLATE_LIMIT = 256 << 20
 WARNING_STATUSES = {0x0001, 0x0107, 0x0116, 0xB000, 0xB006, 0xB007}
 
 
@@ -70,8 +75,8 @@ class _Header:
 def read_header(path: Path) -> _Header | None:
     """SOP class and transfer syntax of a DICOM file; None for anything that is not DICOM."""
     try:
-        ds = pydicom.dcmread(path, stop_before_pixels=True, specific_tags=["SOPClassUID", "SOPInstanceUID"])
-    except (InvalidDicomError, OSError, ValueError, EOFError, KeyError, TypeError):
+        ds = bounded.read_header(path, specific_tags=["SOPClassUID", "SOPInstanceUID"])  # never inflates all
+    except (InvalidDicomError, OSError, ValueError, EOFError, KeyError, TypeError, struct.error):
         return None
     meta = getattr(ds, "file_meta", None)
     sop_class = ds.get("SOPClassUID") or (meta.get("MediaStorageSOPClassUID") if meta else None)
@@ -113,11 +118,10 @@ def _prepare(path: Path, header: _Header, accepted: set[str]) -> Dataset | Path:
         return path
     if not accepted:
         raise ValueError(f"the destination accepts no transfer syntax for SOP class {header.sop_class}")
+    if syntax == DeflatedExplicitVRLittleEndian:  # a received file may inflate to gigabytes
+        return bounded.read_inflated(path, SEND_INFLATE_LIMIT)  # TooLarge is a ValueError
     ds = pydicom.dcmread(path)
     if syntax in UNCOMPRESSED and accepted & set(map(str, UNCOMPRESSED)):
-        return ds
-    if syntax == DeflatedExplicitVRLittleEndian:
-        ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
         return ds
     try:
         ds.decompress(generate_instance_uid=False)

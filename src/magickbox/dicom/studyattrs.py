@@ -11,14 +11,16 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import struct
 from dataclasses import dataclass, fields
 from pathlib import Path
 
-import pydicom
 from pydicom.charset import convert_encodings, decode_bytes
 from pydicom.dataset import Dataset
 from pydicom.errors import InvalidDicomError
 from pydicom.valuerep import PersonName
+
+from magickbox.dicom.bounded import read_header
 
 log = logging.getLogger(__name__)
 
@@ -121,8 +123,8 @@ def from_dataset(ds: Dataset) -> tuple[StudyAttrs, SeriesAttrs]:
 def read_file(path: Path) -> tuple[str, StudyAttrs, SeriesAttrs] | None:
     """(StudyInstanceUID, study, series) of a DICOM file, read up to its pixel data; None if not DICOM."""
     try:
-        ds = pydicom.dcmread(path, stop_before_pixels=True, specific_tags=_READ_TAGS)
-    except (InvalidDicomError, OSError, ValueError, EOFError, KeyError, TypeError):
+        ds = read_header(path, specific_tags=_READ_TAGS)  # a deflated file: its header only
+    except (InvalidDicomError, OSError, ValueError, EOFError, KeyError, TypeError, struct.error):
         return None
     if "SOPInstanceUID" not in ds and "StudyInstanceUID" not in ds and "SeriesInstanceUID" not in ds:
         return None

@@ -10,13 +10,15 @@ A file that cannot be read becomes a labelled placeholder, never an exception.
 from __future__ import annotations
 
 import logging
+import math
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 from PIL import Image
 
-from magickbox.preview.render import _apply_window, _png, auto_window, placeholder_png
+from magickbox.dicom.bounded import DecodeLimits, TooLarge
+from magickbox.preview.render import DEFAULT_LIMITS, _apply_window, _png, auto_window, placeholder_png
 
 log = logging.getLogger(__name__)
 
@@ -29,10 +31,14 @@ def is_nifti(name: str) -> bool:
     return name.lower().endswith(SUFFIXES)
 
 
-def render_nifti_png(path: Path, *, size: int) -> bytes:
-    """Three planes of the volume in `path` as PNG, its longer side `size` pixels."""
+def render_nifti_png(path: Path, *, size: int, limits: DecodeLimits = DEFAULT_LIMITS) -> bytes:
+    """Three planes of the volume in `path` as PNG, its longer side `size` pixels; a placeholder
+    when the header declares a volume beyond `limits` (checked before any voxel is read)."""
     try:
-        planes = _planes(path)
+        planes = _planes(path, limits)
+    except TooLarge as exc:
+        log.warning("no NIfTI picture of %s: too large: %s", path.name, exc)
+        return placeholder_png("NIfTI\ntoo large\nto show", size=size)
     except Exception as exc:  # a picture never fails a page: say what could not be shown
         log.info("no NIfTI picture of %s: %s", path.name, exc)
         return placeholder_png(f"NIfTI\ncannot show\n{type(exc).__name__}", size=size)
@@ -42,10 +48,25 @@ def render_nifti_png(path: Path, *, size: int) -> bytes:
 Plane = tuple[Any, float, float]  # grey pixels (rows top-down), column and row spacing in mm
 
 
-def _planes(path: Path) -> list[Plane]:
+def check_volume(image: Any, path: Path, limits: DecodeLimits) -> None:
+    """Refuse (TooLarge) a volume whose header declares more than `limits`: the voxels of the
+    volume shown (as float32), and for a gzipped file the bytes inflated to reach it."""
+    shape = tuple(int(n) for n in image.shape)
+    volume = math.prod(shape[:3])
+    if volume * 4 > limits.max_bytes or max(shape[:3], default=0) ** 2 > limits.max_pixels:
+        raise TooLarge(f"a volume of {' x '.join(map(str, shape[:3]))} voxels")
+    if path.name.lower().endswith(".gz"):  # reaching the middle volume inflates all before it
+        before = math.prod(n // 2 for n in shape[3:]) if len(shape) > 3 else 0
+        itemsize = np.dtype(image.header.get_data_dtype()).itemsize
+        if (before + 1) * volume * itemsize > limits.max_bytes:
+            raise TooLarge(f"{shape} voxels of {itemsize} bytes to inflate")
+
+
+def _planes(path: Path, limits: DecodeLimits) -> list[Plane]:
     import nibabel as nib  # imported on first use: the box starts without it loaded
 
-    image: Any = nib.load(path)
+    image: Any = nib.load(path)  # reads the header only; the voxels wait until asked for
+    check_volume(image, path, limits)
     if len(image.shape) > 3:  # a time series (or more): its middle volume
         middle = tuple(n // 2 for n in image.shape[3:])
         image = image.slicer[(slice(None),) * 3 + middle]

@@ -20,11 +20,15 @@ from pydicom.dataset import Dataset
 from pydicom.pixels.processing import apply_color_lut, apply_modality_lut
 from pydicom.pixels.utils import pixel_array
 
+from magickbox.dicom.bounded import DecodeLimits, TooLarge, check_pixels, read_for_pixels, read_header
+
 log = logging.getLogger(__name__)
 
 PIXEL_KEYWORDS = ("PixelData", "FloatPixelData", "DoubleFloatPixelData")
 # An automatic window leaves out the extreme 0.5 % at each end (air, metal, padding values).
 AUTO_PERCENTILES = (0.5, 99.5)
+# The settings' defaults (config.py preview_max_*), for callers without settings at hand.
+DEFAULT_LIMITS = DecodeLimits(max_pixels=32 << 20, max_frames=100_000, max_bytes=256 << 20)
 
 
 @dataclass(frozen=True)
@@ -35,19 +39,25 @@ class Window:
     width: float
 
 
-def render_png(path: Path, *, size: int, window: Window | None = None) -> bytes:
-    """The file's picture as PNG, fitted into `size`×`size`; a placeholder if it has no pixels
-    or they cannot be decoded. `window` overrides the file's and the automatic window."""
+def render_png(
+    path: Path, *, size: int, limits: DecodeLimits = DEFAULT_LIMITS, window: Window | None = None
+) -> bytes:
+    """The file's picture as PNG, fitted into `size`×`size`; a placeholder if it has no pixels,
+    they cannot be decoded, or they would cost more than `limits` (checked before decoding, from
+    the header and from a JPEG or JPEG 2000 codestream's own header). `window` overrides the
+    file's and the automatic window."""
     header = Dataset()
     try:
-        from pydicom import dcmread
-
-        probe = dcmread(path, stop_before_pixels=False, defer_size=256)
-        if not any(k in probe for k in PIXEL_KEYWORDS):
-            return placeholder_png(_label(probe), size=size)
+        probe = check_pixels(path, limits)  # the header only: nothing is decoded or inflated yet
+        if probe is None:
+            return placeholder_png(_label(read_header(path)), size=size)
+        source = read_for_pixels(path, probe, limits)  # a deflated file: inflated here, bounded
         frames = int(probe.get("NumberOfFrames") or 1)
-        pixels = pixel_array(path, index=frames // 2, ds_out=header)
+        pixels = pixel_array(source, index=frames // 2, ds_out=header)
         image = _to_image(pixels, header, window)
+    except TooLarge as exc:
+        log.warning("no picture of %s: too large to decode: %s", path.name, exc)
+        return placeholder_png("too large\nto show", size=size)
     except Exception as exc:  # a picture never fails a page: say what could not be shown
         log.info("no picture of %s: %s", path.name, exc)
         return placeholder_png(f"cannot show\n{type(exc).__name__}", size=size)

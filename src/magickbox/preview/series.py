@@ -12,12 +12,13 @@ import hashlib
 import json
 import math
 import os
+import struct
 from pathlib import Path
 from typing import Any
 
-from pydicom import dcmread
 from pydicom.errors import InvalidDicomError
 
+from magickbox.dicom.bounded import read_header
 from magickbox.store.layout import write_json_atomic
 
 # Shown beside the image in the viewer, in this order.
@@ -41,6 +42,8 @@ Instance = dict[str, Any]
 def files(folder: Path) -> list[os.DirEntry[str]]:
     """Every regular file under `folder`; symbolic links are left out (they may point anywhere)."""
     found: list[os.DirEntry[str]] = []
+    if folder.is_symlink():  # OUTPUT (or INPUT) replaced by a link: nothing in it is the session's
+        return found
     pending = [folder]
     while pending:
         with os.scandir(pending.pop()) as entries:
@@ -70,8 +73,8 @@ def _text(value: Any) -> str:
 
 def _read(path: Path, folder: Path) -> Instance | None:
     try:
-        ds = dcmread(path, stop_before_pixels=True, specific_tags=list(READ_TAGS))
-    except (InvalidDicomError, OSError, ValueError, EOFError):
+        ds = read_header(path, specific_tags=list(READ_TAGS))  # a deflated file: its header only
+    except (InvalidDicomError, OSError, ValueError, EOFError, KeyError, TypeError, struct.error):
         return None
     series_uid = str(ds.get("SeriesInstanceUID", "") or "")
     if not series_uid:

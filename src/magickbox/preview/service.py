@@ -16,7 +16,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Literal
 
-from magickbox.errors import NotFound
+from magickbox.dicom.bounded import DecodeLimits
+from magickbox.dicom.uid import is_valid_uid
+from magickbox.errors import InvalidInput, NotFound
 from magickbox.preview.nifti import is_nifti, render_nifti_png
 from magickbox.preview.render import Window, placeholder_png, render_png
 from magickbox.preview.series import Instance, cached_scan, files
@@ -42,6 +44,12 @@ class Previews:
 
     def __init__(self, store: Store) -> None:
         self.store = store
+        settings = store.settings
+        self.limits = DecodeLimits(
+            max_pixels=settings.preview_max_pixels,
+            max_frames=settings.preview_max_frames,
+            max_bytes=settings.preview_max_bytes,
+        )
 
     def session(self, scratchdir: str) -> Session:
         if not is_scratchdir_name(scratchdir):
@@ -49,7 +57,12 @@ class Previews:
         return self.store.sessions.by_scratchdir(scratchdir)
 
     def instances(self, scratchdir: str, series_uid: str, area: Area = INPUT) -> list[Instance]:
-        """The instances of a series in viewing order (InstanceNumber, position, file name)."""
+        """The instances of a series in viewing order (InstanceNumber, position, file name).
+
+        A series UID that is not a UID (digits and dots, at most 64) is InvalidInput: a header
+        may carry anything, and such a value is never put into a URL by the pages."""
+        if not is_valid_uid(series_uid):
+            raise InvalidInput(f"{series_uid[:80]!r} is not a DICOM UID (digits and dots, at most 64)")
         session = self.session(scratchdir)
         if area == INPUT:
             known = {str(s["SeriesInstanceUID"]) for s in self.store.studies.series(session.id)}
@@ -93,7 +106,18 @@ class Previews:
         items = self.instances(scratchdir, series_uid, area)
         if not 0 <= number < len(items):
             raise NotFound(f"series {series_uid} has {len(items)} instance(s); there is no {number}")
-        return self._folder(scratchdir, area) / str(items[number]["file"])
+        return self._unlinked(scratchdir, self._folder(scratchdir, area) / str(items[number]["file"]))
+
+    def _unlinked(self, scratchdir: str, path: Path) -> Path:
+        """`path` if no part of it below the session's folder is a link (a bucket may have swapped
+        a scanned file or folder for one since the scan); NotFound otherwise."""
+        session = self.store.layout.session_dir(scratchdir)
+        part = path
+        while part != session and part != part.parent:
+            if part.is_symlink():
+                raise NotFound(f"{path.name!r} is reached through a link, not a file of the session")
+            part = part.parent
+        return path
 
     def instance_index(self, scratchdir: str, series_uid: str, sop_uid: str, area: Area = INPUT) -> int:
         """The position in viewing order of the instance with this SOPInstanceUID."""
@@ -116,7 +140,10 @@ class Previews:
         series = self.store.studies.series(self.session(scratchdir).id)
         if not series:
             return placeholder_png("no series", size=_size(size))
-        return self.thumbnail(scratchdir, str(series[0]["SeriesInstanceUID"]), size)
+        uid = str(series[0]["SeriesInstanceUID"])
+        if not is_valid_uid(uid):  # a hostile or broken header: no file of it is looked up
+            return placeholder_png("invalid\nSeries UID", size=_size(size))
+        return self.thumbnail(scratchdir, uid, size)
 
     def image(
         self,
@@ -132,9 +159,9 @@ class Previews:
         path = self.instance_path(scratchdir, series_uid, number, area)
         size = _size(size)
         if window is not None:
-            return render_png(path, size=size, window=window)
+            return render_png(path, size=size, window=window, limits=self.limits)
         cached = self._dir(scratchdir) / f"{_key(path, area, series_uid)}-{number}-{size}.png"
-        return _cached(cached, lambda: render_png(path, size=size))
+        return _cached(cached, lambda: render_png(path, size=size, limits=self.limits))
 
     def nifti_files(self, scratchdir: str) -> dict[str, Path]:
         """The NIfTI files of OUTPUT by their name there (POSIX path relative to OUTPUT)."""
@@ -150,9 +177,10 @@ class Previews:
         path = self.nifti_files(scratchdir).get(name)
         if path is None:
             raise NotFound(f"the OUTPUT of session {scratchdir} has no NIfTI file {name!r}")
+        path = self._unlinked(scratchdir, path)
         size = _size(size)
         cached = self._dir(scratchdir) / f"nifti-{_key(path, OUTPUT, name)}-{size}.png"
-        return _cached(cached, lambda: render_nifti_png(path, size=size))
+        return _cached(cached, lambda: render_nifti_png(path, size=size, limits=self.limits))
 
     def _folder(self, scratchdir: str, area: Area) -> Path:
         layout = self.store.layout

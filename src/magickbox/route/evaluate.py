@@ -6,13 +6,14 @@ from __future__ import annotations
 
 import json
 import re
+import struct
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-import pydicom
 from pydicom.errors import InvalidDicomError
 
+from magickbox.dicom.bounded import read_header
 from magickbox.models import ProcEntry
 from magickbox.models.routing import CALLER, ME, PORT, Destination, RoutingTable, Rule, parse_tag
 from magickbox.store.deliveries import NewDelivery
@@ -122,8 +123,8 @@ def header_matches(path: Path, which: Iterable[Iterable[tuple[str, str]]]) -> bo
     A tag missing from the file does not match (the original misaligned values instead).
     """
     try:
-        ds = pydicom.dcmread(path, stop_before_pixels=True)
-    except (InvalidDicomError, OSError, ValueError, EOFError, KeyError, TypeError):
+        ds = read_header(path)  # a deflated file: inflated no further than its header
+    except (InvalidDicomError, OSError, ValueError, EOFError, KeyError, TypeError, struct.error):
         return None
     for group in which:
         ok = True

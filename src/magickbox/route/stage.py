@@ -167,7 +167,7 @@ def _result(status: FileStatus) -> FileResult:
 def _walk(root: Path) -> list[Path]:
     """Regular files under `root`, sorted; symlinks are not followed out of the session."""
     found: list[Path] = []
-    if not root.is_dir():
+    if root.is_symlink() or not root.is_dir():  # OUTPUT replaced by a link: nothing of the session
         return found
     for folder, dirs, names in os.walk(root):
         dirs[:] = sorted(d for d in dirs if not d.startswith("."))

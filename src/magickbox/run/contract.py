@@ -36,11 +36,18 @@ class RunContext:
     job_id: int = 0
 
 
+def unlinked(folder: Path) -> Path:
+    """`folder` made absolute without following `folder` itself: a bucket may have made OUTPUT a
+    link on an earlier run, and the run about to start must get the session's OUTPUT (which
+    `prepare` makes a folder again), never the link's target."""
+    return folder.parent.resolve() / folder.name
+
+
 def bucket_env(bucket: Bucket, ctx: RunContext) -> dict[str, str]:
     """The MB_* variables of a run (strings; paths absolute)."""
     return {
-        "MB_INPUT": str(ctx.input_dir.resolve()),
-        "MB_OUTPUT": str(ctx.output_dir.resolve()),
+        "MB_INPUT": str(unlinked(ctx.input_dir)),
+        "MB_OUTPUT": str(unlinked(ctx.output_dir)),
         "MB_MEMORY": str(bucket.memory_dir.resolve()),
         "MB_SCRATCHDIR": str(ctx.scratchdir.resolve()),
         "MB_AETITLE_CALLED": ctx.called_aet,
@@ -66,7 +73,7 @@ def _host_command(bucket: Bucket) -> list[str]:
 def build_spec(bucket: Bucket, ctx: RunContext) -> RunSpec:
     """argv, cwd, env and timeout for one run of `bucket` (host command or container)."""
     env = bucket_env(bucket, ctx)
-    inputs = [str(ctx.input_dir.resolve()), str(ctx.output_dir.resolve())]
+    inputs = [str(unlinked(ctx.input_dir)), str(unlinked(ctx.output_dir))]
     process_env = {**os.environ, "PYTHONUNBUFFERED": "1", **env}
     spec = bucket.info.container
     if spec is None:
@@ -78,8 +85,8 @@ def build_spec(bucket: Bucket, ctx: RunContext) -> RunSpec:
     argv = container.container_argv(
         spec.runtime,
         spec.image,
-        input_dir=ctx.input_dir.resolve(),
-        output_dir=ctx.output_dir.resolve(),
+        input_dir=unlinked(ctx.input_dir),
+        output_dir=unlinked(ctx.output_dir),
         memory_dir=bucket.memory_dir.resolve(),
         env=container.inside_env(env),
         command=inner,

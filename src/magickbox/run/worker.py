@@ -39,7 +39,10 @@ OUTCOME_TO_JOB = {
 
 
 def empty_folder(folder: Path) -> None:
-    """Remove what an earlier attempt left in OUTPUT, keep the folder itself."""
+    """Remove what an earlier attempt left in OUTPUT, keep the folder itself. An OUTPUT that is a
+    link (a bucket may make it one) is removed, never its target, and made a folder again."""
+    if folder.is_symlink() or (folder.exists() and not folder.is_dir()):
+        folder.unlink()
     folder.mkdir(parents=True, exist_ok=True)
     for entry in folder.iterdir():
         if entry.is_dir() and not entry.is_symlink():

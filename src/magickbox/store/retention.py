@@ -78,6 +78,8 @@ def disk_use(path: Path) -> DiskUse:
 def folder_bytes(folder: Path) -> int:
     """Bytes the files under `folder` take on disk (blocks, not lengths): what deleting it frees."""
     total = 0
+    if folder.is_symlink():  # a link's target is not the session's: deleting the link frees nothing
+        return 0
     for current, _dirs, names in os.walk(folder):
         for name in names:
             try:
@@ -204,12 +206,16 @@ class Retention:
                 f"UPDATE sessions SET {column} = ?, updated_at = ? WHERE id = ?",
                 (time.time(), time.time(), session_id),
             )
+        if aside.is_symlink():  # OUTPUT replaced by a link: the link goes, never what it points to
+            aside.unlink()
         shutil.rmtree(aside, ignore_errors=True)
         return freed
 
     def clear_leftovers(self) -> None:
         """Remove areas a kill left renamed aside (see `remove_area`)."""
         for leftover in self.layout.root.glob(f"tmp.*/{REMOVING_PREFIX}*"):
+            if leftover.is_symlink():
+                leftover.unlink()
             shutil.rmtree(leftover, ignore_errors=True)
 
     # ---- the housekeeping stage's status (System page, `magickbox cleanup`) ----------------------

@@ -289,7 +289,7 @@ class StudyIndex:
 def tally_folder(folder: Path) -> StudyTally:
     """Read every DICOM file's header under `folder` (up to the pixel data) into one tally."""
     tally = StudyTally()
-    for path in sorted(p for p in folder.rglob("*") if p.is_file()):
+    for path in sorted(p for p in folder.rglob("*") if p.is_file() and not p.is_symlink()):
         found = read_file(path)
         if found is not None:
             _uid, study, series = found

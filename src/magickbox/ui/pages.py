@@ -13,6 +13,7 @@ from fastapi.templating import Jinja2Templates
 from jinja2 import Environment, PackageLoader, select_autoescape
 
 from magickbox import __version__
+from magickbox.dicom.uid import is_valid_uid
 from magickbox.errors import NotFound
 from magickbox.preview import Previews
 from magickbox.store.layout import is_scratchdir_name
@@ -40,6 +41,11 @@ _env = Environment(
     trim_blocks=True,
     lstrip_blocks=True,
 )
+# Values from received headers (UIDs) reach URLs only through these: `{% if x is uid %}` lets
+# a valid DICOM UID through, `x | segment` percent-encodes everything but unreserved characters,
+# so no value can add a path segment, a query or a fragment to the URL it is put into.
+_env.tests["uid"] = is_valid_uid
+_env.filters["segment"] = lambda value: quote(str(value), safe="")
 templates = Jinja2Templates(env=_env)
 
 # The API endpoints the page's buttons call. One place, so the page follows the API's paths.

@@ -10,11 +10,12 @@ cannot send the API's bearer token); they are the same renders as the API's, fro
 from __future__ import annotations
 
 from typing import Annotated, Any
+from urllib.parse import quote
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response
 
-from magickbox.errors import NotFound
+from magickbox.errors import InvalidInput, NotFound
 from magickbox.preview import Previews, Window
 from magickbox.preview.service import INPUT, MAX_SIZE, MIN_SIZE, NIFTI_SIZE, OUTPUT, THUMBNAIL_SIZE, Area
 from magickbox.ui import auth
@@ -95,8 +96,8 @@ def _viewer(request: Request, scratchdir: str, series_uid: str, prefix: str, are
     try:
         items = previews.instances(scratchdir, series_uid, area)
         session = previews.session(scratchdir)
-    except NotFound:
-        return _not_found(request, f"There is no series {series_uid} in session {scratchdir}.")
+    except (NotFound, InvalidInput):  # InvalidInput: not a UID, never looked up
+        return _not_found(request, f"There is no series {series_uid[:80]} in session {scratchdir}.")
     listed = (
         get_store(request).studies.series(session.id) if area == INPUT else previews.output_series(scratchdir)
     )
@@ -111,7 +112,8 @@ def _viewer(request: Request, scratchdir: str, series_uid: str, prefix: str, are
         "output": area == OUTPUT,
         "count": len(items),
         "start": len(items) // 2,
-        "base": prefix.format(scratchdir=scratchdir, series_uid=series_uid),
+        # Both are checked by now (a session's name, a UID); quoted all the same: one segment each.
+        "base": prefix.format(scratchdir=quote(scratchdir, safe=""), series_uid=quote(series_uid, safe="")),
         "presets": PRESETS,
     }
     return _page(request, "viewer.html", context)

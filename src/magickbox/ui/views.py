@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from pathlib import Path
 
+from magickbox.preview.series import files
 from magickbox.store import Store
 from magickbox.store.queries import SessionFilter
 from magickbox.store.sessions import Session
@@ -136,18 +137,18 @@ class FileList:
 
 
 def list_files(folder: Path) -> FileList:
+    """The session's files under `folder` (INPUT or OUTPUT) as the page lists them: regular files,
+    no link followed (a bucket may have put links in OUTPUT or made OUTPUT one)."""
     entries: list[FileEntry] = []
     total = 0
     size = 0
-    if folder.is_dir():
-        for path in sorted(folder.rglob("*")):
-            if not path.is_file():
-                continue
-            nbytes = path.stat().st_size
-            total += 1
-            size += nbytes
-            if len(entries) < MAX_FILES:
-                entries.append(FileEntry(str(path.relative_to(folder)), human_bytes(nbytes)))
+    found = files(folder) if folder.is_dir() else []  # regular files only, never through a link
+    for entry in sorted(found, key=lambda e: e.path):
+        nbytes = entry.stat(follow_symlinks=False).st_size
+        total += 1
+        size += nbytes
+        if len(entries) < MAX_FILES:
+            entries.append(FileEntry(Path(entry.path).relative_to(folder).as_posix(), human_bytes(nbytes)))
     return FileList(entries, total, human_bytes(size))
 
 
