@@ -30,6 +30,7 @@ from pynetdicom.pdu_primitives import SCP_SCU_RoleSelectionNegotiation
 from pynetdicom.presentation import PresentationContext
 
 from magickbox.config import PacsNode
+from magickbox.dicom.querykeys import DEFAULT_CHARACTER_SET
 
 # PS3.4 Annex C.6: the Query/Retrieve information models (pynetdicom's names are not typed).
 VERIFICATION = "1.2.840.10008.1.1"
@@ -84,6 +85,7 @@ class StudyQuery:
     date_from: str = ""  # YYYYMMDD
     date_to: str = ""
     modality: str = ""
+    character_set: str = DEFAULT_CHARACTER_SET  # SpecificCharacterSet the key is sent in
 
 
 @dataclass(frozen=True)
@@ -151,6 +153,8 @@ def _identifier(query: StudyQuery) -> Dataset:
         setattr(ds, keyword, "")
     ds.NumberOfStudyRelatedInstances = ""
     ds.SOPClassesInStudy = ""
+    if query.character_set != DEFAULT_CHARACTER_SET:
+        ds.SpecificCharacterSet = query.character_set
     setattr(ds, KEY_ATTRIBUTE[query.key_type], query.key)
     if query.date_from or query.date_to:
         ds.StudyDate = f"{query.date_from}-{query.date_to}"
