@@ -31,6 +31,7 @@ from pynetdicom.presentation import PresentationContext
 
 from magickbox.config import PacsNode
 from magickbox.dicom.querykeys import DEFAULT_CHARACTER_SET
+from magickbox.dicom.uid import is_valid_uid
 
 # PS3.4 Annex C.6: the Query/Retrieve information models (pynetdicom's names are not typed).
 VERIFICATION = "1.2.840.10008.1.1"
@@ -188,7 +189,9 @@ def find_studies(node: PacsNode, calling_aet: str, query: StudyQuery) -> list[Fo
                 raise PacsUnreachable(f"{node.ae_title} stopped answering the C-FIND")
             if status.Status in PENDING and ds is not None:
                 study = _found(ds)
-                if study.study_uid:
+                # The UID names the session's pid and is the C-MOVE/C-GET key: a match that is not
+                # a UID (empty, `*`, a path) would fetch more than this study or name a path.
+                if is_valid_uid(study.study_uid):
                     studies.setdefault(study.study_uid, study)
             elif status.Status != 0:
                 raise PacsUnreachable(
