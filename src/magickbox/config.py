@@ -14,6 +14,7 @@ from contextvars import ContextVar
 from pathlib import Path
 from typing import Any, Literal
 
+import httpx
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
@@ -21,6 +22,7 @@ from pydantic_settings import (
     SettingsConfigDict,
     TomlConfigSettingsSource,
 )
+from pydicom.charset import python_encoding
 
 from magickbox.errors import SettingsError
 
@@ -49,6 +51,30 @@ EVENTS: tuple[str, ...] = (
 TEST_EVENT = "notification.test"
 
 
+# A host name as the HTTP client will resolve it: ASCII labels (IDNA applied) of 1-63 characters.
+_HOST_LABEL = re.compile(r"[a-z0-9_]([a-z0-9_-]{0,61}[a-z0-9_])?")
+
+
+def check_url_syntax(value: str) -> httpx.URL:
+    """The URL as the notifier's HTTP client (httpx) will send it, or ValueError: parsed by
+    httpx itself (so what passes here is what is sent), http(s), with a host name the resolver
+    takes. Network policy (which addresses) is `models.webhooks`' job."""
+    try:
+        url = httpx.URL(value)
+    except (httpx.InvalidURL, UnicodeError) as exc:
+        raise ValueError(f"not a URL the HTTP client accepts: {exc}") from None
+    if url.scheme not in ("http", "https"):
+        raise ValueError("must start with http:// or https://")
+    host = url.raw_host.decode("ascii", errors="replace").lower()
+    if not host:
+        raise ValueError("has no host")
+    if ":" not in host:  # not an IPv6 literal: every label must be one the resolver takes
+        labels = host.removesuffix(".").split(".")
+        if len(host) > 253 or not all(_HOST_LABEL.fullmatch(label) for label in labels):
+            raise ValueError(f"host {host!r} is not a valid host name")
+    return url
+
+
 class Webhook(BaseModel):
     """One receiver of notifications: where, which events, which sessions, how it is signed."""
 
@@ -59,6 +85,12 @@ class Webhook(BaseModel):
     secret: str = Field(default="", max_length=500)  # HMAC-SHA256 key; empty: unsigned
     buckets: list[str] = Field(default_factory=list)  # empty: every bucket
     callers: list[str] = Field(default_factory=list)  # calling AE titles; empty: every sender
+
+    @field_validator("url")
+    @classmethod
+    def _url_parses(cls, value: str) -> str:
+        check_url_syntax(value)
+        return value
 
     @field_validator("events")
     @classmethod
@@ -88,11 +120,20 @@ class PacsNode(BaseModel):
     max_parallel: int = Field(default=1, ge=1, le=16)
     query_model: Literal["study", "patient"] = "study"  # the Query/Retrieve information model
     timeout_s: float = Field(default=60.0, gt=0)  # longest silence of the PACS on an association
+    # SpecificCharacterSet of the box's queries; every key must be encodable in it (docs/retrieve.md).
+    character_set: str = "ISO_IR 6"
 
     @field_validator("ae_title")
     @classmethod
     def _ae_title_ok(cls, value: str) -> str:
         return _check_ae_title(value)
+
+    @field_validator("character_set")
+    @classmethod
+    def _character_set_known(cls, value: str) -> str:
+        if value not in python_encoding or not value:
+            raise ValueError(f"unknown SpecificCharacterSet {value!r} (e.g. ISO_IR 6, ISO_IR 192)")
+        return value
 
 
 class Settings(BaseSettings):
@@ -188,6 +229,9 @@ class Settings(BaseSettings):
     notify_timeout_s: float = Field(default=10.0, gt=0)
     notify_poll_s: float = Field(default=0.5, gt=0, le=60)
     notify_failing_after: int = Field(default=3, ge=1)  # bucket.failing after this many failures in a row
+    # Networks (CIDR) a webhook may reach although they are refused by default: link-local and
+    # cloud metadata addresses (docs/security.md, hostile webhook targets).
+    webhook_allow_networks: list[str] = Field(default_factory=list)
 
     # Retention (docs/retention.md): what housekeeping deletes on its own
     retention_days: float = Field(default=0.0, ge=0)  # ended sessions older than this go; 0 = never
@@ -221,7 +265,7 @@ class Settings(BaseSettings):
     def _ae_title_is_printable(cls, value: str) -> str:
         return _check_ae_title(value)
 
-    @field_validator("allowed_networks")
+    @field_validator("allowed_networks", "webhook_allow_networks")
     @classmethod
     def _networks_parse(cls, value: list[str]) -> list[str]:
         for network in value:

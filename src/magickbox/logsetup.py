@@ -42,6 +42,10 @@ def configure_logging(settings: Settings, *, process: str = "") -> None:
     root.setLevel(logging.INFO)
     # pynetdicom logs every PDU at INFO; keep the box's own log readable.
     logging.getLogger("pynetdicom").setLevel(logging.WARNING)
+    # httpx logs every request's full URL at INFO, a webhook's password and api_key with it: the
+    # notifier logs its own lines with the URL masked (docs/security.md).
+    for name in ("httpx", "httpcore"):
+        logging.getLogger(name).setLevel(logging.WARNING)
     if threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGHUP, lambda _signum, _frame: reopen_logs())
 

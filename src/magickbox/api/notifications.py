@@ -1,5 +1,7 @@
 """/api/v1/notifications: the webhooks (setting + notifications.json), the log of attempts, and a
-test event. Secrets are never shown: a saved secret reads back as MASK, and MASK sent back keeps it."""
+test event. Secrets are never shown: a saved secret reads back as MASK, and MASK sent back keeps it;
+so are a URL's user:password and secret-looking query values (a URL sent back masked keeps the
+saved one)."""
 
 from __future__ import annotations
 
@@ -8,9 +10,11 @@ from typing import Any
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse, Response
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from magickbox.config import EVENTS, TEST_EVENT, Settings, Webhook
-from magickbox.models.notifications import NotificationsInvalid, load_file, parse, to_json
+from magickbox.models.notifications import NotificationsInvalid, file_webhooks, parse, to_json
+from magickbox.models.webhooks import masked_url
 from magickbox.store import Store
 from magickbox.store.layout import write_json_atomic
 from magickbox.web.deps import require_admin, require_read
@@ -28,15 +32,42 @@ def _error(status: int, error: str, detail: Any) -> JSONResponse:
     return JSONResponse({"error": error, "detail": detail}, status_code=status)
 
 
+class TestIn(BaseModel):
+    """The body of POST /test: one webhook's URL (as shown, masked or not), or none for all."""
+
+    model_config = ConfigDict(extra="forbid")
+    url: str | None = Field(default=None, max_length=2000)
+
+
 def masked(hooks: list[Webhook]) -> list[dict[str, Any]]:
-    return [{**hook, "secret": MASK if hook["secret"] else ""} for hook in to_json(hooks)]
+    """Webhooks as shown to anyone: secret and URL credentials masked."""
+    return [
+        {**hook, "url": masked_url(hook["url"]), "secret": MASK if hook["secret"] else ""}
+        for hook in to_json(hooks)
+    ]
 
 
 def _file_hooks(settings: Settings) -> tuple[list[Webhook], str]:
+    """The usable webhooks of notifications.json and its problems (no secret in them)."""
     try:
-        return load_file(settings.notifications_path), ""
+        hooks, problems = file_webhooks(settings)
     except NotificationsInvalid as exc:
         return [], str(exc)
+    return hooks, "; ".join(problems)
+
+
+def _unmask(document: Any, old: list[Webhook]) -> None:
+    """Put back what the page was shown masked: a URL equal to a saved one's masked form is that
+    URL, and a MASK secret is that URL's saved secret."""
+    if not isinstance(document, list):
+        return
+    urls = {masked_url(hook.url): hook.url for hook in old}
+    secrets = {hook.url: hook.secret for hook in old}
+    for item in document:
+        if isinstance(item, dict) and isinstance(item.get("url"), str):
+            item["url"] = urls.get(item["url"], item["url"])
+        if isinstance(item, dict) and item.get("secret") == MASK:
+            item["secret"] = secrets.get(str(item.get("url")), "")
 
 
 @router.get("", dependencies=[Depends(require_read)])
@@ -50,7 +81,10 @@ def get_notifications(request: Request, limit: int = 100) -> dict[str, Any]:
         "setting": masked(list(settings.notifications)),
         "file": masked(hooks),
         "file_problem": problem,
-        "attempts": store.notifications.attempts_log(max(1, min(limit, 1000))),
+        "attempts": [
+            {**row, "url": masked_url(row["url"])}
+            for row in store.notifications.attempts_log(max(1, min(limit, 1000)))
+        ],
     }
 
 
@@ -63,13 +97,9 @@ async def put_notifications(request: Request) -> Response:
     except ValueError as exc:
         return _error(400, "the body is not JSON", str(exc))
     old, _ = _file_hooks(settings)
-    secrets = {hook.url: hook.secret for hook in old}
-    if isinstance(document, list):
-        for item in document:
-            if isinstance(item, dict) and item.get("secret") == MASK:
-                item["secret"] = secrets.get(str(item.get("url")), "")
+    _unmask(document, old)
     try:
-        hooks = parse(document)
+        hooks = parse(document, settings.webhook_allow_networks)
     except NotificationsInvalid as exc:
         return _error(422, "invalid notifications", exc.reasons)
     write_json_atomic(settings.notifications_path, to_json(hooks))
@@ -82,13 +112,16 @@ async def send_test(request: Request) -> Response:
     settings, store = _context(request)
     raw = await request.body()
     try:
-        url = json.loads(raw).get("url") if raw.strip() else None
-    except (ValueError, AttributeError) as exc:
-        return _error(400, 'the body must be a JSON object such as {"url": ...}', str(exc))
-    known = {hook.url for hook in [*settings.notifications, *_file_hooks(settings)[0]]}
-    if not known:
+        url = TestIn.model_validate_json(raw).url if raw.strip() else None
+    except ValidationError as exc:
+        reasons = [f"{'.'.join(str(p) for p in e['loc']) or 'body'}: {e['msg']}" for e in exc.errors()]
+        return _error(422, 'the body must be a JSON object such as {"url": "..."}', reasons)
+    hooks = [*settings.notifications, *_file_hooks(settings)[0]]
+    if not hooks:
         return _error(409, "no webhook is configured", "add one to notifications.json or the setting")
+    known = {**{masked_url(hook.url): hook.url for hook in hooks}, **{hook.url: hook.url for hook in hooks}}
     if url is not None and url not in known:
-        return _error(404, "no such webhook", url)
-    event_id = store.notifications.record(TEST_EVENT, {"message": "test event from the box"}, only_url=url)
-    return JSONResponse({"event_id": event_id, "url": url}, status_code=202)
+        return _error(404, "no such webhook", masked_url(url))
+    target = None if url is None else known[url]
+    event_id = store.notifications.record(TEST_EVENT, {"message": "test event from the box"}, only_url=target)
+    return JSONResponse({"event_id": event_id, "url": url and masked_url(url)}, status_code=202)

@@ -8,8 +8,9 @@ from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel, Field, StringConstraints
 from starlette.concurrency import run_in_threadpool
 
-from magickbox.config import Settings
+from magickbox.config import PacsNode, Settings
 from magickbox.dicom.qr import PacsUnreachable, echo
+from magickbox.dicom.querykeys import KeyInvalid, check_key
 from magickbox.errors import NotFound
 from magickbox.store import Store
 from magickbox.store.retrievals import NewRetrieval
@@ -19,11 +20,10 @@ from magickbox.web.errors import ApiError
 router = APIRouter(prefix="/api/v1", tags=["retrievals"])
 StoreDep = Annotated[Store, Depends(get_store)]
 SettingsDep = Annotated[Settings, Depends(get_settings)]
-# A key is one DICOM value: accession (SH, 16), UID (64) or patient id (LO, 64); no wildcards,
-# so a key can never turn into a query for the whole PACS.
-Key = Annotated[
-    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64, pattern=r"^[^*?\\]+$")
-]
+# A key is one DICOM value: accession (SH, 16), UID (64) or patient id (LO, 64); checked against
+# its VR and the PACS's character set by `check_keys` (the bound here only caps what is read).
+Key = Annotated[str, StringConstraints(max_length=1000)]
+MAX_REPORTED = 20  # invalid keys named in one 422 answer
 DicomDate = Annotated[str, StringConstraints(pattern=r"^(\d{8})?$")]
 MAX_KEYS = 10_000
 
@@ -54,7 +54,22 @@ class EchoOut(BaseModel):
     error: str
 
 
-def _node_or_404(settings: Settings, name: str) -> Any:
+def check_keys(keys: list[str], key_type: str, node: PacsNode) -> list[str]:
+    """The keys as they will be sent, or 422 naming each refused key and why: no key may match
+    more than the one value it names (no wildcard, control character, empty or unencodable key)."""
+    checked: list[str] = []
+    refused: list[dict[str, Any]] = []
+    for index, key in enumerate(keys):
+        try:
+            checked.append(check_key(key, key_type, character_set=node.character_set))
+        except KeyInvalid as exc:
+            refused.append({"index": index, "key": key, "reason": f"the key {exc}"})
+    if refused:
+        raise ApiError(422, "invalid key", refused[:MAX_REPORTED])
+    return checked
+
+
+def _node_or_404(settings: Settings, name: str) -> PacsNode:
     node = settings.pacs.get(name)
     if node is None:
         raise ApiError(
@@ -92,11 +107,12 @@ def create_retrieval(
         raise ApiError(404, "no such bucket", f"{body.bucket!r} is not an enabled bucket of this box")
     if body.study_date_from and body.study_date_to and body.study_date_from > body.study_date_to:
         raise ApiError(422, "bad date range", "study_date_from is after study_date_to")
+    keys = check_keys(body.keys, body.key_type, node)
     method = body.method or node.method
     destination = settings.ae_title if body.destination == "box" else bucket.info.AETitle
     new = NewRetrieval(
         pacs=body.pacs, bucket=bucket.name, method=method, destination=destination, key_type=body.key_type,
-        keys=list(dict.fromkeys(body.keys)), study_date_from=body.study_date_from,
+        keys=list(dict.fromkeys(keys)), study_date_from=body.study_date_from,
         study_date_to=body.study_date_to, modality=body.modality, created_by=actor_of(request).name,
     )  # fmt: skip
     retrieval_id = store.retrievals.create(new)

@@ -30,6 +30,8 @@ from pynetdicom.pdu_primitives import SCP_SCU_RoleSelectionNegotiation
 from pynetdicom.presentation import PresentationContext
 
 from magickbox.config import PacsNode
+from magickbox.dicom.querykeys import DEFAULT_CHARACTER_SET
+from magickbox.dicom.uid import is_valid_uid
 
 # PS3.4 Annex C.6: the Query/Retrieve information models (pynetdicom's names are not typed).
 VERIFICATION = "1.2.840.10008.1.1"
@@ -84,6 +86,7 @@ class StudyQuery:
     date_from: str = ""  # YYYYMMDD
     date_to: str = ""
     modality: str = ""
+    character_set: str = DEFAULT_CHARACTER_SET  # SpecificCharacterSet the key is sent in
 
 
 @dataclass(frozen=True)
@@ -151,6 +154,8 @@ def _identifier(query: StudyQuery) -> Dataset:
         setattr(ds, keyword, "")
     ds.NumberOfStudyRelatedInstances = ""
     ds.SOPClassesInStudy = ""
+    if query.character_set != DEFAULT_CHARACTER_SET:
+        ds.SpecificCharacterSet = query.character_set
     setattr(ds, KEY_ATTRIBUTE[query.key_type], query.key)
     if query.date_from or query.date_to:
         ds.StudyDate = f"{query.date_from}-{query.date_to}"
@@ -184,7 +189,9 @@ def find_studies(node: PacsNode, calling_aet: str, query: StudyQuery) -> list[Fo
                 raise PacsUnreachable(f"{node.ae_title} stopped answering the C-FIND")
             if status.Status in PENDING and ds is not None:
                 study = _found(ds)
-                if study.study_uid:
+                # The UID names the session's pid and is the C-MOVE/C-GET key: a match that is not
+                # a UID (empty, `*`, a path) would fetch more than this study or name a path.
+                if is_valid_uid(study.study_uid):
                     studies.setdefault(study.study_uid, study)
             elif status.Status != 0:
                 raise PacsUnreachable(

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import threading
 from typing import Any
 
@@ -17,6 +18,7 @@ import httpx
 from magickbox import __version__
 from magickbox.config import TEST_EVENT, Settings, Webhook
 from magickbox.models.notifications import NotificationsInvalid, all_webhooks
+from magickbox.models.webhooks import TargetRefused, Unresolved, masked_url, resolve
 from magickbox.notify.signing import HEADER, signature
 from magickbox.store import Store
 from magickbox.store.notifications import Event, NewEvent, Send, iso, public_fields
@@ -50,14 +52,16 @@ class Notifier:
         self._last_invalid = ""
 
     def hooks(self) -> list[Webhook]:
-        """The configured webhooks; while notifications.json is invalid, the last good list."""
+        """The configured webhooks that may be sent to (an invalid entry is skipped, its reason
+        logged once); while notifications.json is not a JSON list, the last good list."""
         try:
-            self._hooks = all_webhooks(self.settings)
-            self._last_invalid = ""
+            self._hooks, problems = all_webhooks(self.settings)
         except NotificationsInvalid as exc:
-            if str(exc) != self._last_invalid:
-                self._last_invalid = str(exc)
-                log.error("notifications.json is invalid, the last good webhooks are used: %s", exc)
+            problems = [f"notifications.json is invalid, the last good webhooks are used: {exc}"]
+        if "; ".join(problems) != self._last_invalid:
+            self._last_invalid = "; ".join(problems)
+            for problem in problems:
+                log.error("webhook skipped: %s", problem)
         return self._hooks
 
     def body(self, event: Event) -> dict[str, Any]:
@@ -95,10 +99,15 @@ class Notifier:
         events = self.outbox.unplanned()
         hooks = self.hooks() if events else []
         for event in events:
-            targets = [hook for hook in hooks if wants(hook, event)]
-            text = json.dumps(self.body(event), separators=(",", ":")) if targets else ""
-            sends = list(dict.fromkeys((hook.url, text) for hook in targets))
-            self.outbox.plan(event, sends, self.implied(event), give_up_s=self.settings.notify_give_up_s)
+            try:
+                targets = [hook for hook in hooks if wants(hook, event)]
+                text = json.dumps(self.body(event), separators=(",", ":")) if targets else ""
+                sends = list(dict.fromkeys((hook.url, text) for hook in targets))
+                implied = self.implied(event)
+            except Exception:  # a poison pill is planned to nobody; the events after it go on
+                log.exception("notification event %s (%s) cannot be planned", event.event_id, event.event)
+                sends, implied = [], []
+            self.outbox.plan(event, sends, implied, give_up_s=self.settings.notify_give_up_s)
         return len(events)
 
     def send_due(self) -> int:
@@ -110,9 +119,13 @@ class Notifier:
         for send in sends:
             hook = by_url.get(send.url)
             if hook is None:
-                self.outbox.drop(send, "the webhook was removed from the configuration")
+                self.outbox.drop(send, "the webhook was removed from the configuration (or is invalid)")
                 continue
-            self._post(hook, send)
+            try:
+                self._post(hook, send)
+            except Exception as exc:  # a poison pill fails alone; the other sends go on
+                log.exception("notification to %s failed for good", masked_url(send.url))
+                self.outbox.finish(send, None, f"{type(exc).__name__}: {exc}"[:500], retry_in=math.inf)
         return len(sends)
 
     def _post(self, hook: Webhook, send: Send) -> None:
@@ -127,20 +140,28 @@ class Notifier:
             headers[HEADER] = signature(hook.secret, data)
         status: int | None = None
         error = ""
+        delay = min(self.settings.notify_retry_initial_s * 2**send.attempts, self.settings.notify_retry_max_s)
         try:
-            answer = self.client.post(hook.url, content=data, headers=headers)
+            # Connect to the address checked now, not to what the name resolves to next (rebinding).
+            target = resolve(hook.url, self.settings.webhook_allow_networks)
+            headers["Host"] = target.host_header
+            answer = self.client.post(
+                target.url, content=data, headers=headers, extensions=target.extensions()
+            )
             status = answer.status_code
             if not 200 <= status < 300:
                 error = f"HTTP {status}"
-        except httpx.HTTPError as exc:
+        except TargetRefused as exc:
+            error, delay = f"refused: {exc}", math.inf  # the rule will not change by itself: no retry
+        except (httpx.HTTPError, Unresolved) as exc:
             error = f"{type(exc).__name__}: {exc}"[:500]
-        delay = min(self.settings.notify_retry_initial_s * 2**send.attempts, self.settings.notify_retry_max_s)
         state = self.outbox.finish(send, status, error, retry_in=delay)
+        shown = masked_url(hook.url)  # never log a URL's password or api_key
         if state == "failed":
-            log.error("notification %s to %s given up: %s", head["event"], hook.url, error)
+            log.error("notification %s to %s given up: %s", head["event"], shown, error)
         elif error:
             log.warning(
-                "notification %s to %s failed (%s), next try in %.0f s", head["event"], hook.url, error, delay
+                "notification %s to %s failed (%s), next try in %.0f s", head["event"], shown, error, delay
             )
 
     def step(self) -> int:

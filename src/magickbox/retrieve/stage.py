@@ -11,6 +11,7 @@ from dataclasses import replace
 
 from magickbox.config import PacsNode, Settings
 from magickbox.dicom.qr import CANCELLED, PacsUnreachable, Progress, StudyQuery, find_studies, move_study
+from magickbox.dicom.querykeys import KeyInvalid, check_key
 from magickbox.retrieve.cget import fetch_by_get
 from magickbox.store import Store
 from magickbox.store.retrievals import Retrieval, StudyToFetch
@@ -80,20 +81,32 @@ class Retriever:
         for item_id, key in self.store.retrievals.pending_keys(retrieval.id):
             if self._halted(retrieval):
                 return
-            query = StudyQuery(
-                retrieval.key_type,
-                key,
-                retrieval.study_date_from,
-                retrieval.study_date_to,
-                retrieval.modality,
-            )
-            try:
-                studies = find_studies(node, self.settings.ae_title, query)
-            except PacsUnreachable as exc:
-                log.warning("retrieval %d: C-FIND of %r failed: %s", retrieval.id, key, exc)
-                self.store.retrievals.record_find_failed(item_id, str(exc))
-                continue
-            self.store.retrievals.record_found(item_id, studies)
+            self._look_up_key(retrieval, node, item_id, key)
+
+    def _look_up_key(self, retrieval: Retrieval, node: PacsNode, item_id: int, key: str) -> None:
+        """One key: checked again (a row stored before the API checked keys, or by another
+        version), then C-FINDed. Whatever goes wrong fails this key alone, with its reason."""
+        try:
+            value = check_key(key, retrieval.key_type, character_set=node.character_set)
+        except KeyInvalid as exc:
+            log.warning("retrieval %d: key %r refused: %s", retrieval.id, key, exc)
+            self.store.retrievals.record_find_failed(item_id, f"refused: the key {exc}")
+            return
+        query = StudyQuery(
+            retrieval.key_type, value, retrieval.study_date_from, retrieval.study_date_to,
+            retrieval.modality, node.character_set,
+        )  # fmt: skip
+        try:
+            studies = find_studies(node, self.settings.ae_title, query)
+        except PacsUnreachable as exc:
+            log.warning("retrieval %d: C-FIND of %r failed: %s", retrieval.id, key, exc)
+            self.store.retrievals.record_find_failed(item_id, str(exc))
+            return
+        except Exception as exc:  # a poison pill: it would fail again on every try
+            log.exception("retrieval %d: C-FIND of %r failed", retrieval.id, key)
+            self.store.retrievals.record_find_failed(item_id, f"C-FIND failed: {type(exc).__name__}: {exc}")
+            return
+        self.store.retrievals.record_found(item_id, studies)
 
     def _fetch_all(self, retrieval: Retrieval, node: PacsNode) -> None:
         studies = self.store.retrievals.studies_to_fetch(retrieval.id)
@@ -107,8 +120,11 @@ class Retriever:
                 return
             try:
                 self.fetch(retrieval, node, study)
-            except Exception:
+            except Exception as exc:  # fails this study alone (not again on every start)
                 log.exception("retrieval %d: fetching study %s failed", retrieval.id, study.study_uid)
+                self.store.retrievals.finish_study(
+                    study, Progress(error=f"{type(exc).__name__}: {exc}"[:500]), cancelled=False
+                )
 
     def fetch(self, retrieval: Retrieval, node: PacsNode, study: StudyToFetch) -> None:
         """One study into one session: made (or found again after a restart), filled, sealed."""

@@ -7,9 +7,9 @@ import json
 from typing import Any
 
 from magickbox.config import EVENTS, Settings, Webhook
-from magickbox.models.notifications import NotificationsInvalid, load_file
-
-MASK = "********"  # the API keeps a secret that comes back as this mask
+from magickbox.models.notifications import NotificationsInvalid, file_webhooks, read_json, shown
+from magickbox.models.webhooks import MASK, masked_url
+from magickbox.store import Store
 
 EXAMPLE = [
     {
@@ -23,21 +23,31 @@ EXAMPLE = [
 
 
 def _masked(hook: Webhook) -> dict[str, Any]:
-    return {**hook.model_dump(), "secret": MASK if hook.secret else ""}
+    return {**hook.model_dump(), "url": masked_url(hook.url), "secret": MASK if hook.secret else ""}
+
+
+def _editor_text(settings: Settings, hooks: list[Webhook], problem: str) -> str:
+    """The file for the editor, never raw: secrets and URL credentials masked (saving them back
+    keeps the saved values). A file that is not JSON cannot be masked, so it is not shown."""
+    if not settings.notifications_path.exists():
+        return json.dumps(EXAMPLE, indent=2)
+    if not problem:
+        return json.dumps([_masked(h) for h in hooks], indent=2)
+    try:
+        return json.dumps(shown(read_json(settings.notifications_path)), indent=2)
+    except NotificationsInvalid:
+        return "[]"
 
 
 def load(settings: Settings) -> dict[str, Any]:
     """`setting_hooks`, `file_hooks`, `problem` and `text` (an example when there is no file)."""
-    problem = ""
     try:
-        hooks = load_file(settings.notifications_path)
+        hooks, problems = file_webhooks(settings)
+        problem = "; ".join(problems)
     except NotificationsInvalid as exc:
         hooks, problem = [], str(exc)
     exists = settings.notifications_path.exists()
-    if problem:
-        text = settings.notifications_path.read_text(encoding="utf-8", errors="replace")
-    else:
-        text = json.dumps([_masked(h) for h in hooks] if exists else EXAMPLE, indent=2)
+    text = _editor_text(settings, hooks, problem)
     return {
         "setting_hooks": [_masked(h) for h in settings.notifications],
         "file_hooks": [_masked(h) for h in hooks],
@@ -46,3 +56,8 @@ def load(settings: Settings) -> dict[str, Any]:
         "text": text,
         "events": EVENTS,
     }
+
+
+def attempts(store: Store, limit: int = 100) -> list[dict[str, Any]]:
+    """The latest tries, newest first, each URL with its credentials masked."""
+    return [{**row, "url": masked_url(row["url"])} for row in store.notifications.attempts_log(limit)]

@@ -305,7 +305,7 @@ def notifications_page(request: Request, _reader: auth.Reader) -> Response:
             "title": "Notifications",
             "nav": "notifications",
             **notifications_view.load(settings),
-            "attempts": get_store(request).notifications.attempts_log(100),
+            "attempts": notifications_view.attempts(get_store(request)),
         },
     )
 
