@@ -116,6 +116,8 @@ class ReceiveWorker:
         except OSError:
             log.exception("%s could not start", self.name)
             return RESTART_PAUSE_S[-1]
+        if self._stopping.is_set() and self.proc is not None:  # stop() came while it was starting
+            self.proc.send_signal(signal.SIGTERM)
         self._read_events(events)
         self._ended()
         return self._restart_pause()
