@@ -244,7 +244,7 @@ def test_max_workers_zero_leaves_the_queue_to_other_processes(
     session = new_session(run_store, "Idle")
     gone = new_session(run_store, "NoSuchBucket")
     idle = start_scheduler(max_workers=0)
-    assert not idle._thread.is_alive(), "no scheduler thread: nothing here claims or fails jobs"
+    assert not idle._loop.alive, "no scheduler thread: nothing here claims or fails jobs"
     assert state_of(run_store, session) == "queued" and state_of(run_store, gone) == "queued"
     start_scheduler()
     wait_state(run_store, session, "finished")

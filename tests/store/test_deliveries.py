@@ -7,8 +7,9 @@ import pytest
 
 from magickbox.config import Settings
 from magickbox.errors import Conflict
+from magickbox.loop import Backoff
 from magickbox.store import Store
-from magickbox.store.deliveries import HOST, Backoff, DeliveryStore, FileResult, NewDelivery
+from magickbox.store.deliveries import HOST, DeliveryStore, FileResult, NewDelivery
 from magickbox.store.sessions import SessionKey
 from magickbox.store.states import SessionState
 from tests.support import sessions as factory

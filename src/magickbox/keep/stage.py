@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import json
 import logging
-import threading
 import time
 
 from magickbox.config import Settings
 from magickbox.keep.plan import Decision, Plan, make_plan
+from magickbox.loop import Loop
 from magickbox.store import Store
 from magickbox.store.audit import AuditEntry
 from magickbox.store.retention import disk_use, take_sweep_request
@@ -118,17 +118,14 @@ class KeepStage:
     def __init__(self, settings: Settings, store: Store) -> None:
         self.settings = settings
         self.store = store
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._last = float("-inf")  # sweep once at start: a restart finishes what a kill interrupted
+        self._loop = Loop("keep", self._step, interval_s=POLL_S, scope=store.connection)
 
     def start(self) -> None:
-        self._thread = threading.Thread(target=self._loop, name="keep", daemon=True)
-        self._thread.start()
+        self._loop.start()
 
     def stop(self) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=30)
+        self._loop.stop()
 
     def _due(self, last: float) -> bool:
         since = time.monotonic() - last
@@ -137,22 +134,11 @@ class KeepStage:
         high = self.settings.disk_high_percent
         return high < 100 and since >= MIN_GAP_S and disk_use(self.settings.data).percent >= high
 
-    def _loop(self) -> None:
-        with self.store.connection():  # this thread's connection, closed when it ends
-            self._sweep_until_stopped()
-
-    def _sweep_until_stopped(self) -> None:
-        last = float("-inf")  # sweep once at start: a restart finishes what a kill interrupted
-        while not self._stop.is_set():
-            try:
-                if self._due(last):
-                    last = time.monotonic()
-                    sweep(self.store, self.settings)
-            except Exception:
-                log.exception(
-                    "housekeeping sweep failed; trying again in %g s", self.settings.cleanup_interval_s
-                )
-            self._stop.wait(POLL_S)
+    def _step(self) -> None:
+        """Sweep when due; a failed sweep (logged by the loop) is tried again when due next."""
+        if self._due(self._last):
+            self._last = time.monotonic()
+            sweep(self.store, self.settings)
 
 
 def create_stage(settings: Settings, store: Store) -> KeepStage:

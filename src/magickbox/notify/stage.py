@@ -10,13 +10,13 @@ from __future__ import annotations
 import json
 import logging
 import math
-import threading
 from typing import Any
 
 import httpx
 
 from magickbox import __version__
 from magickbox.config import TEST_EVENT, Settings, Webhook
+from magickbox.loop import Backoff, Loop
 from magickbox.models.notifications import NotificationsInvalid, all_webhooks
 from magickbox.models.webhooks import TargetRefused, Unresolved, masked_url, resolve
 from magickbox.notify.signing import HEADER, signature
@@ -49,6 +49,7 @@ class Notifier:
             follow_redirects=False,
         )
         self._hooks: list[Webhook] = list(settings.notifications)
+        self.backoff = Backoff(settings.notify_retry_initial_s, settings.notify_retry_max_s)
         self._last_invalid = ""
 
     def hooks(self) -> list[Webhook]:
@@ -140,7 +141,7 @@ class Notifier:
             headers[HEADER] = signature(hook.secret, data)
         status: int | None = None
         error = ""
-        delay = min(self.settings.notify_retry_initial_s * 2**send.attempts, self.settings.notify_retry_max_s)
+        delay = self.backoff.delay(send.attempts + 1)  # `attempts` counts the tries before this one
         try:
             # Connect to the address checked now, not to what the name resolves to next (rebinding).
             target = resolve(hook.url, self.settings.webhook_allow_networks)
@@ -177,30 +178,21 @@ class NotifyStage:
         self.settings = settings
         self.notifier = Notifier(settings, store)
         self.outbox = store.notifications
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._loop = Loop("notify", self._step, interval_s=settings.notify_poll_s, scope=store.connection)
 
     def start(self) -> None:
         released = self.outbox.release_claims()
         if released:
             log.info("%d notification(s) interrupted by the last stop are due again", released)
-        self._thread = threading.Thread(target=self._loop, name="notify", daemon=True)
-        self._thread.start()
+        self._loop.start()
 
-    def _loop(self) -> None:
-        while not self._stop.is_set():
-            try:
-                busy = self.notifier.step()
-            except Exception:
-                log.exception("notify step failed; trying again")
-                busy = 0
-            if not busy:
-                self._stop.wait(self.settings.notify_poll_s)
+    def _step(self) -> float | None:
+        """One round of Notifier.step; while it finds work, the next round follows at once."""
+        return 0.0 if self.notifier.step() else None
 
     def stop(self) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=self.settings.notify_timeout_s + 5)
+        # A post still running when the join gives up stays claimed: the next start sends it again.
+        self._loop.stop()
         self.notifier.client.close()
 
 

@@ -16,6 +16,8 @@ import threading
 from collections.abc import Callable, Sequence
 from typing import Protocol
 
+from magickbox.loop import Loop
+
 log = logging.getLogger(__name__)
 
 BACKLOG = 512  # bursts of senders (and port scans) wait in the kernel, not refused
@@ -75,38 +77,40 @@ class Acceptor:
         self.allowed = allowed
         self.readiness = readiness  # notified when a destination becomes ready
         self._listener = socket.create_server((host, port), backlog=BACKLOG, reuse_port=False)
-        self._stopping = threading.Event()
-        self._thread = threading.Thread(target=self._loop, name="dicom-accept", daemon=True)
+        # Each step blocks in accept(); stopping shuts the listener down, which wakes it.
+        self._loop = Loop("dicom-accept", self._accept_one, interval_s=0.0, unblock=self._unblock)
+        self._stopping = self._loop.stopping
         self._next = 0  # round-robin among equally busy destinations
 
     def start(self) -> None:
-        self._thread.start()
+        self._loop.start()
 
     def stop(self) -> None:
         """Stop accepting: connections not yet accepted are refused by the kernel from now on."""
-        self._stopping.set()
+        self._loop.stop()
+        self._listener.close()
+
+    def _unblock(self) -> None:
         with contextlib.suppress(OSError):
             self._listener.shutdown(socket.SHUT_RDWR)  # wakes accept() on Linux
-        self._thread.join(timeout=5)
-        self._listener.close()
-        with self.readiness:
+        with self.readiness:  # and a connection waiting for a ready receiver
             self.readiness.notify_all()
 
-    def _loop(self) -> None:
-        while not self._stopping.is_set():
-            try:
-                sock, address = self._listener.accept()
-            except OSError as exc:
-                if self._stopping.is_set():
-                    return
+    def _accept_one(self) -> float:
+        """Accept one connection and hand it over; the next step follows at once."""
+        try:
+            sock, address = self._listener.accept()
+        except OSError as exc:
+            if not self._stopping.is_set():
                 self._accept_failed(exc)
-                continue
-            try:
-                self._dispatch(sock, (str(address[0]), int(address[1])))
-            except Exception:
-                log.exception("handing a connection from %s over failed", address[0])
-            finally:
-                sock.close()  # the receiver has its own descriptor now
+            return 0.0
+        try:
+            self._dispatch(sock, (str(address[0]), int(address[1])))
+        except Exception:
+            log.exception("handing a connection from %s over failed", address[0])
+        finally:
+            sock.close()  # the receiver has its own descriptor now
+        return 0.0
 
     def _accept_failed(self, exc: OSError) -> None:
         if exc.errno in (errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM):

@@ -8,47 +8,40 @@ records of deleted sessions, with back-off, logging once per stretch of failures
 from __future__ import annotations
 
 import logging
-import threading
 import time
 
 from magickbox.errors import StoreFull
+from magickbox.loop import Backoff, Loop
 from magickbox.receive.tracker import tidy_incoming
 from magickbox.store import Store
 
 log = logging.getLogger(__name__)
 
 IDLE_WAIT_S = 5.0  # re-read the store now and then, in case another process changed it
-RETRY_FIRST_S = 0.5  # back-off for writes a full disk refused: doubles up to IDLE_WAIT_S
+# Writes a full disk refused are retried sooner than the idle wait: from 0.5 s, doubling, to IDLE_WAIT_S.
+RETRY = Backoff(initial_s=0.5, max_s=IDLE_WAIT_S)
 
 
 class Sealer:
     def __init__(self, store: Store) -> None:
         self.store = store
-        self._wake = threading.Event()
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="sealer", daemon=True)
-        self._retry_s = 0.0  # 0: nothing waits to be recorded
+        self._loop = Loop("sealer", self._step, interval_s=IDLE_WAIT_S, scope=store.connection)
+        self._refused = 0  # rounds in a row in which changes waited for free space (0: none wait)
 
     def start(self) -> None:
-        self._thread.start()
+        self._loop.start()
 
     def wake(self) -> None:
         """A session may have started settling: look at the deadlines again."""
-        self._wake.set()
+        self._loop.wake()
 
     def stop(self) -> None:
-        self._stop.set()
-        self._wake.set()
-        self._thread.join(timeout=10)
+        self._loop.stop()
 
-    def _run(self) -> None:
-        with self.store.connection():
-            while not self._stop.is_set():
-                self._wake.wait(self._wait_s())
-                self._wake.clear()
-                if self._stop.is_set():
-                    break
-                self._back_off(self._catch_up() + self._seal_due())
+    def _step(self) -> float:
+        """Record what waited, seal what settled; then sleep until the next deadline (or retry)."""
+        self._back_off(self._catch_up() + self._seal_due())
+        return self._wait_s()
 
     def _wait_s(self) -> float:
         try:
@@ -57,12 +50,12 @@ class Sealer:
             log.exception("could not read settle deadlines")
             return 1.0
         wait = IDLE_WAIT_S if deadline is None else min(max(deadline - time.time(), 0.0), IDLE_WAIT_S)
-        return min(wait, self._retry_s) if self._retry_s else wait
+        return min(wait, RETRY.delay(self._refused)) if self._refused else wait
 
     def _catch_up(self) -> int:
         """Record what a full disk refused earlier. Returns how many changes still wait."""
         sessions = self.store.sessions
-        if not len(sessions.unrecorded_ends) and not self._retry_s and not self.store.layout.tombstoned():
+        if not len(sessions.unrecorded_ends) and not self._refused and not self.store.layout.tombstoned():
             return 0
         try:
             return sessions.retry_unrecorded_ends() + sessions.finish_deletes()
@@ -72,11 +65,11 @@ class Sealer:
 
     def _back_off(self, waiting: int) -> None:
         """Retry sooner than the idle wait while writes wait, less often each time; log once."""
-        if waiting and not self._retry_s:
+        if waiting and not self._refused:
             log.warning("%d change(s) wait for free space in the data folder; retrying", waiting)
-        elif not waiting and self._retry_s:
+        elif not waiting and self._refused:
             log.info("the store can write again: what waited is recorded")
-        self._retry_s = min(max(self._retry_s * 2, RETRY_FIRST_S), IDLE_WAIT_S) if waiting else 0.0
+        self._refused = self._refused + 1 if waiting else 0
 
     def _seal_due(self) -> int:
         """Seal settled sessions; 1 when a full disk refused (their deadlines stay for the retry)."""
@@ -86,7 +79,4 @@ class Sealer:
                 log.info("session %d sealed: queued", session_id)
         except StoreFull:
             return 1
-        except Exception:
-            log.exception("sealing settled sessions failed")
-            time.sleep(1.0)
-        return 0
+        return 0  # anything else is a failed step: logged by the loop, tried again after a pause

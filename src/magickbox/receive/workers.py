@@ -25,6 +25,7 @@ from typing import Any
 
 from magickbox.config import Settings
 from magickbox.errors import StoreFull
+from magickbox.loop import Loop
 from magickbox.receive.acceptor import OpenConnections
 from magickbox.receive.slots import SharedSlots
 from magickbox.store import Store
@@ -32,7 +33,7 @@ from magickbox.store import Store
 log = logging.getLogger(__name__)
 
 HAND_TIMEOUT_S = 5.0  # a worker that takes no connection for this long gets none (it is stuck)
-STOP_WAIT_S = 15.0  # SIGTERM -> exit: the worker aborts its associations and waits for them
+KILL_WAIT_S = 5.0  # after SIGKILL: the watch thread sees the worker gone and ends
 RESTART_PAUSE_S = (0.0, 1.0, 2.0, 5.0, 10.0, 30.0)  # by deaths in the last minute: back off
 DEATHS_WINDOW_S = 60.0
 
@@ -65,9 +66,10 @@ class ReceiveWorker:
         self._hand: socket.socket | None = None
         self.connections = OpenConnections()
         self._ready = False
-        self._stopping = threading.Event()
         self._deaths: list[float] = []
-        self._thread = threading.Thread(target=self._supervise, name=f"{self.name}-watch", daemon=True)
+        # One step is one life of the worker process: started, its reports read until it ends.
+        self._loop = Loop(f"{self.name}-watch", self._supervise, interval_s=0.0, scope=store.connection)
+        self._stopping = self._loop.stopping
 
     # ---- Destination (receive/acceptor.py) ------------------------------------------------------
     @property
@@ -87,37 +89,38 @@ class ReceiveWorker:
 
     # ---- life ------------------------------------------------------------------------------------
     def start(self) -> None:
-        self._thread.start()
+        self._loop.start()
 
     def stop(self) -> None:
-        self._stopping.set()
+        """SIGTERM to the worker (it aborts its associations and exits); join() waits for it."""
+        self._loop.request_stop()
         proc = self.proc
         if proc is not None and proc.poll() is None:
             proc.send_signal(signal.SIGTERM)
 
     def join(self) -> None:
-        if self._thread.ident is None:  # never started (start-up failed before it)
+        """Wait for the watch thread (the join policy of every loop); a worker that hangs is killed."""
+        if self._loop.join():
             return
-        self._thread.join(timeout=STOP_WAIT_S)
         proc = self.proc
         if proc is not None and proc.poll() is None:
-            log.warning("%s did not stop within %.0f s: killed", self.name, STOP_WAIT_S)
+            log.warning("%s did not stop in time: killed", self.name)
             proc.kill()
-            self._thread.join(timeout=5)
+            self._loop.join(KILL_WAIT_S)
 
-    def _supervise(self) -> None:
-        """Start the worker; when it dies, settle what it held and start it again (until stop)."""
-        with self.store.connection():
-            while not self._stopping.is_set():
-                try:
-                    events = self._spawn()
-                except OSError:
-                    log.exception("%s could not start", self.name)
-                    self._stopping.wait(RESTART_PAUSE_S[-1])
-                    continue
-                self._read_events(events)
-                self._ended()
-                self._stopping.wait(self._restart_pause())
+    def _supervise(self) -> float:
+        """Start the worker, read its reports until it ends, settle what it held; then the pause
+        before it is started again (none after a single death, longer while it keeps dying)."""
+        try:
+            events = self._spawn()
+        except OSError:
+            log.exception("%s could not start", self.name)
+            return RESTART_PAUSE_S[-1]
+        if self._stopping.is_set() and self.proc is not None:  # stop() came while it was starting
+            self.proc.send_signal(signal.SIGTERM)
+        self._read_events(events)
+        self._ended()
+        return self._restart_pause()
 
     def _spawn(self) -> socket.socket:
         hand_here, hand_there = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)

@@ -4,7 +4,6 @@ fetched (`max_parallel` of the PACS at a time), each into one session."""
 from __future__ import annotations
 
 import logging
-import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
@@ -12,6 +11,7 @@ from dataclasses import replace
 from magickbox.config import PacsNode, Settings
 from magickbox.dicom.qr import CANCELLED, PacsUnreachable, Progress, StudyQuery, find_studies, move_study
 from magickbox.dicom.querykeys import KeyInvalid, check_key
+from magickbox.loop import Loop
 from magickbox.retrieve.cget import fetch_by_get
 from magickbox.store import Store
 from magickbox.store.retrievals import Retrieval, StudyToFetch
@@ -29,32 +29,24 @@ class Retriever:
     def __init__(self, settings: Settings, store: Store) -> None:
         self.settings = settings
         self.store = store
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._loop = Loop("retriever", self._step, interval_s=POLL_S, scope=store.connection)
+        self._stop = self._loop.stopping  # the per-study work checks it between steps of a fetch
 
     def start(self) -> None:
-        self._thread = threading.Thread(target=self._loop, name="retriever", daemon=True)
-        self._thread.start()
+        self._loop.start()
 
     def stop(self) -> None:
         """Stop between studies. A study being fetched is left `moving`: the next start fetches it
         again into the same session (the PACS sends what is already there once more)."""
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
+        self._loop.stop()
 
-    def _loop(self) -> None:
-        with self.store.connection():
-            while not self._stop.is_set():
-                try:
-                    retrieval = self.store.retrievals.next_to_run()
-                    if retrieval is None:
-                        self._stop.wait(POLL_S)
-                        continue
-                    self.run(retrieval)
-                except Exception:
-                    log.exception("retriever: unexpected error; retrying in a few seconds")
-                    self._stop.wait(5.0)
+    def _step(self) -> float | None:
+        """Run the next retrieval if there is one (then look again at once), else wait POLL_S."""
+        retrieval = self.store.retrievals.next_to_run()
+        if retrieval is None:
+            return None
+        self.run(retrieval)
+        return 0.0
 
     def run(self, retrieval: Retrieval) -> None:
         """Look up the keys not looked up yet, fetch the studies not fetched yet, end it."""

@@ -17,6 +17,7 @@ from pathlib import Path
 from magickbox.config import Settings
 from magickbox.dicom.scu import FileStatus, Outgoing, SendFailed, send_files
 from magickbox.errors import NotFound
+from magickbox.loop import Loop
 from magickbox.models.routing import RoutingInvalid, RoutingTable, load
 from magickbox.route import evaluate
 from magickbox.store import Store, routelog
@@ -199,34 +200,25 @@ class RouterStage:
     def __init__(self, settings: Settings, store: Store) -> None:
         self.settings = settings
         self.router = Router(settings, store)
-        self._stop = threading.Event()
-        self._wake = threading.Event()
         self._busy: set[tuple[str, int]] = set()
         self._lock = threading.Lock()
         self._pool = ThreadPoolExecutor(max_workers=settings.route_workers, thread_name_prefix="route-send")
-        self._thread = threading.Thread(target=self._loop, name="router", daemon=True)
+        self._loop = Loop("router", self._step, interval_s=settings.route_poll_s, scope=store.connection)
+        self._stop = self._loop.stopping  # a send in the pool ends early when the box stops
 
     def start(self) -> None:
         released = self.router.deliveries.release_dead_claims()
         if released:
             log.warning("%d delivery(ies) were being sent when the box stopped; sending again", released)
-        self._thread.start()
+        self._loop.start()
 
     def stop(self) -> None:
-        self._stop.set()
-        self._wake.set()
-        self._thread.join(timeout=30)
+        self._loop.stop()
         self._pool.shutdown(wait=True)
 
-    def _loop(self) -> None:
-        while not self._stop.is_set():
-            try:
-                self.router.plan_due()
-                self._dispatch()
-            except Exception:  # the loop must survive a locked database or a bad file
-                log.exception("router loop")
-            self._wake.wait(self.settings.route_poll_s)
-            self._wake.clear()
+    def _step(self) -> None:
+        self.router.plan_due()
+        self._dispatch()
 
     def _dispatch(self) -> None:
         while not self._stop.is_set():
@@ -241,11 +233,12 @@ class RouterStage:
 
     def _run(self, delivery: Delivery) -> None:
         try:
-            self.router.send(delivery, stop=self._stop)
+            with self.router.store.connection():  # a pool thread holds no connection between sends
+                self.router.send(delivery, stop=self._stop)
         finally:
             with self._lock:
                 self._busy.discard((delivery.ip, delivery.port))
-            self._wake.set()
+            self._loop.wake()
 
 
 def create_stage(settings: Settings, store: Store) -> RouterStage:

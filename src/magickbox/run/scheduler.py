@@ -14,6 +14,7 @@ from pathlib import Path
 
 from magickbox.config import Settings
 from magickbox.errors import NotFound
+from magickbox.loop import Loop
 from magickbox.models import SlurmSpec
 from magickbox.run import container, orphans
 from magickbox.run.executor import Executor
@@ -89,9 +90,10 @@ class Scheduler:
         self.owner = orphans.owner_id(secrets.token_hex(4))
         self.workers: dict[int, Worker] = {}
         self._lock = threading.Lock()
-        self._stopping = threading.Event()
-        self._wake = threading.Event()
-        self._thread = threading.Thread(target=self._loop, name="scheduler", daemon=True)
+        self._loop = Loop(
+            "scheduler", self.tick, interval_s=settings.scheduler_poll_s, scope=store.connection
+        )
+        self._stopping = self._loop.stopping
         self._next_recover = 0.0
         self._catalog = CatalogCache(settings.streams_dir, settings.executor)
         self._slurm: SlurmClient | None = None  # made on first use: one shared squeue snapshot
@@ -105,13 +107,10 @@ class Scheduler:
             log.info("max_workers is 0: this process runs no buckets")
             return
         self.recover()
-        self._thread.start()
+        self._loop.start()
 
     def stop(self) -> None:
-        self._stopping.set()
-        self._wake.set()
-        if self._thread.is_alive():
-            self._thread.join(timeout=10)
+        self._loop.stop()
         with self._lock:
             workers = list(self.workers.values())
         for worker in workers:
@@ -169,17 +168,6 @@ class Scheduler:
             name = container.container_name(scratchdir, job.id)
             spec = bucket.info.container
             run_stop_command(container.stop_argv(spec.runtime, name, spec.runtime_args))
-
-    def _loop(self) -> None:
-        with self.store.connection():  # this thread's connection
-            while not self._stopping.is_set():
-                try:
-                    self.tick()
-                except Exception:
-                    log.exception("scheduler tick failed; trying again")
-                    self._stopping.wait(1.0)
-                self._wake.wait(self.settings.scheduler_poll_s)
-                self._wake.clear()
 
     def tick(self) -> None:
         """One round: recover stale leases now and then, fail unrunnable jobs, start what fits."""
@@ -251,7 +239,7 @@ class Scheduler:
     def _done(self, worker: Worker) -> None:
         with self._lock:
             self.workers.pop(worker.job.id, None)
-        self._wake.set()  # a slot is free: look at the queue now, not at the next poll
+        self._loop.wake()  # a slot is free: look at the queue now, not at the next poll
 
 
 def create_scheduler(settings: Settings, store: Store) -> Scheduler:

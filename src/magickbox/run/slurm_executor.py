@@ -18,6 +18,7 @@ from collections.abc import Mapping
 from dataclasses import replace
 from pathlib import Path
 
+from magickbox.loop import Backoff
 from magickbox.models import SlurmSpec
 from magickbox.run import process
 from magickbox.run.executor import STOP_CANCEL, Hooks, Launch, note_line
@@ -257,20 +258,19 @@ class _Backoff:
     """Doubling waits while Slurm does not answer; one log line per wait, one when it is back."""
 
     def __init__(self, first_s: float, max_s: float, log_path: Path) -> None:
-        self.first_s, self.max_s, self.log_path = first_s, max_s, log_path
-        self.delay = first_s
-        self.failing = False
+        self.backoff = Backoff(initial_s=first_s, max_s=max_s)
+        self.log_path = log_path
+        self.failures = 0  # unanswered calls in a row
 
     def wait(self, problem: str, hooks: Hooks) -> None:
-        self.failing = True
-        message = f"Slurm did not answer ({problem}); trying again in {self.delay:g} s"
+        self.failures += 1
+        delay = self.backoff.delay(self.failures)
+        message = f"Slurm did not answer ({problem}); trying again in {delay:g} s"
         log.warning("%s: %s", self.log_path.parent.name, message)
         note_line(self.log_path, message)
-        _sleep(self.delay, hooks)
-        self.delay = min(self.delay * 2, self.max_s)
+        _sleep(delay, hooks)
 
     def answered(self) -> None:
-        if self.failing:
+        if self.failures:
             note_line(self.log_path, "Slurm answers again")
-            self.failing = False
-            self.delay = self.first_s
+            self.failures = 0

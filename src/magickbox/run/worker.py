@@ -13,6 +13,7 @@ from pathlib import Path
 
 from magickbox.config import Settings
 from magickbox.errors import StoreFull
+from magickbox.loop import Backoff
 from magickbox.run import process
 from magickbox.run.contract import RunContext, build_spec, write_proc_json
 from magickbox.run.ending import RELEASE, Ending, disk_full, writing
@@ -28,8 +29,7 @@ from magickbox.store.states import JobState
 log = logging.getLogger(__name__)
 
 CANCEL_CHECK_S = 0.2
-RECORD_RETRY_FIRST_S = 0.2  # back-off for recording a job's end on a full disk, doubling ...
-RECORD_RETRY_MAX_S = 5.0  # ... up to this
+RECORD_RETRY = Backoff(initial_s=0.2, max_s=5.0)  # recording a job's end on a full disk
 OUTCOME_TO_JOB = {
     process.SUCCESS: JobState.DONE,
     process.FAILED: JobState.FAILED,
@@ -186,7 +186,7 @@ class Worker(threading.Thread):
         Leaving the job `running` would make lease recovery re-run it later as "interrupted".
         A stopping box ends the retries: the restart's recovery then decides.
         """
-        wait, waited = RECORD_RETRY_FIRST_S, False
+        tries, waited = 0, False
         while True:
             try:
                 if ending.state == RELEASE:
@@ -203,9 +203,9 @@ class Worker(threading.Thread):
                     )
                     self.store.jobs.mark_stopped_unrecorded(self.session.id, stopped=True)
                     waited = True
-            if self.shutdown.wait(wait):
+            tries += 1
+            if self.shutdown.wait(RECORD_RETRY.delay(tries)):
                 return
-            wait = min(wait * 2, RECORD_RETRY_MAX_S)
             with contextlib.suppress(StoreFull):
                 self.store.jobs.renew(self.job.id, self.owner, self.settings.lease_s)
         if waited:

@@ -19,6 +19,7 @@ from typing import Final
 
 from magickbox.config import Settings
 from magickbox.errors import Conflict, NotFound
+from magickbox.loop import Backoff
 from magickbox.store.db import Database
 from magickbox.store.sessions import Session
 from magickbox.store.states import DELIVERY_OPEN, DeliveryState, RoutingState, SessionState
@@ -109,15 +110,6 @@ class FileResult:
     outcome: str  # sent | failed | skipped
     status: int | None = None
     detail: str = ""
-
-
-@dataclass(frozen=True)
-class Backoff:
-    initial_s: float
-    max_s: float
-
-    def delay(self, attempts: int) -> float:
-        return float(min(self.initial_s * 2 ** max(attempts - 1, 0), self.max_s))
 
 
 def _event(conn: sqlite3.Connection, session_id: int, detail: str, now: float) -> None:
@@ -330,7 +322,7 @@ class DeliveryStore:
             elif now >= row["give_up_at"]:
                 state, next_try, finished = FAILED, row["next_try_at"], now
             else:
-                state, next_try, finished = PENDING, now + self.backoff.delay(attempts), None
+                state, next_try, finished = PENDING, self.backoff.next_attempt_at(attempts, now), None
             conn.execute(
                 "UPDATE deliveries SET state = ?, next_try_at = ?, finished_at = ?, lease_until = NULL,"
                 " attempts = ?, last_error = ?, files_sent = ?, files_failed = ?, files_skipped = ?"
