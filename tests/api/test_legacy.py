@@ -12,7 +12,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from magickbox.store.layout import write_json_atomic
+from magickbox.files import write_json_atomic
 from magickbox.store.states import SessionState
 from tests.api.conftest import BUCKET, BUCKET_AET, Served
 from tests.support import sessions as factory

@@ -10,9 +10,9 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse, Response
 
 from magickbox.config import EVENTS, TEST_EVENT, Settings, Webhook
+from magickbox.files import write_json_atomic
 from magickbox.models.notifications import NotificationsInvalid, load_file, parse, to_json
 from magickbox.store import Store
-from magickbox.store.layout import write_json_atomic
 from magickbox.web.deps import require_admin, require_read
 
 router = APIRouter(prefix="/api/v1/notifications", tags=["notifications"])

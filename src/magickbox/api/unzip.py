@@ -11,7 +11,6 @@ a 4xx/507 status; the caller removes what was written.
 
 from __future__ import annotations
 
-import errno
 import lzma
 import os
 import re
@@ -196,11 +195,3 @@ def _copy(src: IO[bytes], out: BinaryIO, info: zipfile.ZipInfo, budget: _Budget)
         entry_written += len(block)
         budget.take(info, entry_written, len(block), out.fileno())
         out.write(block)
-
-
-def is_disk_full(exc: BaseException) -> bool:
-    """ENOSPC/EDQUOT from the file system, or SQLite saying the database or disk is full."""
-    if isinstance(exc, OSError):
-        return exc.errno in (errno.ENOSPC, errno.EDQUOT)
-    code = getattr(exc, "sqlite_errorcode", None)
-    return code == 13 or "database or disk is full" in str(exc)  # 13: SQLITE_FULL

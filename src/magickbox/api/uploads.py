@@ -22,8 +22,9 @@ from python_multipart.exceptions import FormParserError
 from python_multipart.multipart import MultipartParser, parse_options_header
 from starlette.requests import Request
 
-from magickbox.api.unzip import check_zip, free_bytes, is_disk_full, no_room, unpack
+from magickbox.api.unzip import check_zip, free_bytes, no_room, unpack
 from magickbox.config import Settings
+from magickbox.files import is_disk_full
 from magickbox.store import Store
 from magickbox.store.retention import wake_if_high
 from magickbox.store.sessions import Session, SessionKey

@@ -18,7 +18,7 @@ from typing import Any
 from pydicom import dcmread
 from pydicom.errors import InvalidDicomError
 
-from magickbox.store.layout import write_json_atomic
+from magickbox.files import write_json_atomic
 
 # Shown beside the image in the viewer, in this order.
 SHOWN_TAGS = (

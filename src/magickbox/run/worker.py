@@ -13,6 +13,7 @@ from pathlib import Path
 
 from magickbox.config import Settings
 from magickbox.errors import StoreFull
+from magickbox.files import is_disk_full
 from magickbox.run import process
 from magickbox.run.contract import RunContext, build_spec, write_proc_json
 from magickbox.run.ending import RELEASE, Ending, disk_full, writing
@@ -20,7 +21,6 @@ from magickbox.run.executor import Executor, Hooks, Launch, LocalExecutor, launc
 from magickbox.run.slurm_executor import DETACHED, RETRY
 from magickbox.store import Store
 from magickbox.store.buckets import Bucket
-from magickbox.store.db import is_disk_full
 from magickbox.store.jobs import Job
 from magickbox.store.sessions import Session
 from magickbox.store.states import JobState

@@ -15,7 +15,7 @@ from jinja2 import Environment, PackageLoader, select_autoescape
 from magickbox import __version__
 from magickbox.errors import NotFound
 from magickbox.preview import Previews
-from magickbox.store.layout import is_scratchdir_name
+from magickbox.scratchdir import is_scratchdir_name
 from magickbox.store.queries import SessionFilter
 from magickbox.store.sessions import Session
 from magickbox.store.states import SessionState
