@@ -34,3 +34,12 @@ def test_new_scratchdir_names_are_valid_and_odd_ones_are_not() -> None:
     assert is_scratchdir_name(name) and name.startswith("tmp.") and len(name) == 14
     for bad in ("tmp.short", "tmp.../../etc", "TMP.abcdefghij", "tmp.abcdefghij/", ""):
         assert not is_scratchdir_name(bad)
+
+
+def test_io_errors_count_as_full_only_where_the_caller_says_so() -> None:
+    broken = OSError(errno.EIO, "Input/output error")
+    failing = sqlite3.OperationalError("disk I/O error")
+    failing.sqlite_errorcode = 10 | (3 << 8)  # type: ignore[attr-defined]  # SQLITE_IOERR_WRITE
+    assert is_disk_full(broken) and is_disk_full(failing)
+    assert not is_disk_full(broken, io_errors=False) and not is_disk_full(failing, io_errors=False)
+    assert is_disk_full(OSError(errno.ENOSPC, "full"), io_errors=False)
