@@ -13,7 +13,7 @@ import httpx
 import pytest
 
 from magickbox.files import write_json_atomic
-from magickbox.store.states import SessionState
+from magickbox.store import SessionState
 from tests.api.conftest import BUCKET, BUCKET_AET, Served
 from tests.support import sessions as factory
 

@@ -25,9 +25,7 @@ from starlette.requests import Request
 from magickbox.api.unzip import check_zip, free_bytes, no_room, unpack
 from magickbox.config import Settings
 from magickbox.files import is_disk_full
-from magickbox.store import Store
-from magickbox.store.retention import wake_if_high
-from magickbox.store.sessions import Session, SessionKey
+from magickbox.store import Session, SessionKey, Store, wake_if_high
 from magickbox.web.errors import ApiError
 
 log = logging.getLogger(__name__)
@@ -199,7 +197,7 @@ async def receive_form(request: Request, settings: Settings) -> UploadForm:
 def disk_error(exc: BaseException) -> ApiError | BaseException:
     """A full disk (or a database that cannot grow) is the client's to know about (507); other
     errors stay errors."""
-    if is_disk_full(exc):
+    if is_disk_full(exc, io_errors=False):
         return ApiError(507, "disk full", "the box has no room for this upload; try again later")
     return exc
 
