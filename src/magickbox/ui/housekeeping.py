@@ -9,9 +9,7 @@ from typing import Any
 from fastapi import Request
 
 from magickbox.scratchdir import is_scratchdir_name
-from magickbox.store import Store
-from magickbox.store.audit import ACTIONS, AuditFilter
-from magickbox.store.tokens import scope_allows
+from magickbox.store import ACTIONS, AuditFilter, Store, scope_allows
 from magickbox.ui import auth
 from magickbox.ui.views import human_bytes, local_time
 
