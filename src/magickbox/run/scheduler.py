@@ -21,11 +21,7 @@ from magickbox.run.process import run_stop_command
 from magickbox.run.slurm import SlurmClient
 from magickbox.run.slurm_executor import SlurmExecutor
 from magickbox.run.worker import Worker
-from magickbox.store import Store
-from magickbox.store.buckets import Bucket, Catalog, load_catalog, slurm_spec
-from magickbox.store.jobs import Job
-from magickbox.store.sessions import Session
-from magickbox.store.states import JobState
+from magickbox.store import Bucket, Catalog, Job, JobState, Session, Store, load_catalog, slurm_spec
 
 log = logging.getLogger(__name__)
 

@@ -19,11 +19,7 @@ from magickbox.run.contract import RunContext, build_spec, write_proc_json
 from magickbox.run.ending import RELEASE, Ending, disk_full, writing
 from magickbox.run.executor import Executor, Hooks, Launch, LocalExecutor, launch_name, note_line
 from magickbox.run.slurm_executor import DETACHED, RETRY
-from magickbox.store import Store
-from magickbox.store.buckets import Bucket
-from magickbox.store.jobs import Job
-from magickbox.store.sessions import Session
-from magickbox.store.states import JobState
+from magickbox.store import Bucket, Job, JobState, Session, Store
 
 log = logging.getLogger(__name__)
 
