@@ -6,8 +6,7 @@ import ipaddress
 from dataclasses import dataclass
 
 from magickbox.config import Settings
-from magickbox.store import Store
-from magickbox.store.buckets import Bucket
+from magickbox.store import Bucket, Store
 
 
 @dataclass(frozen=True)

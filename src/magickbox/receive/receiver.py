@@ -24,8 +24,7 @@ from magickbox.dicom.pynetdicom_compat import drop_server_registrations, registe
 from magickbox.receive.access import AccessPolicy
 from magickbox.receive.handler import AssociationRecord, BoxRequestHandler, BoxServer, end_association
 from magickbox.receive.slots import SharedSlots
-from magickbox.store import Store
-from magickbox.store.retention import wake_if_high
+from magickbox.store import Store, wake_if_high
 
 log = logging.getLogger(__name__)
 

@@ -21,11 +21,7 @@ from magickbox.dicom.header import SERIES_INSTANCE_UID
 from magickbox.dicom.studyattrs import SeriesAttrs, StudyAttrs
 from magickbox.dicom.uid import is_valid_uid
 from magickbox.errors import StoreFull
-from magickbox.store import Store
-from magickbox.store.buckets import Bucket
-from magickbox.store.sessions import SessionKey
-from magickbox.store.states import SessionState
-from magickbox.store.studies import StudyTally
+from magickbox.store import Bucket, SessionKey, SessionState, Store, StudyTally
 
 log = logging.getLogger(__name__)
 

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from typing import TypeAlias
 
 from magickbox.files import write_json_atomic
-from magickbox.store.layout import ScratchLayout
+from magickbox.store import ScratchLayout
 
 log = logging.getLogger(__name__)
 
