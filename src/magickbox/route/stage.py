@@ -19,10 +19,16 @@ from magickbox.dicom.scu import FileStatus, Outgoing, SendFailed, send_files
 from magickbox.errors import NotFound
 from magickbox.models.routing import RoutingInvalid, RoutingTable, load
 from magickbox.route import evaluate
-from magickbox.store import Store, routelog
-from magickbox.store.deliveries import Delivery, DeliveryStore, FileResult, NewDelivery
-from magickbox.store.sessions import Session
-from magickbox.store.states import DeliveryState
+from magickbox.store import (
+    Delivery,
+    DeliveryState,
+    DeliveryStore,
+    FileResult,
+    NewDelivery,
+    RoutingLog,
+    Session,
+    Store,
+)
 
 log = logging.getLogger(__name__)
 
@@ -69,7 +75,7 @@ class Router:
     def _plan_one(self, session: Session, table: RoutingTable | None) -> None:
         folder = self.store.layout.session_dir(session.scratchdir)
         self.routelog.write(
-            f'{routelog.CALLED} {folder} "{session.called_aet}" "{session.calling_aet}"',
+            f'{RoutingLog.CALLED} {folder} "{session.called_aet}" "{session.calling_aet}"',
         )
         if table is None:
             planned: list[NewDelivery] = []
@@ -86,7 +92,7 @@ class Router:
         ids = self.deliveries.plan(session.id, planned)
         for delivery_id, item in zip(ids, planned, strict=False):
             self.routelog.write(
-                f"{routelog.ROUTE} delivery {delivery_id} -- {folder / item.folder} {item.ip} {item.port}"
+                f"{RoutingLog.ROUTE} delivery {delivery_id} -- {folder / item.folder} {item.ip} {item.port}"
                 f" {item.calling_aet} {item.called_aet}",
             )
         if not planned:
@@ -156,7 +162,7 @@ class Router:
                 f"attempt {after.attempts} {what} failed: {after.last_error};"
                 f" next try {_fmt_time(after.next_try_at)}"
             )
-        self.routelog.write(f"{routelog.DELIVERY} delivery {after.id} -- {text}")
+        self.routelog.write(f"{RoutingLog.DELIVERY} delivery {after.id} -- {text}")
         log.info("delivery %d: %s", after.id, text)
 
 
