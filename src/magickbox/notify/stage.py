@@ -18,8 +18,7 @@ from magickbox import __version__
 from magickbox.config import TEST_EVENT, Settings, Webhook
 from magickbox.models.notifications import NotificationsInvalid, all_webhooks
 from magickbox.notify.signing import HEADER, signature
-from magickbox.store import Store
-from magickbox.store.notifications import Event, NewEvent, Send, iso, public_fields
+from magickbox.store import Event, NewEvent, Send, Store, iso, public_fields
 
 log = logging.getLogger(__name__)
 
