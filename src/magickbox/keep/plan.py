@@ -6,9 +6,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from magickbox.config import Settings
-from magickbox.store import Store
-from magickbox.store.buckets import Catalog
-from magickbox.store.retention import Candidate, DiskUse, disk_use, folder_bytes
+from magickbox.files import DiskUse, disk_use, folder_bytes
+from magickbox.store import Candidate, Catalog, Store
 
 DAY_S = 86400.0
 

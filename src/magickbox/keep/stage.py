@@ -9,10 +9,9 @@ import threading
 import time
 
 from magickbox.config import Settings
+from magickbox.files import disk_use
 from magickbox.keep.plan import Decision, Plan, make_plan
-from magickbox.store import Store
-from magickbox.store.audit import AuditEntry
-from magickbox.store.retention import disk_use, take_sweep_request
+from magickbox.store import AuditEntry, Store, take_sweep_request
 
 log = logging.getLogger(__name__)
 
