@@ -21,9 +21,7 @@ from magickbox.preview.nifti import is_nifti, render_nifti_png
 from magickbox.preview.render import Window, placeholder_png, render_png
 from magickbox.preview.series import Instance, cached_scan, files
 from magickbox.scratchdir import is_scratchdir_name
-from magickbox.store import Store
-from magickbox.store.sessions import Session
-from magickbox.store.studies import PRIVATE_NAMES
+from magickbox.store import PRIVATE_NAMES, Session, Store
 
 PREVIEW_DIR = ".preview"
 THUMBNAIL_SIZE = 128
