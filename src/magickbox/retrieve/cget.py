@@ -11,8 +11,7 @@ from magickbox.config import PacsNode
 from magickbox.dicom.part10 import file_meta
 from magickbox.dicom.qr import STORE_FAILED, Progress, get_study
 from magickbox.dicom.uid import is_valid_uid
-from magickbox.store import Store
-from magickbox.store.retrievals import StudyToFetch
+from magickbox.store import Store, StudyToFetch
 
 SUCCESS = 0x0000
 

@@ -12,9 +12,7 @@ from dataclasses import replace
 from magickbox.config import PacsNode, Settings
 from magickbox.dicom.qr import CANCELLED, PacsUnreachable, Progress, StudyQuery, find_studies, move_study
 from magickbox.retrieve.cget import fetch_by_get
-from magickbox.store import Store
-from magickbox.store.retrievals import Retrieval, StudyToFetch
-from magickbox.store.sessions import SessionKey
+from magickbox.store import Retrieval, SessionKey, Store, StudyToFetch
 
 log = logging.getLogger(__name__)
 
