@@ -19,6 +19,7 @@ from magickbox.dicom.scu import FileStatus, Outgoing, SendFailed, send_files
 from magickbox.errors import NotFound
 from magickbox.models.routing import RoutingInvalid, RoutingTable, load
 from magickbox.route import evaluate
+from magickbox.route.needs import RouterStore
 from magickbox.store import (
     Delivery,
     DeliveryState,
@@ -27,7 +28,6 @@ from magickbox.store import (
     NewDelivery,
     RoutingLog,
     Session,
-    Store,
 )
 
 log = logging.getLogger(__name__)
@@ -40,7 +40,7 @@ def _fmt_time(at: float) -> str:
 class Router:
     """The work of the stage, callable without threads (tests and the stage loop use it)."""
 
-    def __init__(self, settings: Settings, store: Store) -> None:
+    def __init__(self, settings: Settings, store: RouterStore) -> None:
         self.settings = settings
         self.store = store
         self.deliveries = store.deliveries
@@ -202,7 +202,7 @@ class _LeaseRenewer:
 class RouterStage:
     name = "router"
 
-    def __init__(self, settings: Settings, store: Store) -> None:
+    def __init__(self, settings: Settings, store: RouterStore) -> None:
         self.settings = settings
         self.router = Router(settings, store)
         self._stop = threading.Event()
@@ -254,5 +254,5 @@ class RouterStage:
             self._wake.set()
 
 
-def create_stage(settings: Settings, store: Store) -> RouterStage:
+def create_stage(settings: Settings, store: RouterStore) -> RouterStage:
     return RouterStage(settings, store)
