@@ -12,7 +12,8 @@ from dataclasses import replace
 from magickbox.config import PacsNode, Settings
 from magickbox.dicom.qr import CANCELLED, PacsUnreachable, Progress, StudyQuery, find_studies, move_study
 from magickbox.retrieve.cget import fetch_by_get
-from magickbox.store import Retrieval, SessionKey, Store, StudyToFetch
+from magickbox.retrieve.needs import RetrieverStore
+from magickbox.store import Retrieval, SessionKey, StudyToFetch
 
 log = logging.getLogger(__name__)
 
@@ -23,7 +24,7 @@ PROGRESS_EVERY_S = 1.0  # at most this often a study's sub-operation counts are 
 class Retriever:
     name = "retriever"
 
-    def __init__(self, settings: Settings, store: Store) -> None:
+    def __init__(self, settings: Settings, store: RetrieverStore) -> None:
         self.settings = settings
         self.store = store
         self._stop = threading.Event()
@@ -152,5 +153,5 @@ class Retriever:
         )  # fmt: skip
 
 
-def create_stage(settings: Settings, store: Store) -> Retriever:
+def create_stage(settings: Settings, store: RetrieverStore) -> Retriever:
     return Retriever(settings, store)

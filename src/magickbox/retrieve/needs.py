@@ -1,0 +1,29 @@
+"""What the retrieve stage takes from the store: the parts it uses, as a Protocol.
+
+`Store` has them all; mypy checks that `Store` fits where server.py builds the stage.
+"""
+
+from __future__ import annotations
+
+from contextlib import AbstractContextManager
+from typing import Protocol
+
+from magickbox.store import Catalog, NotificationStore, RetrievalStore, ScratchLayout, SessionStore
+
+
+class RetrieverStore(Protocol):
+    """Retrievals to run, the sessions and folders their studies fill (C-GET writes them itself),
+    the buckets they go to and the notification when one is done."""
+
+    retrievals: RetrievalStore
+    sessions: SessionStore
+    layout: ScratchLayout
+    notifications: NotificationStore
+
+    def catalog(self) -> Catalog:
+        """The buckets as they are on disk now."""
+        ...
+
+    def connection(self) -> AbstractContextManager[object]:
+        """A scope for this thread's use of the store (see `Store.connection`)."""
+        ...
