@@ -17,11 +17,12 @@ from magickbox.errors import NotFound
 from magickbox.models import SlurmSpec
 from magickbox.run import container, orphans
 from magickbox.run.executor import Executor
+from magickbox.run.needs import SchedulerStore
 from magickbox.run.process import run_stop_command
 from magickbox.run.slurm import SlurmClient
 from magickbox.run.slurm_executor import SlurmExecutor
 from magickbox.run.worker import Worker
-from magickbox.store import Bucket, Catalog, Job, JobState, Session, Store, load_catalog, slurm_spec
+from magickbox.store import Bucket, Catalog, Job, JobState, Session, load_catalog, slurm_spec
 
 log = logging.getLogger(__name__)
 
@@ -79,7 +80,7 @@ class CatalogCache:
 class Scheduler:
     name = "scheduler"
 
-    def __init__(self, settings: Settings, store: Store) -> None:
+    def __init__(self, settings: Settings, store: SchedulerStore) -> None:
         self.settings = settings
         self.store = store
         self.owner = orphans.owner_id(secrets.token_hex(4))
@@ -250,5 +251,5 @@ class Scheduler:
         self._wake.set()  # a slot is free: look at the queue now, not at the next poll
 
 
-def create_scheduler(settings: Settings, store: Store) -> Scheduler:
+def create_scheduler(settings: Settings, store: SchedulerStore) -> Scheduler:
     return Scheduler(settings, store)

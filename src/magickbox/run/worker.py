@@ -18,8 +18,9 @@ from magickbox.run import process
 from magickbox.run.contract import RunContext, build_spec, write_proc_json
 from magickbox.run.ending import RELEASE, Ending, disk_full, writing
 from magickbox.run.executor import Executor, Hooks, Launch, LocalExecutor, launch_name, note_line
+from magickbox.run.needs import WorkerStore
 from magickbox.run.slurm_executor import DETACHED, RETRY
-from magickbox.store import Bucket, Job, JobState, Session, Store
+from magickbox.store import Bucket, Job, JobState, Session
 
 log = logging.getLogger(__name__)
 
@@ -48,7 +49,7 @@ class Worker(threading.Thread):
     def __init__(
         self,
         settings: Settings,
-        store: Store,
+        store: WorkerStore,
         job: Job,
         session: Session,
         bucket: Bucket,
