@@ -23,8 +23,9 @@ from magickbox.config import Settings
 from magickbox.dicom.pynetdicom_compat import drop_server_registrations, register_server
 from magickbox.receive.access import AccessPolicy
 from magickbox.receive.handler import AssociationRecord, BoxRequestHandler, BoxServer, end_association
+from magickbox.receive.needs import ReceiverStore
 from magickbox.receive.slots import SharedSlots
-from magickbox.store import Store, wake_if_high
+from magickbox.store import wake_if_high
 
 log = logging.getLogger(__name__)
 
@@ -75,7 +76,12 @@ class Receiver:
     """Turns handed connections into associations; stop() aborts the open ones."""
 
     def __init__(
-        self, settings: Settings, store: Store, slots: SharedSlots, events: ReceiverEvents, spill_dir: Path
+        self,
+        settings: Settings,
+        store: ReceiverStore,
+        slots: SharedSlots,
+        events: ReceiverEvents,
+        spill_dir: Path,
     ) -> None:
         self.settings = settings
         self.store = store

@@ -12,8 +12,8 @@ import threading
 import time
 
 from magickbox.errors import StoreFull
+from magickbox.receive.needs import SealerStore
 from magickbox.receive.tracker import tidy_incoming
-from magickbox.store import Store
 
 log = logging.getLogger(__name__)
 
@@ -22,7 +22,7 @@ RETRY_FIRST_S = 0.5  # back-off for writes a full disk refused: doubles up to ID
 
 
 class Sealer:
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: SealerStore) -> None:
         self.store = store
         self._wake = threading.Event()
         self._stop = threading.Event()

@@ -26,8 +26,8 @@ from typing import Any
 from magickbox.config import Settings
 from magickbox.errors import StoreFull
 from magickbox.receive.acceptor import OpenConnections
+from magickbox.receive.needs import SealerStore
 from magickbox.receive.slots import SharedSlots
-from magickbox.store import Store
 
 log = logging.getLogger(__name__)
 
@@ -49,7 +49,7 @@ class ReceiveWorker:
         self,
         slot: int,
         settings: Settings,
-        store: Store,
+        store: SealerStore,
         slots: SharedSlots,
         readiness: threading.Condition,
         sessions_ended: Callable[[], None],
