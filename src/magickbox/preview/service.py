@@ -17,11 +17,12 @@ from pathlib import Path
 from typing import Any, Literal
 
 from magickbox.errors import NotFound
+from magickbox.preview.needs import PreviewStore
 from magickbox.preview.nifti import is_nifti, render_nifti_png
 from magickbox.preview.render import Window, placeholder_png, render_png
 from magickbox.preview.series import Instance, cached_scan, files
 from magickbox.scratchdir import is_scratchdir_name
-from magickbox.store import PRIVATE_NAMES, Session, Store
+from magickbox.store import PRIVATE_NAMES, Session
 
 PREVIEW_DIR = ".preview"
 THUMBNAIL_SIZE = 128
@@ -38,7 +39,7 @@ class Previews:
     """Thumbnails, instance listings and viewer images of a session's series (INPUT or OUTPUT),
     and three-plane pictures of the NIfTI files in its OUTPUT."""
 
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: PreviewStore) -> None:
         self.store = store
 
     def session(self, scratchdir: str) -> Session:
