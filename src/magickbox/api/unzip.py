@@ -53,11 +53,6 @@ def no_room(settings: Settings) -> ApiError:
     )
 
 
-def free_bytes(path: Path) -> int:
-    found = os.statvfs(path)
-    return found.f_bavail * found.f_frsize
-
-
 def safe_name(name: str) -> PurePosixPath | None:
     """The entry's relative path, or None when it would leave INPUT/ (absolute, `..`, drive)."""
     if not name or "\x00" in name or "\\" in name:

@@ -22,9 +22,9 @@ from python_multipart.exceptions import FormParserError
 from python_multipart.multipart import MultipartParser, parse_options_header
 from starlette.requests import Request
 
-from magickbox.api.unzip import check_zip, free_bytes, no_room, unpack
+from magickbox.api.unzip import check_zip, no_room, unpack
 from magickbox.config import Settings
-from magickbox.files import is_disk_full
+from magickbox.files import disk_use, is_disk_full
 from magickbox.store import Session, SessionKey, Store, wake_if_high
 from magickbox.web.errors import ApiError
 
@@ -168,7 +168,7 @@ async def receive_form(request: Request, settings: Settings) -> UploadForm:
     folder = spool_dir(settings)
     coming = int(declared) if declared and declared.isdigit() else 0
     wake_if_high(settings.data, settings.disk_high_percent)  # housekeeping sweeps now
-    if free_bytes(folder) - coming < settings.min_free_bytes:
+    if disk_use(folder).available - coming < settings.min_free_bytes:
         raise no_room(settings)
     spool = folder / f"upload-{secrets.token_hex(8)}.zip"
     collector = _FormCollector(spool, settings.upload_max_bytes)
@@ -229,7 +229,10 @@ def create_session(store: Store, form: UploadForm, client_ip: str) -> Session:
     if bucket is None:
         raise ApiError(404, "unknown AE title", f"no enabled bucket has the AE title {aetitle!r}")
     entries = check_zip(form.file_path, settings)
-    if free_bytes(settings.scratch_dir) - sum(i.file_size for i, _ in entries) < settings.min_free_bytes:
+    if (
+        disk_use(settings.scratch_dir).available - sum(i.file_size for i, _ in entries)
+        < settings.min_free_bytes
+    ):
         raise no_room(settings)
     sender = form.fields.get("sender", "").strip() or "mb-shell"
     key = SessionKey(sender[:256], aetitle, client_ip, None)
