@@ -5,13 +5,20 @@
 
 from __future__ import annotations
 
-from contextlib import AbstractContextManager
 from typing import Protocol
 
-from magickbox.store import AuditLog, Catalog, NotificationStore, Retention, ScratchLayout, SessionStore
+from magickbox.store import (
+    AuditLog,
+    NotificationStore,
+    Retention,
+    Scoped,
+    ScratchLayout,
+    SessionStore,
+    WithCatalog,
+)
 
 
-class KeeperStore(Protocol):
+class KeeperStore(Scoped, WithCatalog, Protocol):
     """What may go (retention), the audit log it writes, the folders it measures, the buckets'
     own retention rules (catalog) and the notification a high disk raises."""
 
@@ -20,11 +27,3 @@ class KeeperStore(Protocol):
     sessions: SessionStore
     layout: ScratchLayout
     notifications: NotificationStore
-
-    def catalog(self) -> Catalog:
-        """The buckets as they are on disk now."""
-        ...
-
-    def connection(self) -> AbstractContextManager[object]:
-        """A scope for this thread's use of the store (see `Store.connection`)."""
-        ...

@@ -5,17 +5,12 @@
 
 from __future__ import annotations
 
-from contextlib import AbstractContextManager
 from typing import Protocol
 
-from magickbox.store import NotificationStore
+from magickbox.store import NotificationStore, Scoped
 
 
-class NotifierStore(Protocol):
+class NotifierStore(Scoped, Protocol):
     """The events to send and their sends (the outbox)."""
 
     notifications: NotificationStore
-
-    def connection(self) -> AbstractContextManager[object]:
-        """A scope for this thread's use of the store (see `Store.connection`)."""
-        ...

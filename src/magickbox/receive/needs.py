@@ -6,30 +6,28 @@ receive worker process builds its own `Store` (worker_process.py) and hands it o
 
 from __future__ import annotations
 
-from contextlib import AbstractContextManager
 from typing import Protocol
 
-from magickbox.store import Catalog, RetrievalStore, ScratchLayout, SessionStore, StudyIndex
+from magickbox.store import (
+    RetrievalStore,
+    Scoped,
+    ScratchLayout,
+    SessionStore,
+    StudyIndex,
+    WithCatalog,
+)
 
 
-class SealerStore(Protocol):
+class SealerStore(Scoped, Protocol):
     """Sessions to seal or end (and the ends a full disk kept back) and their folders."""
 
     sessions: SessionStore
     layout: ScratchLayout
 
-    def connection(self) -> AbstractContextManager[object]:
-        """A scope for this thread's use of the store (see `Store.connection`)."""
-        ...
 
-
-class ReceiverStore(SealerStore, Protocol):
+class ReceiverStore(SealerStore, WithCatalog, Protocol):
     """Also the study index the instances are counted into, the retrievals a PACS's C-STOREs
     belong to, and the buckets called AE titles select."""
 
     studies: StudyIndex
     retrievals: RetrievalStore
-
-    def catalog(self) -> Catalog:
-        """The buckets as they are on disk now."""
-        ...

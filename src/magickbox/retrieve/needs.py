@@ -5,13 +5,19 @@
 
 from __future__ import annotations
 
-from contextlib import AbstractContextManager
 from typing import Protocol
 
-from magickbox.store import Catalog, NotificationStore, RetrievalStore, ScratchLayout, SessionStore
+from magickbox.store import (
+    NotificationStore,
+    RetrievalStore,
+    Scoped,
+    ScratchLayout,
+    SessionStore,
+    WithCatalog,
+)
 
 
-class RetrieverStore(Protocol):
+class RetrieverStore(Scoped, WithCatalog, Protocol):
     """Retrievals to run, the sessions and folders their studies fill (C-GET writes them itself),
     the buckets they go to and the notification when one is done."""
 
@@ -19,11 +25,3 @@ class RetrieverStore(Protocol):
     sessions: SessionStore
     layout: ScratchLayout
     notifications: NotificationStore
-
-    def catalog(self) -> Catalog:
-        """The buckets as they are on disk now."""
-        ...
-
-    def connection(self) -> AbstractContextManager[object]:
-        """A scope for this thread's use of the store (see `Store.connection`)."""
-        ...

@@ -6,20 +6,15 @@ where server.py builds the stage (its STAGES table takes `Store`).
 
 from __future__ import annotations
 
-from contextlib import AbstractContextManager
 from typing import Protocol
 
-from magickbox.store import DeliveryStore, RoutingLog, ScratchLayout, SessionStore
+from magickbox.store import DeliveryStore, RoutingLog, Scoped, ScratchLayout, SessionStore
 
 
-class RouterStore(Protocol):
+class RouterStore(Scoped, Protocol):
     """Deliveries to plan and send, routing.log to write, the session folders to send from."""
 
     deliveries: DeliveryStore
     routelog: RoutingLog
     sessions: SessionStore
     layout: ScratchLayout
-
-    def connection(self) -> AbstractContextManager[object]:
-        """A scope for this thread's use of the store (see `Store.connection`)."""
-        ...

@@ -29,6 +29,7 @@ from magickbox.store.deliveries import Delivery, DeliveryStore, FileResult, NewD
 from magickbox.store.jobs import BucketLoad, Job, JobStore
 from magickbox.store.layout import ScratchLayout
 from magickbox.store.notifications import Event, NewEvent, NotificationStore, Send, iso, public_fields
+from magickbox.store.protocols import Scoped, WithCatalog
 from magickbox.store.queries import BucketStats, Queries, SessionFilter, SessionPage
 from magickbox.store.retention import Candidate, Retention, take_sweep_request, wake_if_high
 from magickbox.store.retrievals import NewRetrieval, Retrieval, RetrievalStore, StudyToFetch
@@ -123,6 +124,7 @@ __all__ = [
     "RetrievalStore",
     "RoutingLog",
     "RoutingState",
+    "Scoped",
     "ScratchLayout",
     "Send",
     "Session",
@@ -138,6 +140,7 @@ __all__ = [
     "StudyTally",
     "StudyToFetch",
     "TokenStore",
+    "WithCatalog",
     "backup_database",
     "iso",
     "load_bucket",
