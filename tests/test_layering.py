@@ -1,5 +1,6 @@
-"""The store owns every SQL statement: no module outside store/ holds SQL text or uses `.db`;
-pynetdicom's private parts are touched by one module only.
+"""The store owns every SQL statement: no module outside store/ holds SQL text or uses `.db`,
+and none imports a store module other than the door (`magickbox.store`); pynetdicom's private
+parts are touched by one module only.
 
 A plain scan of the source (string literals, f-string parts and attribute names), so it also
 catches what import-linter cannot see: SQL passed as a string to the store's connection.
@@ -65,6 +66,59 @@ def test_the_store_itself_is_scanned_the_same_way() -> None:
     """The same scan finds the store's SQL: an empty result above is not a blind scan."""
     store_sql = [hit for p in (PACKAGE / "store").glob("*.py") for hit in sql_literals(p)]
     assert len(store_sql) > 50
+
+
+STORE_MODULES = {p.stem for p in (PACKAGE / "store").glob("*.py")} - {"__init__"}
+
+
+def store_submodule_imports(source: str, where: str) -> list[str]:
+    """`where:line: module` of every import of a store module other than `magickbox.store` itself,
+    including `from magickbox.store import <module>` (the same breach written another way)."""
+    found = []
+    for node in ast.walk(ast.parse(source, where)):
+        if isinstance(node, ast.Import):
+            named = [a.name for a in node.names if a.name.startswith("magickbox.store.")]
+        elif isinstance(node, ast.ImportFrom) and node.module == "magickbox.store":
+            named = [f"magickbox.store.{a.name}" for a in node.names if a.name in STORE_MODULES]
+        elif isinstance(node, ast.ImportFrom) and (node.module or "").startswith("magickbox.store."):
+            named = [str(node.module)]
+        else:
+            continue
+        found += [f"{where}:{node.lineno}: {name}" for name in named]
+    return found
+
+
+def test_the_store_is_entered_by_its_door_only() -> None:
+    """Outside store/, code imports `magickbox.store` and nothing under it (import-linter's
+    contract says the same; this scan also sees imports inside functions, written any way)."""
+    assert len(STORE_MODULES) > 15
+    hits = [
+        hit
+        for path in outside_store()
+        for hit in store_submodule_imports(path.read_text(encoding="utf-8"), str(path.relative_to(PACKAGE)))
+    ]
+    assert hits == []
+
+
+def test_the_scan_sees_each_way_of_going_around_the_door() -> None:
+    source = (
+        "from magickbox.store.sessions import Session\n"
+        "from magickbox.store import Store, routelog\n"
+        "def f():\n    import magickbox.store.db\n"
+        "from magickbox.store import SessionState\n"
+    )
+    assert store_submodule_imports(source, "x.py") == [
+        "x.py:1: magickbox.store.sessions",
+        "x.py:2: magickbox.store.routelog",
+        "x.py:4: magickbox.store.db",
+    ]
+
+
+def test_every_name_the_door_lists_is_there() -> None:
+    import magickbox.store as door
+
+    missing = [name for name in door.__all__ if not hasattr(door, name)]
+    assert missing == [] and len(door.__all__) == len(set(door.__all__))
 
 
 # pynetdicom's private names the box relies on; only dicom/pynetdicom_compat.py may touch them.

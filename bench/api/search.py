@@ -17,9 +17,7 @@ import httpx
 
 from bench.api.common import BUCKET, start_box, summary
 from magickbox.dicom.studyattrs import SeriesAttrs, StudyAttrs
-from magickbox.store import Store
-from magickbox.store.sessions import SessionKey
-from magickbox.store.studies import StudyTally
+from magickbox.store import SessionKey, Store, StudyTally
 
 GIVEN = ["John", "Jane", "Jürgen", "Ana", "Wei", "Olu", "Maria", "Søren"]
 FAMILY = ["Doe", "Roe", "Müller", "Silva", "Zhang", "Okafor", "Rossi", "Hansen", "Nakamura", "Novak"]

@@ -12,8 +12,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from magickbox.store.layout import write_json_atomic
-from magickbox.store.states import SessionState
+from magickbox.files import write_json_atomic
+from magickbox.store import SessionState
 from tests.api.conftest import BUCKET, BUCKET_AET, Served
 from tests.support import sessions as factory
 

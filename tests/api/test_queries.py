@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-from magickbox.store import Store
-from magickbox.store.queries import SessionFilter
-from magickbox.store.sessions import SessionKey
+from magickbox.store import SessionFilter, SessionKey, Store
 from tests.support import sessions as factory
 
 

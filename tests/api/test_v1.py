@@ -10,8 +10,7 @@ from datetime import UTC, datetime, timedelta
 
 import httpx
 
-from magickbox.store.sessions import SessionKey
-from magickbox.store.states import SessionState
+from magickbox.store import SessionKey, SessionState
 from tests.api.conftest import BUCKET, Served
 from tests.support import sessions as factory
 from tests.support.net import wait_until

@@ -22,8 +22,7 @@ from typing import Any
 import pytest
 
 from magickbox.config import load_settings
-from magickbox.store import Store
-from magickbox.store.sessions import Session, SessionKey
+from magickbox.store import Session, SessionKey, Store
 from tests.support.box import BoxProcess
 from tests.support.net import free_port
 

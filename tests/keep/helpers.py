@@ -6,9 +6,7 @@ import json
 import secrets
 
 from magickbox.config import Settings
-from magickbox.store import Store
-from magickbox.store.sessions import Session
-from magickbox.store.states import SessionState
+from magickbox.store import Session, SessionState, Store
 from tests.support import sessions as factory
 
 BUCKET = "bucketKeep"

@@ -12,8 +12,7 @@ from pathlib import Path
 
 from magickbox.config import load_settings
 from magickbox.keep.stage import sweep
-from magickbox.store import Store
-from magickbox.store.audit import AuditFilter
+from magickbox.store import AuditFilter, Store
 from tests.keep.helpers import make_session, with_bucket
 from tests.support.net import wait_until
 

@@ -9,10 +9,7 @@ from pathlib import Path
 from magickbox.config import Settings, load_settings
 from magickbox.keep.plan import make_plan
 from magickbox.keep.stage import sweep
-from magickbox.store import Store
-from magickbox.store.audit import AuditEntry, AuditFilter
-from magickbox.store.deliveries import NewDelivery
-from magickbox.store.retention import take_sweep_request, wake_if_high
+from magickbox.store import AuditEntry, AuditFilter, NewDelivery, Store, take_sweep_request, wake_if_high
 from tests.keep.helpers import exists, make_session, with_bucket
 from tests.support.net import wait_until
 

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from magickbox.store import Store
-from magickbox.store.states import SessionState
+from magickbox.store import SessionState, Store
 from tests.support import sessions as factory
 
 

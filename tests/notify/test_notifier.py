@@ -10,8 +10,7 @@ from typing import Any
 from magickbox.config import Settings, load_settings
 from magickbox.notify.signing import verify
 from magickbox.notify.stage import Notifier
-from magickbox.store import Store
-from magickbox.store.deliveries import NewDelivery, delivery_store
+from magickbox.store import NewDelivery, Store
 from tests.notify.receiver import Receiver
 from tests.notify.sessions import end_session
 from tests.support.net import wait_until
@@ -60,12 +59,12 @@ def test_session_events_are_signed_and_carry_the_session(tmp_path: Path, receive
 
 
 def test_delivery_that_gave_up_is_notified(tmp_path: Path, receiver: Receiver) -> None:
-    settings, store, notifier = make_box(
+    _settings, store, notifier = make_box(
         tmp_path / "box", [{"url": receiver.url, "events": ["delivery.failed"]}]
     )
     scratchdir = end_session(store, "finished")
     session = store.sessions.by_scratchdir(scratchdir)
-    deliveries = delivery_store(store.db, settings)
+    deliveries = store.deliveries
     target = NewDelivery(0, "back", "k", "127.0.0.1", 1, "MAGICKBOX", "PACS", "OUTPUT", None)
     [delivery_id] = deliveries.plan(session.id, [target])
     assert deliveries.claim(lease_s=30) is not None

@@ -9,8 +9,7 @@ import pytest
 
 from magickbox.errors import InvalidInput, NotFound
 from magickbox.preview import Previews
-from magickbox.store import Store
-from magickbox.store.sessions import Session
+from magickbox.store import Session, Store
 from tests.support import dicomdata
 from tests.support.sessions import make_session
 

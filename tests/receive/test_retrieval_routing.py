@@ -9,9 +9,7 @@ from typing import Any
 
 from magickbox.config import load_settings
 from magickbox.dicom.qr import FoundStudy, Progress
-from magickbox.store import Store
-from magickbox.store.retrievals import NewRetrieval
-from magickbox.store.sessions import SessionKey
+from magickbox.store import NewRetrieval, SessionKey, Store
 from tests.receive.helpers import assert_identical, input_files, make_box, normalise_like_storescu, sessions
 from tests.support import dicomdata
 

@@ -16,8 +16,7 @@ from magickbox.dicom import status
 from magickbox.receive import writer as writer_module
 from magickbox.receive.tracker import AssociationTracker, Peer
 from magickbox.receive.writer import InstanceWriter
-from magickbox.store import Store
-from magickbox.store.buckets import load_bucket
+from magickbox.store import Store, load_bucket
 from tests.support import dicomdata
 
 

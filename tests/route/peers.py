@@ -12,10 +12,8 @@ from pydicom.dataset import Dataset
 from pydicom.uid import generate_uid
 
 from magickbox.config import load_settings
-from magickbox.store import Store
-from magickbox.store.layout import write_json_atomic
-from magickbox.store.sessions import SessionKey
-from magickbox.store.states import SessionState
+from magickbox.files import write_json_atomic
+from magickbox.store import SessionKey, SessionState, Store
 from tests.support import sessions as factory
 from tests.support.net import free_port, wait_for_port
 

@@ -12,8 +12,7 @@ import pytest
 
 from magickbox.config import Settings, load_settings
 from magickbox.run.scheduler import Scheduler
-from magickbox.store import Store
-from magickbox.store.sessions import Session, SessionKey
+from magickbox.store import Session, SessionKey, Store
 from tests.support import containers
 from tests.support.containers import Dockerd, Podman
 from tests.support.dicomdata import write_study

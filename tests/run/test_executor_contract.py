@@ -18,8 +18,7 @@ import pytest
 
 from magickbox.run.orphans import processes_of_session
 from magickbox.run.scheduler import Scheduler
-from magickbox.store import Store
-from magickbox.store.sessions import Session
+from magickbox.store import Session, Store
 from tests.run.conftest import CONTRACT_SCRIPT, make_bucket, new_session, wait_state
 from tests.support.net import wait_until
 

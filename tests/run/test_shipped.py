@@ -13,8 +13,7 @@ import pytest
 
 from magickbox.run.scheduler import Scheduler
 from magickbox.run.shipped import MARKER, install_shipped, shipped_names
-from magickbox.store import Store
-from magickbox.store.buckets import load_catalog
+from magickbox.store import Store, load_catalog
 from tests.run.conftest import new_session, wait_state
 from tests.support.dicomdata import MR_EXPLICIT_LE, write_study
 

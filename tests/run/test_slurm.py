@@ -18,10 +18,7 @@ from magickbox.config import load_settings
 from magickbox.run.executor import launch_name
 from magickbox.run.scheduler import Scheduler
 from magickbox.run.slurm import SlurmClient, SlurmUnavailable
-from magickbox.store import Store
-from magickbox.store.buckets import load_catalog
-from magickbox.store.jobs import Job
-from magickbox.store.sessions import Session
+from magickbox.store import Job, Session, Store, load_catalog
 from tests.run.conftest import CONTRACT_SCRIPT, gate, make_bucket, new_session, open_gate, wait_state
 from tests.support.box import BoxProcess
 from tests.support.net import wait_until

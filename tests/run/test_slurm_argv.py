@@ -15,7 +15,7 @@ from magickbox.run.container import container_argv, gpu_options
 from magickbox.run.process import RunSpec
 from magickbox.run.slurm import JobStatus
 from magickbox.run.slurm_executor import RETRY, batch_script, map_paths, result_of, sbatch_options
-from magickbox.store.buckets import slurm_spec
+from magickbox.store import slurm_spec
 
 BASE = {"name": "log.txt", "log_path": "/d/scratch/tmp.x/processing.log", "cwd": "/d/streams/B"}
 

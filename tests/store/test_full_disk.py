@@ -59,7 +59,7 @@ def test_a_refused_commit_rolls_back_and_raises_store_full(
 
 
 def test_a_disk_io_error_is_store_full_too() -> None:
-    from magickbox.store.db import is_disk_full
+    from magickbox.files import is_disk_full
 
     error = sqlite3.OperationalError("disk I/O error")
     error.sqlite_errorcode = 10 | (3 << 8)  # type: ignore[attr-defined]  # SQLITE_IOERR_WRITE

@@ -5,8 +5,8 @@ import json
 import pytest
 
 from magickbox.errors import Conflict
+from magickbox.scratchdir import is_scratchdir_name
 from magickbox.store import Store
-from magickbox.store.layout import is_scratchdir_name
 from magickbox.store.sessions import SessionKey
 from magickbox.store.states import SessionState
 from tests.support import sessions as factory

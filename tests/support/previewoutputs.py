@@ -6,8 +6,7 @@ from pathlib import Path
 
 import pydicom
 
-from magickbox.store import Store
-from magickbox.store.sessions import Session
+from magickbox.store import Session, Store
 from tests.support import dicomdata, niftidata
 from tests.support.sessions import make_session
 

@@ -11,11 +11,7 @@ from __future__ import annotations
 
 import secrets
 
-from magickbox.store import Store
-from magickbox.store.deliveries import FileResult, NewDelivery
-from magickbox.store.jobs import Job
-from magickbox.store.sessions import Session, SessionKey
-from magickbox.store.states import JobState, SessionState
+from magickbox.store import FileResult, Job, JobState, NewDelivery, Session, SessionKey, SessionState, Store
 
 # A lease owner on no real host: a box's scheduler never takes it for a dead process of its own.
 OWNER = "tests-factory:0:sessions"

@@ -8,9 +8,7 @@ import uuid
 from pathlib import Path
 
 from magickbox.config import load_settings
-from magickbox.store import Store
-from magickbox.store.sessions import Session, SessionKey
-from magickbox.store.states import SessionState
+from magickbox.store import Session, SessionKey, SessionState, Store
 from tests.support import sessions as factory
 from tests.support.dicomdata import write_study
 from tests.support.net import wait_until

@@ -2,8 +2,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from magickbox.store import Store
-from magickbox.store.queries import SessionFilter
+from magickbox.store import SessionFilter, Store
 from magickbox.ui import views
 from tests.ui import driving
 

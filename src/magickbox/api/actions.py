@@ -6,10 +6,8 @@ import logging
 import time
 
 from magickbox.errors import NotFound, StoreFull
-from magickbox.store import Store
-from magickbox.store.layout import is_scratchdir_name
-from magickbox.store.sessions import Session
-from magickbox.store.states import SessionState
+from magickbox.scratchdir import is_scratchdir_name
+from magickbox.store import Session, SessionState, Store
 from magickbox.web.errors import ApiError
 
 log = logging.getLogger(__name__)

@@ -17,8 +17,7 @@ from typing import Literal
 from fastapi import Request
 from fastapi.responses import FileResponse, Response, StreamingResponse
 
-from magickbox.store import Store
-from magickbox.store.sessions import Session
+from magickbox.store import Session, Store
 from magickbox.web.deps import audit
 from magickbox.web.errors import ApiError
 from magickbox.zipstream import session_files, stream_folder

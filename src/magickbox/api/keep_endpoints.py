@@ -11,8 +11,7 @@ from pydantic import BaseModel
 
 from magickbox.api.actions import find_session
 from magickbox.errors import Conflict
-from magickbox.store import Store
-from magickbox.store.audit import ACTIONS, AuditEntry, AuditFilter
+from magickbox.store import ACTIONS, AuditEntry, AuditFilter, Store
 from magickbox.web.deps import audit, get_store, require_admin, require_write
 from magickbox.web.errors import ApiError
 

@@ -5,8 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Depends
 from fastapi.responses import PlainTextResponse
 
-from magickbox.store import Store
-from magickbox.store.states import SessionState
+from magickbox.store import SessionState, Store
 from magickbox.web.deps import get_store, require_read
 
 router = APIRouter(tags=["operations"])

@@ -13,10 +13,10 @@ from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from magickbox.config import EVENTS, TEST_EVENT, Settings, Webhook
+from magickbox.files import write_json_atomic
 from magickbox.models.notifications import NotificationsInvalid, file_webhooks, parse, to_json
 from magickbox.models.webhooks import masked_url
 from magickbox.store import Store
-from magickbox.store.layout import write_json_atomic
 from magickbox.web.deps import require_admin, require_read
 
 router = APIRouter(prefix="/api/v1/notifications", tags=["notifications"])

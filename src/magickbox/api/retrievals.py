@@ -12,8 +12,7 @@ from magickbox.config import PacsNode, Settings
 from magickbox.dicom.qr import PacsUnreachable, echo
 from magickbox.dicom.querykeys import KeyInvalid, check_key
 from magickbox.errors import NotFound
-from magickbox.store import Store
-from magickbox.store.retrievals import NewRetrieval
+from magickbox.store import NewRetrieval, Store
 from magickbox.web.deps import actor_of, get_settings, get_store, require_read, require_write
 from magickbox.web.errors import ApiError
 

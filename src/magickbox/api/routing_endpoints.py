@@ -11,11 +11,10 @@ from fastapi.responses import JSONResponse, PlainTextResponse, Response
 
 from magickbox.config import Settings
 from magickbox.errors import Conflict, NotFound
+from magickbox.files import write_json_atomic
 from magickbox.models.routing import RoutingInvalid, parse_text, validate
-from magickbox.store import Store
-from magickbox.store.deliveries import Delivery
-from magickbox.store.layout import is_scratchdir_name, write_json_atomic
-from magickbox.store.states import DeliveryState
+from magickbox.scratchdir import is_scratchdir_name
+from magickbox.store import Delivery, DeliveryState, Store
 from magickbox.web.deps import audit, get_store, require_admin, require_read, require_write
 
 router = APIRouter()

@@ -10,9 +10,7 @@ from fastapi import APIRouter, Depends, Query
 
 from magickbox.api.actions import find_session
 from magickbox.dicom.studyattrs import SeriesAttrs, StudyAttrs
-from magickbox.store import Store
-from magickbox.store.queries import SessionFilter
-from magickbox.store.studies import StudyFilter
+from magickbox.store import SessionFilter, Store, StudyFilter
 from magickbox.web.deps import get_store, require_read
 
 router = APIRouter()

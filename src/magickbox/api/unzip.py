@@ -11,7 +11,6 @@ a 4xx/507 status; the caller removes what was written.
 
 from __future__ import annotations
 
-import errno
 import lzma
 import os
 import re
@@ -52,11 +51,6 @@ def no_room(settings: Settings) -> ApiError:
         f"the box keeps {settings.min_free_bytes} bytes free and has no room for this upload;"
         " try again later",
     )
-
-
-def free_bytes(path: Path) -> int:
-    found = os.statvfs(path)
-    return found.f_bavail * found.f_frsize
 
 
 def safe_name(name: str) -> PurePosixPath | None:
@@ -196,11 +190,3 @@ def _copy(src: IO[bytes], out: BinaryIO, info: zipfile.ZipInfo, budget: _Budget)
         entry_written += len(block)
         budget.take(info, entry_written, len(block), out.fileno())
         out.write(block)
-
-
-def is_disk_full(exc: BaseException) -> bool:
-    """ENOSPC/EDQUOT from the file system, or SQLite saying the database or disk is full."""
-    if isinstance(exc, OSError):
-        return exc.errno in (errno.ENOSPC, errno.EDQUOT)
-    code = getattr(exc, "sqlite_errorcode", None)
-    return code == 13 or "database or disk is full" in str(exc)  # 13: SQLITE_FULL

@@ -23,11 +23,10 @@ from python_multipart.multipart import MultipartParser, parse_options_header
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 
-from magickbox.api.unzip import check_zip, free_bytes, is_disk_full, no_room, unpack
+from magickbox.api.unzip import check_zip, no_room, unpack
 from magickbox.config import Settings
-from magickbox.store import Store
-from magickbox.store.retention import wake_if_high
-from magickbox.store.sessions import Session, SessionKey
+from magickbox.files import disk_use, is_disk_full
+from magickbox.store import Session, SessionKey, Store, wake_if_high
 from magickbox.web.errors import ApiError
 
 log = logging.getLogger(__name__)
@@ -170,7 +169,7 @@ async def receive_form(request: Request, settings: Settings) -> UploadForm:
     folder = spool_dir(settings)
     coming = int(declared) if declared and declared.isdigit() else 0
     wake_if_high(settings.data, settings.disk_high_percent)  # housekeeping sweeps now
-    if free_bytes(folder) - coming < settings.min_free_bytes:
+    if disk_use(folder).available - coming < settings.min_free_bytes:
         raise no_room(settings)
     spool = folder / f"upload-{secrets.token_hex(8)}.zip"
     collector = _FormCollector(spool, settings.upload_max_bytes)
@@ -199,7 +198,7 @@ async def receive_form(request: Request, settings: Settings) -> UploadForm:
 def disk_error(exc: BaseException) -> ApiError | BaseException:
     """A full disk (or a database that cannot grow) is the client's to know about (507); other
     errors stay errors."""
-    if is_disk_full(exc):
+    if is_disk_full(exc, io_errors=False):
         return ApiError(507, "disk full", "the box has no room for this upload; try again later")
     return exc
 
@@ -231,7 +230,10 @@ def create_session(store: Store, form: UploadForm, client_ip: str) -> Session:
     if bucket is None:
         raise ApiError(404, "unknown AE title", f"no enabled bucket has the AE title {aetitle!r}")
     entries = check_zip(form.file_path, settings)
-    if free_bytes(settings.scratch_dir) - sum(i.file_size for i, _ in entries) < settings.min_free_bytes:
+    if (
+        disk_use(settings.scratch_dir).available - sum(i.file_size for i, _ in entries)
+        < settings.min_free_bytes
+    ):
         raise no_room(settings)
     sender = form.fields.get("sender", "").strip() or "mb-shell"
     key = SessionKey(sender[:256], aetitle, client_ip, None)

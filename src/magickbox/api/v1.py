@@ -20,11 +20,17 @@ from magickbox.api.downloads import download_log, download_zip
 from magickbox.api.studies import DEFAULT_STUDY_QUERY, StudyOut, StudyQuery
 from magickbox.api.uploads import upload_session
 from magickbox.api.views import processing_seconds
-from magickbox.store import Store
-from magickbox.store.buckets import Bucket, InvalidBucket, set_enabled
-from magickbox.store.queries import BucketStats, SessionFilter
-from magickbox.store.sessions import Session
-from magickbox.store.states import SESSION_SETTLED, SessionState
+from magickbox.store import (
+    SESSION_SETTLED,
+    Bucket,
+    BucketStats,
+    InvalidBucket,
+    Session,
+    SessionFilter,
+    SessionState,
+    Store,
+    set_enabled,
+)
 from magickbox.web.deps import audit, get_store, require_admin, require_read, require_write
 from magickbox.web.errors import ApiError
 

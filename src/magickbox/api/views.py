@@ -13,11 +13,15 @@ from email.utils import format_datetime
 from pathlib import Path
 from typing import Any
 
-from magickbox.store.layout import ScratchLayout
-from magickbox.store.queries import Queries, SessionFilter
-from magickbox.store.sessions import Session, rfc2822_now
-from magickbox.store.states import SESSION_SETTLED
-from magickbox.store.studies import StudyIndex
+from magickbox.store import (
+    SESSION_SETTLED,
+    Queries,
+    ScratchLayout,
+    Session,
+    SessionFilter,
+    StudyIndex,
+    rfc2822_now,
+)
 
 
 def rfc2822(ts: float) -> str:

@@ -9,7 +9,7 @@ from pathlib import Path
 from magickbox.cli.serve_cmd import add_settings_options
 from magickbox.config import TOML_NAME, load_settings
 from magickbox.errors import SettingsError
-from magickbox.store.backup import backup_database
+from magickbox.store import backup_database
 
 # Small files of the data folder that are configuration, copied beside the database.
 CONFIG_FILES = ("routing.json", "notifications.json", TOML_NAME)

@@ -12,12 +12,10 @@ from pathlib import Path
 from magickbox.cli.serve_cmd import add_settings_options
 from magickbox.config import Settings, load_settings
 from magickbox.errors import Conflict, InvalidInput, NotFound
+from magickbox.files import write_json_atomic
 from magickbox.run import process
 from magickbox.run.contract import RunContext, build_spec, write_proc_json
-from magickbox.store import Store
-from magickbox.store.buckets import Bucket, load_bucket, load_catalog, set_enabled
-from magickbox.store.jobs import BucketLoad
-from magickbox.store.layout import write_json_atomic
+from magickbox.store import Bucket, BucketLoad, Store, load_bucket, load_catalog, set_enabled
 
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9_-]{1,16}$")
 

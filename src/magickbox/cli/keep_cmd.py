@@ -12,8 +12,7 @@ from magickbox.config import Settings, load_settings
 from magickbox.errors import InvalidInput
 from magickbox.keep.plan import Plan, make_plan
 from magickbox.keep.stage import sweep
-from magickbox.store import Store
-from magickbox.store.audit import ACTIONS, AuditEntry, AuditFilter
+from magickbox.store import ACTIONS, AuditEntry, AuditFilter, Store
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

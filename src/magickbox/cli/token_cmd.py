@@ -8,8 +8,7 @@ from datetime import UTC, datetime
 from magickbox.cli.keep_cmd import audit_cli
 from magickbox.cli.serve_cmd import add_settings_options
 from magickbox.config import load_settings
-from magickbox.store import Store
-from magickbox.store.tokens import SCOPES
+from magickbox.store import SCOPES, Store
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

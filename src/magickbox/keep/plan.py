@@ -6,9 +6,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from magickbox.config import Settings
-from magickbox.store import Store
-from magickbox.store.buckets import Catalog
-from magickbox.store.retention import Candidate, DiskUse, disk_use, folder_bytes
+from magickbox.files import DiskUse, disk_use, folder_bytes
+from magickbox.keep.needs import KeeperStore
+from magickbox.store import Candidate, Catalog
 
 DAY_S = 86400.0
 
@@ -41,7 +41,7 @@ def _days(catalog: Catalog, bucket: str, name: str, default: float | None) -> fl
     return default if value is None else float(value)
 
 
-def make_plan(store: Store, settings: Settings, now: float) -> Plan:
+def make_plan(store: KeeperStore, settings: Settings, now: float) -> Plan:
     """Age first, then (past the high mark) the oldest ended sessions until under the low mark,
     then INPUT trims of what stays. Kept, unended and undelivered sessions are never candidates."""
     catalog = store.catalog()
@@ -70,7 +70,7 @@ def make_plan(store: Store, settings: Settings, now: float) -> Plan:
 
 
 def _watermark(
-    plan: Plan, candidates: list[Candidate], chosen: set[int], store: Store, settings: Settings
+    plan: Plan, candidates: list[Candidate], chosen: set[int], store: KeeperStore, settings: Settings
 ) -> None:
     need = plan.disk.bytes_over(settings.disk_low_percent) - plan.freed
     detail = (

@@ -8,11 +8,11 @@ import logging
 import time
 
 from magickbox.config import Settings
+from magickbox.files import disk_use
+from magickbox.keep.needs import KeeperStore
 from magickbox.keep.plan import Decision, Plan, make_plan
 from magickbox.loop import Loop
-from magickbox.store import Store
-from magickbox.store.audit import AuditEntry
-from magickbox.store.retention import disk_use, take_sweep_request
+from magickbox.store import AuditEntry, take_sweep_request
 
 log = logging.getLogger(__name__)
 
@@ -37,7 +37,7 @@ def _entry(decision: Decision, now: float) -> AuditEntry:
     )
 
 
-def carry_out(store: Store, decision: Decision, now: float) -> bool:
+def carry_out(store: KeeperStore, decision: Decision, now: float) -> bool:
     """Do one decision through the store; False when the session may no longer go."""
     c = decision.candidate
     if decision.action == "delete":
@@ -58,7 +58,7 @@ def carry_out(store: Store, decision: Decision, now: float) -> bool:
     return done
 
 
-def sweep(store: Store, settings: Settings) -> Plan:
+def sweep(store: KeeperStore, settings: Settings) -> Plan:
     """One sweep: finish interrupted deletions, then age, watermark and trim decisions; rotate the audit."""
     store.sessions.finish_deletes()
     store.retention.clear_leftovers()
@@ -79,7 +79,7 @@ def sweep(store: Store, settings: Settings) -> Plan:
     return plan
 
 
-def note_disk_high(store: Store, settings: Settings) -> None:
+def note_disk_high(store: KeeperStore, settings: Settings) -> None:
     """A `disk.high` notification when used space passes the high mark: once per crossing (again
     only after it was under the low mark), so a box that stays full does not repeat it every sweep."""
     if settings.disk_high_percent >= 100:
@@ -96,7 +96,7 @@ def note_disk_high(store: Store, settings: Settings) -> None:
         store.retention.set_status("disk_high", "0")
 
 
-def _report(store: Store, settings: Settings, plan: Plan, done: list[Decision]) -> None:
+def _report(store: KeeperStore, settings: Settings, plan: Plan, done: list[Decision]) -> None:
     if plan.short_by > 0:
         log.warning(
             "cleanup cannot free enough: %d more bytes should go to be under %g%%, but every session left"
@@ -115,7 +115,7 @@ def _report(store: Store, settings: Settings, plan: Plan, done: list[Decision]) 
 class KeepStage:
     name = "keep"
 
-    def __init__(self, settings: Settings, store: Store) -> None:
+    def __init__(self, settings: Settings, store: KeeperStore) -> None:
         self.settings = settings
         self.store = store
         self._last = float("-inf")  # sweep once at start: a restart finishes what a kill interrupted
@@ -141,5 +141,5 @@ class KeepStage:
             sweep(self.store, self.settings)
 
 
-def create_stage(settings: Settings, store: Store) -> KeepStage:
+def create_stage(settings: Settings, store: KeeperStore) -> KeepStage:
     return KeepStage(settings, store)

@@ -19,9 +19,9 @@ from magickbox.config import TEST_EVENT, Settings, Webhook
 from magickbox.loop import Backoff, Loop
 from magickbox.models.notifications import NotificationsInvalid, all_webhooks
 from magickbox.models.webhooks import TargetRefused, Unresolved, masked_url, resolve
+from magickbox.notify.needs import NotifierStore
 from magickbox.notify.signing import HEADER, signature
-from magickbox.store import Store
-from magickbox.store.notifications import Event, NewEvent, Send, iso, public_fields
+from magickbox.store import Event, NewEvent, Send, iso, public_fields
 
 log = logging.getLogger(__name__)
 
@@ -40,7 +40,7 @@ def wants(hook: Webhook, event: Event) -> bool:
 class Notifier:
     """The work of the stage, callable without threads (tests and the stage loop use it)."""
 
-    def __init__(self, settings: Settings, store: Store) -> None:
+    def __init__(self, settings: Settings, store: NotifierStore) -> None:
         self.settings = settings
         self.outbox = store.notifications
         self.client = httpx.Client(
@@ -174,7 +174,7 @@ class NotifyStage:
 
     name = "notify"
 
-    def __init__(self, settings: Settings, store: Store) -> None:
+    def __init__(self, settings: Settings, store: NotifierStore) -> None:
         self.settings = settings
         self.notifier = Notifier(settings, store)
         self.outbox = store.notifications
@@ -196,6 +196,6 @@ class NotifyStage:
         self.notifier.client.close()
 
 
-def create_stage(settings: Settings, store: Store) -> NotifyStage:
+def create_stage(settings: Settings, store: NotifierStore) -> NotifyStage:
     """The STAGES factory of `magickbox serve`."""
     return NotifyStage(settings, store)

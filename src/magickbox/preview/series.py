@@ -19,7 +19,7 @@ from typing import Any
 from pydicom.errors import InvalidDicomError
 
 from magickbox.dicom.bounded import read_header
-from magickbox.store.layout import write_json_atomic
+from magickbox.files import write_json_atomic
 
 # Shown beside the image in the viewer, in this order.
 SHOWN_TAGS = (

@@ -19,13 +19,12 @@ from typing import Any, Literal
 from magickbox.dicom.bounded import DecodeLimits
 from magickbox.dicom.uid import is_valid_uid
 from magickbox.errors import InvalidInput, NotFound
+from magickbox.preview.needs import PreviewStore
 from magickbox.preview.nifti import is_nifti, render_nifti_png
 from magickbox.preview.render import Window, placeholder_png, render_png
 from magickbox.preview.series import Instance, cached_scan, files
-from magickbox.store import Store
-from magickbox.store.layout import is_scratchdir_name
-from magickbox.store.sessions import Session
-from magickbox.store.studies import PRIVATE_NAMES
+from magickbox.scratchdir import is_scratchdir_name
+from magickbox.store import PRIVATE_NAMES, Session
 
 PREVIEW_DIR = ".preview"
 THUMBNAIL_SIZE = 128
@@ -42,7 +41,7 @@ class Previews:
     """Thumbnails, instance listings and viewer images of a session's series (INPUT or OUTPUT),
     and three-plane pictures of the NIfTI files in its OUTPUT."""
 
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: PreviewStore) -> None:
         self.store = store
         settings = store.settings
         self.limits = DecodeLimits(

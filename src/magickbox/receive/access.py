@@ -6,8 +6,8 @@ import ipaddress
 from dataclasses import dataclass
 
 from magickbox.config import Settings
-from magickbox.store import Store
-from magickbox.store.buckets import Bucket
+from magickbox.receive.needs import ReceiverStore
+from magickbox.store import Bucket
 
 
 @dataclass(frozen=True)
@@ -22,7 +22,7 @@ class Target:
 
 
 class AccessPolicy:
-    def __init__(self, settings: Settings, store: Store) -> None:
+    def __init__(self, settings: Settings, store: ReceiverStore) -> None:
         self.settings = settings
         self.store = store
         self.networks = [ipaddress.ip_network(n, strict=False) for n in settings.allowed_networks]

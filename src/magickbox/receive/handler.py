@@ -29,10 +29,10 @@ from magickbox.dicom.pynetdicom_compat import install_pdu_reader, new_acceptor, 
 from magickbox.receive.access import AccessPolicy
 from magickbox.receive.dimse import StoreFastPath
 from magickbox.receive.guard import bounded_reader, proposed_contexts
+from magickbox.receive.needs import ReceiverStore
 from magickbox.receive.slots import SharedSlots
 from magickbox.receive.tcp import AcceptedSocket, tune_accepted, wake_waiting_acceptor
 from magickbox.receive.tracker import AssociationTracker, Peer
-from magickbox.store import Store
 
 log = logging.getLogger(__name__)
 
@@ -90,7 +90,7 @@ class AssociationHost(Protocol):
     @property
     def settings(self) -> Settings: ...
     @property
-    def store(self) -> Store: ...
+    def store(self) -> ReceiverStore: ...
     @property
     def events(self) -> AssociationEvents: ...
     @property

@@ -29,9 +29,9 @@ from magickbox.receive.handler import (
     BoxServer,
     end_association,
 )
+from magickbox.receive.needs import ReceiverStore
 from magickbox.receive.slots import SharedSlots
-from magickbox.store import Store
-from magickbox.store.retention import wake_if_high
+from magickbox.store import wake_if_high
 
 log = logging.getLogger(__name__)
 
@@ -79,7 +79,12 @@ class Receiver:
     """Turns handed connections into associations; stop() aborts the open ones."""
 
     def __init__(
-        self, settings: Settings, store: Store, slots: SharedSlots, events: ReceiverEvents, spill_dir: Path
+        self,
+        settings: Settings,
+        store: ReceiverStore,
+        slots: SharedSlots,
+        events: ReceiverEvents,
+        spill_dir: Path,
     ) -> None:
         self.settings = settings
         self.store = store

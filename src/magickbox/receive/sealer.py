@@ -12,8 +12,8 @@ import time
 
 from magickbox.errors import StoreFull
 from magickbox.loop import Backoff, Loop
+from magickbox.receive.needs import SealerStore
 from magickbox.receive.tracker import tidy_incoming
-from magickbox.store import Store
 
 log = logging.getLogger(__name__)
 
@@ -23,7 +23,7 @@ RETRY = Backoff(initial_s=0.5, max_s=IDLE_WAIT_S)
 
 
 class Sealer:
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: SealerStore) -> None:
         self.store = store
         self._loop = Loop("sealer", self._step, interval_s=IDLE_WAIT_S, scope=store.connection)
         self._refused = 0  # rounds in a row in which changes waited for free space (0: none wait)

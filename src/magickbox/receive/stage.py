@@ -18,11 +18,11 @@ from magickbox.config import Settings
 from magickbox.receive.acceptor import Acceptor, Destination, OpenConnections
 from magickbox.receive.access import AccessPolicy
 from magickbox.receive.guard import raise_open_files_limit
+from magickbox.receive.needs import ReceiverStore
 from magickbox.receive.receiver import Receiver
 from magickbox.receive.sealer import Sealer
 from magickbox.receive.slots import SharedSlots
 from magickbox.receive.workers import ReceiveWorker, spill_dir, stop_all
-from magickbox.store import Store
 
 log = logging.getLogger(__name__)
 
@@ -34,7 +34,7 @@ class LocalReceiver:
 
     ready = True
 
-    def __init__(self, settings: Settings, store: Store, slots: SharedSlots, sealer: Sealer) -> None:
+    def __init__(self, settings: Settings, store: ReceiverStore, slots: SharedSlots, sealer: Sealer) -> None:
         self.store = store
         self.sealer = sealer
         self.connections = OpenConnections()
@@ -57,7 +57,7 @@ class LocalReceiver:
 class ReceiveStage:
     name = "receiver"
 
-    def __init__(self, settings: Settings, store: Store) -> None:
+    def __init__(self, settings: Settings, store: ReceiverStore) -> None:
         self.settings = settings
         self.store = store
         self.sealer = Sealer(store)
@@ -112,5 +112,5 @@ class ReceiveStage:
         self.sealer.stop()
 
 
-def make_receiver(settings: Settings, store: Store) -> ReceiveStage:
+def make_receiver(settings: Settings, store: ReceiverStore) -> ReceiveStage:
     return ReceiveStage(settings, store)

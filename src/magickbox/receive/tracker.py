@@ -21,11 +21,8 @@ from magickbox.dicom.header import SERIES_INSTANCE_UID
 from magickbox.dicom.studyattrs import SeriesAttrs, StudyAttrs
 from magickbox.dicom.uid import is_valid_uid
 from magickbox.errors import StoreFull
-from magickbox.store import Store
-from magickbox.store.buckets import Bucket
-from magickbox.store.sessions import SessionKey
-from magickbox.store.states import SessionState
-from magickbox.store.studies import StudyTally
+from magickbox.receive.needs import ReceiverStore, SealerStore
+from magickbox.store import Bucket, SessionKey, SessionState, StudyTally
 
 log = logging.getLogger(__name__)
 
@@ -80,14 +77,14 @@ def study_key_and_pid(study_uid: str) -> tuple[str, str]:
 
 
 @contextmanager
-def thread_db(store: Store) -> Iterator[None]:
+def thread_db(store: SealerStore) -> Iterator[None]:
     """Association threads are short-lived: after each use their SQLite connection is left for
     the next thread (Database.release), so an ended association holds none."""
     with store.connection():
         yield
 
 
-def tidy_incoming(store: Store, session_id: int) -> None:
+def tidy_incoming(store: SealerStore, session_id: int) -> None:
     """A session that can no longer receive needs no `.incoming/` folder."""
     session = store.sessions.get(session_id)
     if session.state != SessionState.RECEIVING:
@@ -99,7 +96,7 @@ class AssociationTracker:
 
     def __init__(
         self,
-        store: Store,
+        store: ReceiverStore,
         peer: Peer,
         bucket: Bucket | None,
         settle_s: float,

@@ -19,7 +19,8 @@ import time
 from dataclasses import dataclass
 from typing import TypeAlias
 
-from magickbox.store.layout import ScratchLayout, write_json_atomic
+from magickbox.files import write_json_atomic
+from magickbox.store import ScratchLayout
 
 log = logging.getLogger(__name__)
 

@@ -27,8 +27,8 @@ from magickbox.config import Settings
 from magickbox.errors import StoreFull
 from magickbox.loop import Loop
 from magickbox.receive.acceptor import OpenConnections
+from magickbox.receive.needs import SealerStore
 from magickbox.receive.slots import SharedSlots
-from magickbox.store import Store
 
 log = logging.getLogger(__name__)
 
@@ -50,7 +50,7 @@ class ReceiveWorker:
         self,
         slot: int,
         settings: Settings,
-        store: Store,
+        store: SealerStore,
         slots: SharedSlots,
         readiness: threading.Condition,
         sessions_ended: Callable[[], None],

@@ -11,14 +11,14 @@ from magickbox.config import PacsNode
 from magickbox.dicom.part10 import file_meta
 from magickbox.dicom.qr import STORE_FAILED, Progress, get_study
 from magickbox.dicom.uid import is_valid_uid
-from magickbox.store import Store
-from magickbox.store.retrievals import StudyToFetch
+from magickbox.retrieve.needs import RetrieverStore
+from magickbox.store import StudyToFetch
 
 SUCCESS = 0x0000
 
 
 def fetch_by_get(
-    store: Store,
+    store: RetrieverStore,
     node: PacsNode,
     calling_aet: str,
     study: StudyToFetch,

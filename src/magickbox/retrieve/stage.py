@@ -13,9 +13,8 @@ from magickbox.dicom.qr import CANCELLED, PacsUnreachable, Progress, StudyQuery,
 from magickbox.dicom.querykeys import KeyInvalid, check_key
 from magickbox.loop import Loop
 from magickbox.retrieve.cget import fetch_by_get
-from magickbox.store import Store
-from magickbox.store.retrievals import Retrieval, StudyToFetch
-from magickbox.store.sessions import SessionKey
+from magickbox.retrieve.needs import RetrieverStore
+from magickbox.store import Retrieval, SessionKey, StudyToFetch
 
 log = logging.getLogger(__name__)
 
@@ -26,7 +25,7 @@ PROGRESS_EVERY_S = 1.0  # at most this often a study's sub-operation counts are 
 class Retriever:
     name = "retriever"
 
-    def __init__(self, settings: Settings, store: Store) -> None:
+    def __init__(self, settings: Settings, store: RetrieverStore) -> None:
         self.settings = settings
         self.store = store
         self._loop = Loop("retriever", self._step, interval_s=POLL_S, scope=store.connection)
@@ -162,5 +161,5 @@ class Retriever:
         )  # fmt: skip
 
 
-def create_stage(settings: Settings, store: Store) -> Retriever:
+def create_stage(settings: Settings, store: RetrieverStore) -> Retriever:
     return Retriever(settings, store)

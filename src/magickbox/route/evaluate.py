@@ -16,7 +16,7 @@ from pydicom.errors import InvalidDicomError
 from magickbox.dicom.bounded import read_header
 from magickbox.models import ProcEntry
 from magickbox.models.routing import CALLER, ME, PORT, Destination, RoutingTable, Rule, parse_tag
-from magickbox.store.deliveries import NewDelivery
+from magickbox.store import NewDelivery
 
 COULD_NOT_READ = "couldNotReadProcJSON"
 

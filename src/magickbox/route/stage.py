@@ -20,10 +20,16 @@ from magickbox.errors import NotFound
 from magickbox.loop import Loop
 from magickbox.models.routing import RoutingInvalid, RoutingTable, load
 from magickbox.route import evaluate
-from magickbox.store import Store, routelog
-from magickbox.store.deliveries import Delivery, DeliveryStore, FileResult, NewDelivery
-from magickbox.store.sessions import Session
-from magickbox.store.states import DeliveryState
+from magickbox.route.needs import RouterStore
+from magickbox.store import (
+    Delivery,
+    DeliveryState,
+    DeliveryStore,
+    FileResult,
+    NewDelivery,
+    RoutingLog,
+    Session,
+)
 
 log = logging.getLogger(__name__)
 
@@ -35,7 +41,7 @@ def _fmt_time(at: float) -> str:
 class Router:
     """The work of the stage, callable without threads (tests and the stage loop use it)."""
 
-    def __init__(self, settings: Settings, store: Store) -> None:
+    def __init__(self, settings: Settings, store: RouterStore) -> None:
         self.settings = settings
         self.store = store
         self.deliveries = store.deliveries
@@ -70,7 +76,7 @@ class Router:
     def _plan_one(self, session: Session, table: RoutingTable | None) -> None:
         folder = self.store.layout.session_dir(session.scratchdir)
         self.routelog.write(
-            f'{routelog.CALLED} {folder} "{session.called_aet}" "{session.calling_aet}"',
+            f'{RoutingLog.CALLED} {folder} "{session.called_aet}" "{session.calling_aet}"',
         )
         if table is None:
             planned: list[NewDelivery] = []
@@ -87,7 +93,7 @@ class Router:
         ids = self.deliveries.plan(session.id, planned)
         for delivery_id, item in zip(ids, planned, strict=False):
             self.routelog.write(
-                f"{routelog.ROUTE} delivery {delivery_id} -- {folder / item.folder} {item.ip} {item.port}"
+                f"{RoutingLog.ROUTE} delivery {delivery_id} -- {folder / item.folder} {item.ip} {item.port}"
                 f" {item.calling_aet} {item.called_aet}",
             )
         if not planned:
@@ -157,7 +163,7 @@ class Router:
                 f"attempt {after.attempts} {what} failed: {after.last_error};"
                 f" next try {_fmt_time(after.next_try_at)}"
             )
-        self.routelog.write(f"{routelog.DELIVERY} delivery {after.id} -- {text}")
+        self.routelog.write(f"{RoutingLog.DELIVERY} delivery {after.id} -- {text}")
         log.info("delivery %d: %s", after.id, text)
 
 
@@ -197,7 +203,7 @@ class _LeaseRenewer:
 class RouterStage:
     name = "router"
 
-    def __init__(self, settings: Settings, store: Store) -> None:
+    def __init__(self, settings: Settings, store: RouterStore) -> None:
         self.settings = settings
         self.router = Router(settings, store)
         self._busy: set[tuple[str, int]] = set()
@@ -241,5 +247,5 @@ class RouterStage:
             self._loop.wake()
 
 
-def create_stage(settings: Settings, store: Store) -> RouterStage:
+def create_stage(settings: Settings, store: RouterStore) -> RouterStage:
     return RouterStage(settings, store)

@@ -13,10 +13,10 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+from magickbox.files import write_json_atomic
 from magickbox.run import container
 from magickbox.run.process import RunSpec
-from magickbox.store.buckets import Bucket
-from magickbox.store.layout import write_json_atomic
+from magickbox.store import Bucket
 
 # A command element that is exactly this runs the box's own Python (shipped Python buckets).
 PYTHON_TOKEN = "{python}"

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from magickbox.errors import StoreFull
-from magickbox.store.db import is_disk_full
+from magickbox.files import is_disk_full
 
 FULL_BELOW_BYTES = 1 << 20  # a failed run with less free space than this failed on a full disk
 RELEASE = "release"  # an Ending that gives the job back to the queue (the box is stopping)

@@ -18,15 +18,12 @@ from magickbox.loop import Loop
 from magickbox.models import SlurmSpec
 from magickbox.run import container, orphans
 from magickbox.run.executor import Executor
+from magickbox.run.needs import SchedulerStore
 from magickbox.run.process import run_stop_command
 from magickbox.run.slurm import SlurmClient
 from magickbox.run.slurm_executor import SlurmExecutor
 from magickbox.run.worker import Worker
-from magickbox.store import Store
-from magickbox.store.buckets import Bucket, Catalog, load_catalog, slurm_spec
-from magickbox.store.jobs import Job
-from magickbox.store.sessions import Session
-from magickbox.store.states import JobState
+from magickbox.store import Bucket, Catalog, Job, JobState, Session, load_catalog, slurm_spec
 
 log = logging.getLogger(__name__)
 
@@ -84,7 +81,7 @@ class CatalogCache:
 class Scheduler:
     name = "scheduler"
 
-    def __init__(self, settings: Settings, store: Store) -> None:
+    def __init__(self, settings: Settings, store: SchedulerStore) -> None:
         self.settings = settings
         self.store = store
         self.owner = orphans.owner_id(secrets.token_hex(4))
@@ -242,5 +239,5 @@ class Scheduler:
         self._loop.wake()  # a slot is free: look at the queue now, not at the next poll
 
 
-def create_scheduler(settings: Settings, store: Store) -> Scheduler:
+def create_scheduler(settings: Settings, store: SchedulerStore) -> Scheduler:
     return Scheduler(settings, store)

@@ -13,18 +13,15 @@ from pathlib import Path
 
 from magickbox.config import Settings
 from magickbox.errors import StoreFull
+from magickbox.files import is_disk_full
 from magickbox.loop import Backoff
 from magickbox.run import process
 from magickbox.run.contract import RunContext, build_spec, write_proc_json
 from magickbox.run.ending import RELEASE, Ending, disk_full, writing
 from magickbox.run.executor import Executor, Hooks, Launch, LocalExecutor, launch_name, note_line
+from magickbox.run.needs import WorkerStore
 from magickbox.run.slurm_executor import DETACHED, RETRY
-from magickbox.store import Store
-from magickbox.store.buckets import Bucket
-from magickbox.store.db import is_disk_full
-from magickbox.store.jobs import Job
-from magickbox.store.sessions import Session
-from magickbox.store.states import JobState
+from magickbox.store import Bucket, Job, JobState, Session
 
 log = logging.getLogger(__name__)
 
@@ -55,7 +52,7 @@ class Worker(threading.Thread):
     def __init__(
         self,
         settings: Settings,
-        store: Store,
+        store: WorkerStore,
         job: Job,
         session: Session,
         bucket: Bucket,

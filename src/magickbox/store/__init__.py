@@ -1,7 +1,10 @@
 """The store: SQLite state (the source of truth) plus the scratch folders that hold payload.
 
-Every stage and edge reads and changes state only through the `Store` facade and its sub-stores;
-no SQL runs outside this package (tests/test_layering.py checks it).
+This package is the one door to state. Every stage and edge reads and changes state only through
+the `Store` facade and its sub-stores, and imports only `magickbox.store`: the types its parts
+take and return (states, filters, entries, records) are re-exported here, and import-linter
+fails on an import of `magickbox.store.<module>` from outside the package (pyproject.toml). No
+SQL runs outside this package (tests/test_layering.py checks it).
 """
 
 from __future__ import annotations
@@ -10,20 +13,39 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 from magickbox.config import Settings
-from magickbox.store.audit import AuditLog
-from magickbox.store.buckets import Catalog, load_catalog
+from magickbox.store.audit import ACTIONS, ANONYMOUS, Actor, AuditEntry, AuditFilter, AuditLog
+from magickbox.store.backup import backup_database
+from magickbox.store.buckets import (
+    Bucket,
+    Catalog,
+    InvalidBucket,
+    load_bucket,
+    load_catalog,
+    set_enabled,
+    slurm_spec,
+)
 from magickbox.store.db import Database
-from magickbox.store.deliveries import DeliveryStore, delivery_store
-from magickbox.store.jobs import JobStore
+from magickbox.store.deliveries import Delivery, DeliveryStore, FileResult, NewDelivery, delivery_store
+from magickbox.store.jobs import BucketLoad, Job, JobStore
 from magickbox.store.layout import ScratchLayout
-from magickbox.store.notifications import NotificationStore
-from magickbox.store.queries import Queries
-from magickbox.store.retention import Retention
-from magickbox.store.retrievals import RetrievalStore
+from magickbox.store.notifications import Event, NewEvent, NotificationStore, Send, iso, public_fields
+from magickbox.store.protocols import Scoped, WithCatalog
+from magickbox.store.queries import BucketStats, Queries, SessionFilter, SessionPage
+from magickbox.store.retention import Candidate, Retention, take_sweep_request, wake_if_high
+from magickbox.store.retrievals import NewRetrieval, Retrieval, RetrievalStore, StudyToFetch
 from magickbox.store.routelog import RoutingLog
-from magickbox.store.sessions import SessionStore
-from magickbox.store.studies import StudyIndex
-from magickbox.store.tokens import TokenStore
+from magickbox.store.sessions import Session, SessionKey, SessionStore, rfc2822_now
+from magickbox.store.slurm_jobs import SlurmJobs
+from magickbox.store.states import (
+    SESSION_LIVE,
+    SESSION_SETTLED,
+    DeliveryState,
+    JobState,
+    RoutingState,
+    SessionState,
+)
+from magickbox.store.studies import PRIVATE_NAMES, StudyFilter, StudyIndex, StudyTally
+from magickbox.store.tokens import SCOPES, TokenStore, scope_allows
 
 
 class Store:
@@ -66,4 +88,68 @@ class Store:
         return load_catalog(self.settings.streams_dir, self.settings.executor)
 
 
-__all__ = ["Store"]
+# The door: what code outside the store may name (the import lines above say which part each is of).
+__all__ = [
+    "ACTIONS",
+    "ANONYMOUS",
+    "PRIVATE_NAMES",
+    "SCOPES",
+    "SESSION_LIVE",
+    "SESSION_SETTLED",
+    "Actor",
+    "AuditEntry",
+    "AuditFilter",
+    "AuditLog",
+    "Bucket",
+    "BucketLoad",
+    "BucketStats",
+    "Candidate",
+    "Catalog",
+    "Delivery",
+    "DeliveryState",
+    "DeliveryStore",
+    "Event",
+    "FileResult",
+    "InvalidBucket",
+    "Job",
+    "JobState",
+    "JobStore",
+    "NewDelivery",
+    "NewEvent",
+    "NewRetrieval",
+    "NotificationStore",
+    "Queries",
+    "Retention",
+    "Retrieval",
+    "RetrievalStore",
+    "RoutingLog",
+    "RoutingState",
+    "Scoped",
+    "ScratchLayout",
+    "Send",
+    "Session",
+    "SessionFilter",
+    "SessionKey",
+    "SessionPage",
+    "SessionState",
+    "SessionStore",
+    "SlurmJobs",
+    "Store",
+    "StudyFilter",
+    "StudyIndex",
+    "StudyTally",
+    "StudyToFetch",
+    "TokenStore",
+    "WithCatalog",
+    "backup_database",
+    "iso",
+    "load_bucket",
+    "load_catalog",
+    "public_fields",
+    "rfc2822_now",
+    "scope_allows",
+    "set_enabled",
+    "slurm_spec",
+    "take_sweep_request",
+    "wake_if_high",
+]

@@ -10,8 +10,8 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
+from magickbox.files import write_json_atomic
 from magickbox.models import BucketInfo, SlurmSpec
-from magickbox.store.layout import write_json_atomic
 
 log = logging.getLogger(__name__)
 

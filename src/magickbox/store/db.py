@@ -11,7 +11,6 @@ as `StoreFull`, the one domain error every edge translates; no connection is lef
 
 from __future__ import annotations
 
-import errno
 import logging
 import sqlite3
 import threading
@@ -20,22 +19,12 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from magickbox.errors import StoreFull
+from magickbox.files import is_disk_full
 from magickbox.store.schema import migrate
 
 log = logging.getLogger(__name__)
 
-# Primary result codes (the low byte of extended ones): disk full, disk I/O error.
-_SQLITE_IOERR = 10
-_SQLITE_FULL = 13
 IDLE_CONNECTIONS = 4  # kept open for the next threads, per process
-
-
-def is_disk_full(exc: BaseException) -> bool:
-    """True for SQLite's "database or disk is full" / "disk I/O error" and OS ENOSPC / EDQUOT / EIO."""
-    if isinstance(exc, sqlite3.Error):
-        code = getattr(exc, "sqlite_errorcode", None)
-        return code is not None and code & 0xFF in (_SQLITE_FULL, _SQLITE_IOERR)
-    return isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT, errno.EIO)
 
 
 class Database:

@@ -2,36 +2,16 @@
 
 from __future__ import annotations
 
-import json
 import os
-import re
-import secrets
 import shutil
-import string
 from pathlib import Path
-from typing import Any
 
-SCRATCHDIR_PATTERN = re.compile(r"^tmp\.[A-Za-z0-9]{10}$")
-_ALPHABET = string.ascii_letters + string.digits
+from magickbox.files import write_json_atomic
+from magickbox.scratchdir import is_scratchdir_name, new_scratchdir_name
+
 INCOMING = ".incoming"  # temporary files of instances being received; never inside INPUT/
 # A session folder being deleted: emptied at once (frees space), removed once its records are gone.
 TOMBSTONE_PREFIX = ".deleted."
-
-
-def is_scratchdir_name(name: str) -> bool:
-    """True for names the box itself makes (`tmp.` + 10 letters/digits). Guards every request path."""
-    return bool(SCRATCHDIR_PATTERN.fullmatch(name))
-
-
-def write_json_atomic(path: Path, value: Any) -> None:
-    """Write JSON so that readers see the old file or the new one, never a half-written one."""
-    tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
-    with tmp.open("w", encoding="utf-8") as handle:
-        json.dump(value, handle, indent=2)
-        handle.write("\n")
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(tmp, path)
 
 
 class ScratchLayout:
@@ -67,7 +47,7 @@ class ScratchLayout:
     def create_session_dir(self, info: dict[str, str]) -> str:
         """Make a new `tmp.XXXXXXXXXX` with INPUT/, OUTPUT/ and info.json; return its name."""
         while True:
-            name = "tmp." + "".join(secrets.choice(_ALPHABET) for _ in range(10))
+            name = new_scratchdir_name()
             try:
                 (self.root / name).mkdir()
             except FileExistsError:

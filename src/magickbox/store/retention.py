@@ -1,4 +1,4 @@
-"""Retention: which sessions housekeeping may delete or trim, kept sessions, and disk use.
+"""Retention: which sessions housekeeping may delete or trim, kept sessions, sweep requests.
 
 The housekeeping stage (`magickbox.keep`) decides *why* (age, watermark); this module owns the SQL
 and the one crash-safe way to take a session away: under the write lock it checks that the
@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Final
 
 from magickbox.errors import Conflict, StoreFull
+from magickbox.files import DiskUse, disk_use, folder_bytes
 from magickbox.store.audit import AuditEntry, AuditLog
 from magickbox.store.db import Database
 from magickbox.store.layout import ScratchLayout
@@ -49,44 +50,6 @@ class Candidate:
     received_at: float
     ended_at: float
     input_removed: bool
-
-
-@dataclass(frozen=True)
-class DiskUse:
-    used: int
-    available: int  # to unprivileged writers (blocks reserved for root do not count)
-
-    @property
-    def percent(self) -> float:
-        """Used space as `df` shows it: used / (used + available)."""
-        whole = self.used + self.available
-        return 100.0 * self.used / whole if whole else 0.0
-
-    def bytes_over(self, percent: float) -> int:
-        """How many bytes must go for the use to be under `percent` (0 when it already is)."""
-        whole = self.used + self.available
-        return max(0, self.used - int(whole * percent / 100.0) + 1)
-
-
-def disk_use(path: Path) -> DiskUse:
-    """Used and available bytes of the file system holding `path`."""
-    found = os.statvfs(path)
-    used = (found.f_blocks - found.f_bfree) * found.f_frsize
-    return DiskUse(used, found.f_bavail * found.f_frsize)
-
-
-def folder_bytes(folder: Path) -> int:
-    """Bytes the files under `folder` take on disk (blocks, not lengths): what deleting it frees."""
-    total = 0
-    if folder.is_symlink():  # a link's target is not the session's: deleting the link frees nothing
-        return 0
-    for current, _dirs, names in os.walk(folder):
-        for name in names:
-            try:
-                total += os.lstat(os.path.join(current, name)).st_blocks * 512
-            except OSError:
-                continue
-    return total
 
 
 def request_sweep(data: Path) -> None:

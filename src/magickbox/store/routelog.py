@@ -13,6 +13,7 @@ import threading
 import time
 from collections import deque
 from pathlib import Path
+from typing import Final
 
 CALLED = "CALLED routing with"
 ROUTE = "ROUTE:"
@@ -76,6 +77,11 @@ def render(path: Path) -> list[str]:
 
 class RoutingLog:
     """The box's routing.log (`Store.routelog`): where the router and the API write and read it."""
+
+    # The markers getRoutingLog.php looks for, for writers outside the store (the router).
+    CALLED: Final = CALLED
+    ROUTE: Final = ROUTE
+    DELIVERY: Final = DELIVERY
 
     def __init__(self, path: Path) -> None:
         self.path = path

@@ -15,7 +15,7 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
-from magickbox.store.tokens import TokenStore, scope_allows
+from magickbox.store import TokenStore, scope_allows
 from magickbox.web import edge
 from magickbox.web.deps import get_settings, get_store
 

@@ -8,10 +8,8 @@ from typing import Any
 
 from fastapi import Request
 
-from magickbox.store import Store
-from magickbox.store.audit import ACTIONS, AuditFilter
-from magickbox.store.layout import is_scratchdir_name
-from magickbox.store.tokens import scope_allows
+from magickbox.scratchdir import is_scratchdir_name
+from magickbox.store import ACTIONS, AuditFilter, Store, scope_allows
 from magickbox.ui import auth
 from magickbox.ui.views import human_bytes, local_time
 

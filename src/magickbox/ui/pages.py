@@ -16,10 +16,8 @@ from magickbox import __version__
 from magickbox.dicom.uid import is_valid_uid
 from magickbox.errors import NotFound
 from magickbox.preview import Previews
-from magickbox.store.layout import is_scratchdir_name
-from magickbox.store.queries import SessionFilter
-from magickbox.store.sessions import Session
-from magickbox.store.states import SessionState
+from magickbox.scratchdir import is_scratchdir_name
+from magickbox.store import Session, SessionFilter, SessionState
 from magickbox.ui import (
     actions,
     auth,

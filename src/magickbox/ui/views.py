@@ -10,10 +10,15 @@ from datetime import date, datetime, timedelta
 from pathlib import Path
 
 from magickbox.preview.series import files
-from magickbox.store import Store
-from magickbox.store.queries import SessionFilter
-from magickbox.store.sessions import Session
-from magickbox.store.states import SESSION_LIVE, SESSION_SETTLED, DeliveryState, SessionState
+from magickbox.store import (
+    SESSION_LIVE,
+    SESSION_SETTLED,
+    DeliveryState,
+    Session,
+    SessionFilter,
+    SessionState,
+    Store,
+)
 
 PAGE_ROWS = 200  # the sessions table shows at most this many matching rows
 MAX_FILES = 500  # the session page lists at most this many files per folder

@@ -8,10 +8,7 @@ from collections.abc import Callable
 from fastapi import Request
 
 from magickbox.config import Settings
-from magickbox.store import Store
-from magickbox.store.audit import ANONYMOUS, Actor, AuditEntry
-from magickbox.store.sessions import Session
-from magickbox.store.tokens import scope_allows
+from magickbox.store import ANONYMOUS, Actor, AuditEntry, Session, Store, scope_allows
 from magickbox.web.errors import ApiError
 
 
