@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from importlib import resources
 from typing import Annotated, Any
 from urllib.parse import urlencode
 
@@ -21,6 +20,7 @@ from magickbox.store.sessions import Session
 from magickbox.store.states import SessionState
 from magickbox.ui import (
     actions,
+    assets,
     auth,
     charts,
     housekeeping,
@@ -63,11 +63,6 @@ ENDPOINTS: dict[str, str] = {
     "remove_output": "DELETE /api/v1/sessions/{scratchdir}/output",
 }
 
-STATIC_FILES = {
-    "app.css": "text/css", "app.js": "text/javascript", "viewer.js": "text/javascript",
-    "retrievals.js": "text/javascript",
-    "favicon.svg": "image/svg+xml",
-}  # fmt: skip
 SECURITY_HEADERS = {
     # Nothing inline, nothing from elsewhere: a value that slipped past escaping still cannot run.
     "Content-Security-Policy": (
@@ -424,9 +419,5 @@ def _safe_next(target: str) -> str:
 
 # ---- static assets (shipped in the package; no CDN) -----------------------------------------------
 @router.get("/ui/static/{name}", include_in_schema=False)
-def static(name: str) -> Response:
-    media = STATIC_FILES.get(name)
-    if media is None:
-        return Response(status_code=404)
-    body = resources.files("magickbox.ui").joinpath("static", name).read_bytes()
-    return Response(body, media_type=media, headers={"Cache-Control": "no-cache"})
+def static(request: Request, name: str) -> Response:
+    return assets.asset_response(name, request.headers.get("if-none-match"))
