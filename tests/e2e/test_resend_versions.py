@@ -22,7 +22,7 @@ from tests.support.box import BoxProcess
 from tests.support.dicomdata import EXPLICIT_LE, IMPLICIT_LE, RLE, RT_PLAN, load
 from tests.support.net import wait_until
 
-SETTLE_S = 8.0  # long enough for the second sender to join the first one's session
+SETTLE_S = 10.0  # long enough for the second sender to join the first one's session
 TRAILING_PADDING = 0xFFFCFFFC
 # 65 instances of one study, as the issue saw it: a CT series plus implicit VR files (which
 # storescu converts to explicit VR), nested sequences and an encapsulated (RLE) series.
@@ -50,6 +50,7 @@ def write_folder(folder: Path) -> tuple[str, list[Path]]:
 def send_as_encoded(box: BoxProcess, files: list[Path]) -> None:
     """Send `files` with pynetdicom, each in its own transfer syntax, bytes unchanged."""
     ae = AE(ae_title="MySelf")
+    ae.acse_timeout = ae.dimse_timeout = ae.network_timeout = 120  # a loaded 2-core test machine
     contexts = set()
     for path in files:
         meta = pydicom.dcmread(path, stop_before_pixels=True).file_meta
@@ -61,7 +62,7 @@ def send_as_encoded(box: BoxProcess, files: list[Path]) -> None:
     try:
         for path in files:
             status = assoc.send_c_store(path)  # a path: its data set is sent as it is encoded
-            assert status and status.Status == 0, f"{path.name}: {status}"
+            assert status and status.Status == 0, f"{path.name}: {status}\n{box.server_log()}"
     finally:
         assoc.release()
 
