@@ -1,10 +1,11 @@
 """Putting a finished instance under its final name in INPUT/ without ever overwriting one.
 
 A sender may send one SOP Instance UID twice in a session: a resend of the same data set (a
-retry) is stored once; a different data set under the same UID is a second version and is kept
+retry, or another sender's copy in another encoding) is stored once (the first file is kept and
+processing.log says so); a different data set under the same UID is a second version and is kept
 next to the first as `<uid>.2.dcm` (then `.3.dcm`...), and the session's processing.log and
 info.json (`DuplicateSOPInstanceUIDs`) say so. Contents are compared only on a name collision,
-so the usual case costs one rename.
+so the usual case costs one rename: bytes first, then data sets (`dicom.sameset`).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import time
 from dataclasses import dataclass
 from typing import TypeAlias
 
+from magickbox.dicom.sameset import same_data_set
 from magickbox.files import write_json_atomic
 from magickbox.store import ScratchLayout
 
@@ -34,11 +36,12 @@ _info_lock = threading.Lock()  # associations feeding one session may note at th
 @dataclass(frozen=True)
 class Placed:
     name: str  # file name in INPUT/
-    new: bool  # False: an identical file was already there (the part file is dropped)
+    new: bool  # False: the same data set was already there (the part file is dropped)
 
 
 def place(part: StrPath, input_dir: StrPath, uid: str) -> Placed:
-    """Move `part` into `input_dir` as `<uid>.dcm` or the next free version name."""
+    """Move `part` into `input_dir` as `<uid>.dcm` or the next free version name; a part whose
+    data set equals a stored version's (bytes, or element by element) is dropped instead."""
     part, folder = os.fspath(part), os.fspath(input_dir)
     for version in range(1, MAX_VERSIONS + 1):
         name = f"{uid}.dcm" if version == 1 else f"{uid}.{version}.dcm"
@@ -46,7 +49,7 @@ def place(part: StrPath, input_dir: StrPath, uid: str) -> Placed:
         try:
             _move_unless_taken(part, target)
         except FileExistsError:
-            if same_content(part, target):
+            if same_content(part, target) or same_data_set(part, target):
                 os.unlink(part)
                 return Placed(name, new=False)
             continue
@@ -110,3 +113,17 @@ def note_version(layout: ScratchLayout, scratchdir: str, uid: str, name: str) ->
     log.warning(
         "session %s: SOP Instance UID %s received again, different: kept as %s", scratchdir, uid, name
     )
+
+
+def note_resend(layout: ScratchLayout, scratchdir: str, uid: str, name: str) -> None:
+    """Say in the session's processing.log that `uid` arrived again with the data set already
+    stored as `name` (in these bytes or another encoding), so it was not stored twice."""
+    line = (
+        f"{time.strftime('%Y-%m-%d %H:%M:%S')} receive: SOP Instance UID {uid} arrived again with"
+        f" the same data set; stored once (INPUT/{name})\n"
+    )
+    try:
+        with layout.log_path(scratchdir).open("a", encoding="utf-8") as out:
+            out.write(line)
+    except OSError as exc:
+        log.error("could not note the resend of %s in %s: %s", uid, scratchdir, exc)

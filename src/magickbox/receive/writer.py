@@ -26,7 +26,7 @@ from magickbox.dicom.part10 import file_meta
 from magickbox.dicom.uid import is_valid_uid
 from magickbox.errors import StoreFull
 from magickbox.receive.tracker import AssociationTracker, NoSession, SessionSlot
-from magickbox.receive.versions import note_version, place
+from magickbox.receive.versions import note_resend, note_version, place
 
 log = logging.getLogger(__name__)
 
@@ -192,13 +192,15 @@ class InstanceWriter:
         fd, self.fd = self.fd, None
         os.close(fd)
         uid = self.header.sop_instance_uid
-        # A repeated SOP Instance UID in a session: stored once if identical, else kept as well.
+        # A repeated SOP Instance UID in a session: stored once if the same data set, else kept too.
         placed = place(self.path, self.slot.input_dir, uid)
         self.path = None
         if placed.new:
             self.tracker.count(self.slot, self.nbytes, self.header.indexed)
             if placed.name != f"{uid}.dcm":
                 note_version(self.tracker.store.layout, self.slot.scratchdir, uid, placed.name)
+        else:
+            note_resend(self.tracker.store.layout, self.slot.scratchdir, uid, placed.name)
         return Outcome(status.SUCCESS, sop_instance_uid=uid, nbytes=self.nbytes)
 
     def _scan_spilled(self) -> None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from importlib import resources
 from typing import Annotated, Any
 from urllib.parse import quote, urlencode
 
@@ -20,6 +19,7 @@ from magickbox.scratchdir import is_scratchdir_name
 from magickbox.store import Session, SessionFilter, SessionState
 from magickbox.ui import (
     actions,
+    assets,
     auth,
     charts,
     housekeeping,
@@ -78,12 +78,6 @@ def endpoint_url(name: str, **values: str) -> str:
 
 
 _env.globals["endpoint_url"] = endpoint_url
-
-STATIC_FILES = {
-    "app.css": "text/css", "app.js": "text/javascript", "viewer.js": "text/javascript",
-    "retrievals.js": "text/javascript",
-    "favicon.svg": "image/svg+xml",
-}  # fmt: skip
 SECURITY_HEADERS = {
     # Nothing inline, nothing from elsewhere: a value that slipped past escaping still cannot run.
     "Content-Security-Policy": (
@@ -440,9 +434,5 @@ def _safe_next(target: str) -> str:
 
 # ---- static assets (shipped in the package; no CDN) -----------------------------------------------
 @router.get("/ui/static/{name}", include_in_schema=False)
-def static(name: str) -> Response:
-    media = STATIC_FILES.get(name)
-    if media is None:
-        return Response(status_code=404)
-    body = resources.files("magickbox.ui").joinpath("static", name).read_bytes()
-    return Response(body, media_type=media, headers={"Cache-Control": "no-cache"})
+def static(request: Request, name: str) -> Response:
+    return assets.asset_response(name, request.headers.get("if-none-match"))
