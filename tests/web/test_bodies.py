@@ -127,7 +127,8 @@ def test_anonymous_routing_check_is_refused_once_tokens_exist(guarded_box: tuple
 
 def test_a_token_holder_body_is_still_bounded(guarded_box: tuple[Served, str]) -> None:
     served, token = guarded_box
-    status, body, sent = post_huge(served, "/api/v1/retrievals", "chunked", (f"Authorization: Bearer {token}",))
+    bearer = (f"Authorization: Bearer {token}",)
+    status, body, sent = post_huge(served, "/api/v1/retrievals", "chunked", bearer)
     assert status == 413 and body["error"] == "request body too large"
     assert sent < GIB // 4
     assert peak_kb(box_pid(served)) < PEAK_LIMIT_KB

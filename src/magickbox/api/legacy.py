@@ -78,11 +78,11 @@ def json_response(value: object) -> Response:
 
 
 @router.get("/code/php/getScratch.php", dependencies=[Depends(require_read)])
-def get_scratch(store: StoreDep) -> Response:
+def get_scratch(request: Request, store: StoreDep) -> Response:
     """Every session, newest first, in the original's shape (plus `status` and `routing`)."""
-    return Response(
-        _scratch.render(store.queries, store.layout, store.studies), media_type="application/json"
-    )
+    body = _scratch.render(store.queries, store.layout, store.studies)
+    audit(request, "list", detail="getScratch.php")
+    return Response(body, media_type="application/json")
 
 
 def zip_response(store: Store, scratchdir: str | None, area: str) -> StreamingResponse:
@@ -147,10 +147,11 @@ async def process_zip(request: Request) -> Response:
     form = await receive_form(request, store.settings)
     try:
         client = request.client.host if request.client else ""
-        await run_in_threadpool(create_session, store, form, client)
+        created = await run_in_threadpool(create_session, store, form, client)
     finally:
         if form.file_path is not None:
             form.file_path.unlink(missing_ok=True)
+    await run_in_threadpool(audit, request, "upload", created, "processZip.php", form.file_bytes)
     return Response(status_code=200)
 
 

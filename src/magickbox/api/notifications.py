@@ -7,13 +7,14 @@ import json
 from typing import Any
 
 from fastapi import APIRouter, Depends, Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, Response
 
 from magickbox.config import EVENTS, TEST_EVENT, Settings, Webhook
 from magickbox.models.notifications import NotificationsInvalid, load_file, parse, to_json
 from magickbox.store import Store
 from magickbox.store.layout import write_json_atomic
-from magickbox.web.deps import require_admin, require_read
+from magickbox.web.deps import audit, require_admin, require_read
 
 router = APIRouter(prefix="/api/v1/notifications", tags=["notifications"])
 
@@ -73,6 +74,8 @@ async def put_notifications(request: Request) -> Response:
     except NotificationsInvalid as exc:
         return _error(422, "invalid notifications", exc.reasons)
     write_json_atomic(settings.notifications_path, to_json(hooks))
+    detail = f"notifications.json: {len(hooks)} webhooks"
+    await run_in_threadpool(audit, request, "webhook-change", None, detail)
     return JSONResponse(masked(hooks))
 
 
@@ -91,4 +94,5 @@ async def send_test(request: Request) -> Response:
     if url is not None and url not in known:
         return _error(404, "no such webhook", url)
     event_id = store.notifications.record(TEST_EVENT, {"message": "test event from the box"}, only_url=url)
+    await run_in_threadpool(audit, request, "webhook-test", None, f"event {event_id}")
     return JSONResponse({"event_id": event_id, "url": url}, status_code=202)

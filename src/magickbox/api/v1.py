@@ -220,6 +220,7 @@ def _job(store: Store, s: Session) -> JobOut | None:
 
 @router.get("/sessions", dependencies=[Depends(require_read)], responses=ERRORS)
 def sessions(
+    request: Request,
     store: StoreDep,
     caller: str | None = None,
     bucket: str | None = None,
@@ -240,13 +241,15 @@ def sessions(
     found = store.queries.list_sessions(wanted, limit, offset)
     studies = store.studies.summaries(s.id for s in found.sessions)
     items = [session_out(s, studies.get(s.id)) for s in found.sessions]
+    audit(request, "list", detail=f"/api/v1/sessions: {len(items)} of {found.total}")
     return SessionPage(total=found.total, limit=limit, offset=offset, items=items)
 
 
 @router.get("/sessions/{scratchdir}", dependencies=[Depends(require_read)], responses=ERRORS)
-def session(store: StoreDep, scratchdir: str) -> SessionDetail:
+def session(request: Request, store: StoreDep, scratchdir: str) -> SessionDetail:
     """One session: its files, times, state history, job and proc.json."""
     s = find_session(store, scratchdir)
+    audit(request, "view", s, "/api/v1/sessions/{scratchdir}")
     files, truncated = _files(store, s)
     history = [
         EventOut(at=iso(r["at"]) or "", state=r["state"], detail=r["detail"])
@@ -321,6 +324,7 @@ def session_log(
     """processing.log; with `follow=true` the answer streams (chunked) until the session has ended,
     as server-sent events when the request accepts `text/event-stream`."""
     s = find_session(store, scratchdir)
+    audit(request, "download-file", s, f"processing.log from {offset}" + (" (follow)" if follow else ""))
     if follow:
         if "text/event-stream" in request.headers.get("accept", ""):
             return StreamingResponse(_as_events(_follow(store, s, offset)), media_type="text/event-stream")
@@ -429,6 +433,7 @@ async def upload(request: Request) -> SessionOut:
     finally:
         if form.file_path is not None:
             form.file_path.unlink(missing_ok=True)
+    await run_in_threadpool(audit, request, "upload", created, "/api/v1/uploads", form.file_bytes)
     return session_out(created)
 
 
