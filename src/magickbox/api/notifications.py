@@ -88,6 +88,8 @@ async def send_test(request: Request) -> Response:
         url = json.loads(raw).get("url") if raw.strip() else None
     except (ValueError, AttributeError) as exc:
         return _error(400, 'the body must be a JSON object such as {"url": ...}', str(exc))
+    if url is not None and not isinstance(url, str):
+        return _error(422, "url must be a string", f"not {type(url).__name__}")
     known = {hook.url for hook in [*settings.notifications, *_file_hooks(settings)[0]]}
     if not known:
         return _error(409, "no webhook is configured", "add one to notifications.json or the setting")
