@@ -26,6 +26,7 @@ def get_settings(request: Request) -> Settings:
 
 
 UI_COOKIE = "mb_ui"  # the page's login cookie (ui/auth.py sets it): a token for reads
+CLIENT_HEADER = "x-magickbox-client"  # the page's script says `web` (a label for the audit log)
 
 
 def token_of(request: Request) -> str | None:
@@ -96,14 +97,18 @@ def route_family(path: str) -> str:
 
 def actor_of(request: Request) -> Actor:
     """Who a request acts for, for the audit log: the token's name (or 'anonymous' on a box
-    without tokens), how it came (the route family; `mb` when the client says it is mb, a label
-    for the reader that nothing trusts), and the client's address (web/proxies.py decides it)."""
+    without tokens), how it came (the route family; `mb` or `web` when the client says it is mb or
+    the page's script: labels for the reader that nothing trusts), and the client's address
+    (web/proxies.py decides it)."""
     token = token_of(request)
     name = get_store(request).audit.token_name(token) if token else None
     if name is None and (cookie := request.cookies.get(UI_COOKIE)):
         name = get_store(request).audit.token_name(cookie)
-    claimed_mb = request.headers.get("user-agent", "").startswith("mb/")
-    via = "mb" if claimed_mb else route_family(request.url.path)
+    via = route_family(request.url.path)
+    if request.headers.get("user-agent", "").startswith("mb/"):
+        via = "mb"
+    elif via == "api" and request.headers.get(CLIENT_HEADER) == "web":
+        via = "web"  # the page's own script calling the API (a header no <img> or form can send)
     return Actor(name=name or ANONYMOUS, via=via, ip=request.client.host if request.client else "")
 
 
