@@ -26,8 +26,11 @@ from magickbox.config import Settings
 from magickbox.store import Store
 from magickbox.ui import pages as ui_pages
 from magickbox.ui import viewer as ui_viewer
+from magickbox.web.bodies import BodyGuard, BodyLimits
+from magickbox.web.deps import body_gate
 from magickbox.web.edge import EdgeGuard, HostRule, own_names
 from magickbox.web.errors import install_error_handlers
+from magickbox.web.proxies import ClientAddress, ProxyRule, parse_networks
 
 log = logging.getLogger(__name__)
 
@@ -60,7 +63,11 @@ def create_app(settings: Settings, store: Store) -> FastAPI:
         docs_url="/docs" if settings.api_docs else None,
         redoc_url="/redoc" if settings.api_docs else None,
     )
+    # Outermost last: the client address first, then the edge rules, then the body rules.
+    limits = BodyLimits(default=settings.http_max_body_bytes, upload=settings.upload_max_bytes)
+    app.add_middleware(BodyGuard, limits=limits, gate=body_gate(store))
     app.add_middleware(EdgeGuard, hosts=HostRule(settings.allowed_hosts, own_names()))
+    app.add_middleware(ClientAddress, rule=ProxyRule(parse_networks(settings.trusted_proxies)))
     app.state.settings = settings
     app.state.store = store
     install_error_handlers(app)

@@ -204,6 +204,10 @@ class Settings(BaseSettings):
     http_max_connections: int = Field(default=4096, ge=1)  # beyond it, new requests get 503
     http_backlog: int = Field(default=1024, ge=1)
     api_docs: bool = False  # /docs and /redoc (their pages load scripts from a CDN)
+    # Largest request body but an upload's (JSON, forms); beyond it 413 before it is read (web/bodies.py)
+    http_max_body_bytes: int = Field(default=4 << 20, ge=1024)
+    # Reverse proxies whose X-Forwarded-For / -Proto and Forwarded headers are believed (networks)
+    trusted_proxies: list[str] = Field(default_factory=list)
     upload_max_ratio: float = Field(default=100.0, gt=0)  # unpacked : compressed, per entry and overall
 
     # Other boxes this one tells `mb queryMachines` about ("host:port" of their HTTP API)
@@ -265,7 +269,7 @@ class Settings(BaseSettings):
     def _ae_title_is_printable(cls, value: str) -> str:
         return _check_ae_title(value)
 
-    @field_validator("allowed_networks", "webhook_allow_networks")
+    @field_validator("allowed_networks", "webhook_allow_networks", "trusted_proxies")
     @classmethod
     def _networks_parse(cls, value: list[str]) -> list[str]:
         for network in value:

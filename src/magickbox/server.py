@@ -148,6 +148,7 @@ def _serve_http(settings: Settings, store: Store) -> None:
         port=settings.http_port,
         log_level="warning",
         access_log=False,
+        proxy_headers=False,  # forwarded headers are believed from `trusted_proxies` only (web/proxies.py)
         http=bounded_protocol(settings),
         limit_concurrency=settings.http_max_connections,
         backlog=settings.http_backlog,

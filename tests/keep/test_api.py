@@ -19,7 +19,7 @@ def test_keep_unkeep_and_listings(client: TestClient, store: Store) -> None:
     assert client.get("/code/php/getScratch.php").json()[0]["kept"] is False
     assert client.post("/api/v1/sessions/tmp.nosuchthing/keep").status_code == 404
     actions = [e["action"] for e in client.get("/api/v1/audit").json()["items"]]
-    assert actions == ["unkeep", "keep"]
+    assert [a for a in actions if a not in ("view", "list")] == ["unkeep", "keep"]  # reads: audited too
 
 
 def test_remove_input_or_output(client: TestClient, store: Store) -> None:

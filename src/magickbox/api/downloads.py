@@ -58,6 +58,7 @@ def log_response(path: Path, offset: int = 0) -> Response:
     except OSError:
         raise ApiError(404, "no log yet", "the session has not started processing") from None
     size = os.fstat(handle.fileno()).st_size
+    offset = min(offset, size)  # past the end: nothing (a seek to 2**44 fails with EINVAL)
     media = "text/plain; charset=utf-8"
     if size - offset <= SMALL_LOG:
         with handle:

@@ -42,11 +42,11 @@ def json_response(value: object) -> Response:
 
 
 @router.get("/code/php/getScratch.php", dependencies=[Depends(require_read)])
-def get_scratch(store: StoreDep) -> Response:
+def get_scratch(request: Request, store: StoreDep) -> Response:
     """Every session, newest first, in the original's shape (plus `status` and `routing`)."""
-    return Response(
-        _scratch.render(store.queries, store.layout, store.studies), media_type="application/json"
-    )
+    body = _scratch.render(store.queries, store.layout, store.studies)
+    audit(request, "list", detail="getScratch.php")
+    return Response(body, media_type="application/json")
 
 
 @router.get(
@@ -111,7 +111,7 @@ def delete_study(
 @router.post("/code/php/processZip.php", dependencies=[Depends(require_write)])
 async def process_zip(request: Request) -> Response:
     """`mb push`: one upload, one session. The original answered an empty body; so do we on success."""
-    await upload_session(request, get_store(request))
+    await upload_session(request, get_store(request), "processZip.php")
     return Response(status_code=200)
 
 

@@ -9,6 +9,7 @@ import json
 from typing import Any
 
 from fastapi import APIRouter, Depends, Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -17,7 +18,7 @@ from magickbox.files import write_json_atomic
 from magickbox.models.notifications import NotificationsInvalid, file_webhooks, parse, to_json
 from magickbox.models.webhooks import masked_url
 from magickbox.store import Store
-from magickbox.web.deps import require_admin, require_read
+from magickbox.web.deps import audit, require_admin, require_read
 
 router = APIRouter(prefix="/api/v1/notifications", tags=["notifications"])
 
@@ -103,6 +104,8 @@ async def put_notifications(request: Request) -> Response:
     except NotificationsInvalid as exc:
         return _error(422, "invalid notifications", exc.reasons)
     write_json_atomic(settings.notifications_path, to_json(hooks))
+    detail = f"notifications.json: {len(hooks)} webhooks"
+    await run_in_threadpool(audit, request, "webhook-change", None, detail)
     return JSONResponse(masked(hooks))
 
 
@@ -124,4 +127,5 @@ async def send_test(request: Request) -> Response:
         return _error(404, "no such webhook", masked_url(url))
     target = None if url is None else known[url]
     event_id = store.notifications.record(TEST_EVENT, {"message": "test event from the box"}, only_url=target)
+    await run_in_threadpool(audit, request, "webhook-test", None, f"event {event_id}")
     return JSONResponse({"event_id": event_id, "url": url and masked_url(url)}, status_code=202)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import FileResponse, Response
 
 from magickbox.api.downloads import file_response
@@ -19,7 +19,7 @@ from magickbox.errors import InvalidInput
 from magickbox.preview import Previews, Window
 from magickbox.preview.service import INPUT, MAX_SIZE, MIN_SIZE, NIFTI_SIZE, OUTPUT, THUMBNAIL_SIZE, Area
 from magickbox.store import Store
-from magickbox.web.deps import get_store, require_read
+from magickbox.web.deps import audit, get_store, require_read
 
 SESSION = "/api/v1/sessions/{scratchdir}"
 StoreDep = Annotated[Store, Depends(get_store)]
@@ -74,9 +74,13 @@ def _series_router(prefix: str, area: Area) -> APIRouter:
         return png(Previews(store).thumbnail(scratchdir, series_uid, size, area))
 
     @series.get("/instances")
-    def instances(store: StoreDep, scratchdir: str, series_uid: str) -> list[dict[str, Any]]:
+    def instances(
+        request: Request, store: StoreDep, scratchdir: str, series_uid: str
+    ) -> list[dict[str, Any]]:
         """The instances in viewing order (InstanceNumber, then position): index, UID, main tags."""
-        items = Previews(store).instances(scratchdir, series_uid, area)
+        previews = Previews(store)
+        items = previews.instances(scratchdir, series_uid, area)
+        audit(request, "view", previews.session(scratchdir), f"{area} series {series_uid}: instances")
         return [
             {"index": n, "SOPInstanceUID": item["SOPInstanceUID"], "tags": item["tags"]}
             for n, item in enumerate(items)
@@ -84,6 +88,7 @@ def _series_router(prefix: str, area: Area) -> APIRouter:
 
     @series.get("/instances/{index}/image.png", response_class=Response)
     def image(
+        request: Request,
         store: StoreDep,
         scratchdir: str,
         series_uid: str,
@@ -94,10 +99,14 @@ def _series_router(prefix: str, area: Area) -> APIRouter:
     ) -> Response:
         """One instance at `size`, with window `wc`/`ww` or the file's own (else an automatic one)."""
         window = window_of(wc, ww)
-        return png(Previews(store).image(scratchdir, series_uid, index, size=size, window=window, area=area))
+        previews = Previews(store)
+        picture = previews.image(scratchdir, series_uid, index, size=size, window=window, area=area)
+        audit(request, "view", previews.session(scratchdir), f"{area} series {series_uid}: image {index}")
+        return png(picture)
 
     @series.get("/instances/{sop_uid}/render", response_class=Response)
     def render(
+        request: Request,
         store: StoreDep,
         scratchdir: str,
         series_uid: str,
@@ -109,12 +118,19 @@ def _series_router(prefix: str, area: Area) -> APIRouter:
         wanted = parse_window(window)
         previews = Previews(store)
         index = previews.instance_index(scratchdir, series_uid, sop_uid, area)
-        return png(previews.image(scratchdir, series_uid, index, size=size, window=wanted, area=area))
+        picture = previews.image(scratchdir, series_uid, index, size=size, window=wanted, area=area)
+        audit(request, "view", previews.session(scratchdir), f"{area} series {series_uid}: render {sop_uid}")
+        return png(picture)
 
     @series.get("/instances/{index}/file", response_class=FileResponse)
-    def instance_file(store: StoreDep, scratchdir: str, series_uid: str, index: int) -> FileResponse:
+    def instance_file(
+        request: Request, store: StoreDep, scratchdir: str, series_uid: str, index: int
+    ) -> FileResponse:
         """The instance as stored (DICOM Part 10), as a download."""
-        path = Previews(store).instance_path(scratchdir, series_uid, index, area)
+        previews = Previews(store)
+        path = previews.instance_path(scratchdir, series_uid, index, area)
+        detail = f"{area} series {series_uid}: instance {index}"
+        audit(request, "download-file", previews.session(scratchdir), detail, path.stat().st_size)
         return file_response(path, f"{series_uid}-{index + 1}.dcm", "application/dicom")
 
     return series

@@ -13,7 +13,7 @@ from magickbox.dicom.qr import PacsUnreachable, echo
 from magickbox.dicom.querykeys import KeyInvalid, check_key
 from magickbox.errors import NotFound
 from magickbox.store import NewRetrieval, Store
-from magickbox.web.deps import actor_of, get_settings, get_store, require_read, require_write
+from magickbox.web.deps import actor_of, audit, get_settings, get_store, require_read, require_write
 from magickbox.web.errors import ApiError
 
 router = APIRouter(prefix="/api/v1", tags=["retrievals"])
@@ -115,6 +115,8 @@ def create_retrieval(
         study_date_to=body.study_date_to, modality=body.modality, created_by=actor_of(request).name,
     )  # fmt: skip
     retrieval_id = store.retrievals.create(new)
+    what = f"retrieval {retrieval_id}: {len(new.keys)} {new.key_type} keys"
+    audit(request, "retrieval-create", detail=f"{what} from {new.pacs} into {new.bucket}")
     return RetrievalCreated(id=retrieval_id, state=store.retrievals.get(retrieval_id).state)
 
 
@@ -134,10 +136,11 @@ def get_retrieval(retrieval_id: int, store: StoreDep) -> dict[str, Any]:
 
 
 @router.post("/retrievals/{retrieval_id}/cancel", dependencies=[Depends(require_write)])
-def cancel_retrieval(retrieval_id: int, store: StoreDep) -> RetrievalCreated:
+def cancel_retrieval(request: Request, retrieval_id: int, store: StoreDep) -> RetrievalCreated:
     """Stop a retrieval: a running C-MOVE/C-GET gets a C-CANCEL, keys not fetched yet are not."""
     try:
         retrieval = store.retrievals.request_cancel(retrieval_id)
     except NotFound:
         raise ApiError(404, "no such retrieval", f"retrieval {retrieval_id} does not exist") from None
+    audit(request, "retrieval-cancel", detail=f"retrieval {retrieval_id}")
     return RetrievalCreated(id=retrieval.id, state=retrieval.state)

@@ -183,4 +183,5 @@ def retry_delivery(request: Request, delivery_id: DeliveryId) -> Response:
         return _error(404, "no such delivery", str(exc))
     except Conflict as exc:
         return _error(409, "cannot send this delivery again", str(exc))
+    audit(request, "delivery-retry", detail=f"delivery {delivery_id} of {delivery.folder}")
     return JSONResponse(delivery_json(delivery), status_code=202)

@@ -6,12 +6,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends, Query, Request
 
 from magickbox.api.actions import find_session
 from magickbox.dicom.studyattrs import SeriesAttrs, StudyAttrs
 from magickbox.store import SessionFilter, Store, StudyFilter
-from magickbox.web.deps import get_store, require_read
+from magickbox.web.deps import audit, get_store, require_read
 
 router = APIRouter()
 StoreDep = Annotated[Store, Depends(get_store)]
@@ -64,7 +64,7 @@ def series(store: StoreDep, scratchdir: str) -> list[SeriesOut]:
 
 
 @router.get("/code/php/getArchive.php", dependencies=[Depends(require_read)], tags=["original endpoints"])
-def get_archive(store: StoreDep) -> list[dict[str, str]]:
+def get_archive(request: Request, store: StoreDep) -> list[dict[str, str]]:
     """The original's List Studies: one entry per study (newest session first), from the index."""
     sessions = store.queries.list_sessions(SessionFilter(), limit=None).sessions
     studies = store.studies.summaries(s.id for s in sessions)
@@ -83,4 +83,5 @@ def get_archive(store: StoreDep) -> list[dict[str, str]]:
                 "StudyDescription": study["StudyDescription"],
             }
         )  # fmt: skip
+    audit(request, "list", detail=f"getArchive.php: {len(out)} studies")
     return out

@@ -27,6 +27,7 @@ from magickbox.api.unzip import check_zip, no_room, unpack
 from magickbox.config import Settings
 from magickbox.files import disk_use, is_disk_full
 from magickbox.store import Session, SessionKey, Store, wake_if_high
+from magickbox.web.deps import audit
 from magickbox.web.errors import ApiError
 
 log = logging.getLogger(__name__)
@@ -267,13 +268,16 @@ def create_session(store: Store, form: UploadForm, client_ip: str) -> Session:
     return store.sessions.get(session.id)
 
 
-async def upload_session(request: Request, store: Store) -> Session:
+async def upload_session(request: Request, store: Store, endpoint: str) -> Session:
     """The one upload of processZip.php and `POST /api/v1/uploads`: the body spooled, checked and
-    made a queued session; the spooled zip is removed whatever happens."""
+    made a queued session, recorded in the audit log as `upload` through `endpoint`; the spooled
+    zip is removed whatever happens."""
     form = await receive_form(request, store.settings)
     try:
         client = request.client.host if request.client else ""
-        return await run_in_threadpool(create_session, store, form, client)
+        created = await run_in_threadpool(create_session, store, form, client)
     finally:
         if form.file_path is not None:
             form.file_path.unlink(missing_ok=True)
+    await run_in_threadpool(audit, request, "upload", created, endpoint, form.file_bytes)
+    return created

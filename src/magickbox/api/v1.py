@@ -232,6 +232,7 @@ def _job(store: Store, s: Session) -> JobOut | None:
 
 @router.get("/sessions", dependencies=[Depends(require_read)], responses=ERRORS)
 def sessions(
+    request: Request,
     store: StoreDep,
     caller: str | None = None,
     bucket: str | None = None,
@@ -252,13 +253,15 @@ def sessions(
     found = store.queries.list_sessions(wanted, limit, offset)
     studies = store.studies.summaries(s.id for s in found.sessions)
     items = [session_out(s, studies.get(s.id)) for s in found.sessions]
+    audit(request, "list", detail=f"/api/v1/sessions: {len(items)} of {found.total}")
     return SessionPage(total=found.total, limit=limit, offset=offset, items=items)
 
 
 @router.get("/sessions/{scratchdir}", dependencies=[Depends(require_read)], responses=ERRORS)
-def session(store: StoreDep, scratchdir: str) -> SessionDetail:
+def session(request: Request, store: StoreDep, scratchdir: str) -> SessionDetail:
     """One session: its files, times, state history, job and proc.json."""
     s = find_session(store, scratchdir)
+    audit(request, "view", s, "/api/v1/sessions/{scratchdir}")
     files, truncated = _files(store, s)
     history = [
         EventOut(at=iso(r["at"]) or "", state=r["state"], detail=r["detail"])
@@ -333,7 +336,8 @@ def session_log(
     """processing.log; with `follow=true` the answer streams (chunked) until the session has ended,
     as server-sent events when the request accepts `text/event-stream`."""
     s = find_session(store, scratchdir)
-    if follow:
+    if follow:  # a plain read is audited by download_log
+        audit(request, "download-file", s, f"processing.log from {offset} (follow)")
         if "text/event-stream" in request.headers.get("accept", ""):
             return StreamingResponse(_as_events(_follow(store, s, offset)), media_type="text/event-stream")
         return StreamingResponse(_follow(store, s, offset), media_type="text/plain; charset=utf-8")
@@ -431,7 +435,7 @@ def rerun(request: Request, scratchdir: str) -> ActionOut:
 )
 async def upload(request: Request) -> SessionOut:
     """A zip for a bucket (the fields of processZip.php); answers the new, queued session."""
-    return session_out(await upload_session(request, get_store(request)))
+    return session_out(await upload_session(request, get_store(request), "/api/v1/uploads"))
 
 
 def bucket_out(bucket: Bucket | InvalidBucket, stats: BucketStats | None) -> BucketOut:

@@ -28,7 +28,8 @@ ANONYMOUS: Final = "anonymous"  # an open box (no token exists): who it was is u
 ACTIONS: Final = (
     "delete", "auto-delete", "remove-input", "remove-output", "download-zip", "download-file",
     "keep", "unkeep", "cancel", "rerun", "routing-change", "bucket-enable", "bucket-disable",
-    "token-create", "token-revoke",
+    "token-create", "token-revoke", "view", "list", "upload", "retrieval-create", "retrieval-cancel",
+    "webhook-change", "webhook-test", "delivery-retry",
 )  # fmt: skip
 _COLUMNS: Final = "at, actor, via, ip, action, scratchdir, pid, study_uid, detail, bytes"
 

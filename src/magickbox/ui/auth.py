@@ -17,9 +17,9 @@ from fastapi import Depends, Request
 
 from magickbox.store import TokenStore, scope_allows
 from magickbox.web import edge
-from magickbox.web.deps import get_settings, get_store
+from magickbox.web.deps import UI_COOKIE, get_settings, get_store
 
-SESSION_COOKIE = "mb_ui"
+SESSION_COOKIE = UI_COOKIE
 CSRF_COOKIE = "mb_csrf"
 CSRF_FIELD = "csrf"
 

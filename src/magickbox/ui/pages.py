@@ -28,7 +28,7 @@ from magickbox.ui import (
     routing_view,
     views,
 )
-from magickbox.web.deps import get_settings, get_store
+from magickbox.web.deps import audit, get_settings, get_store
 
 router = APIRouter()
 router.include_router(actions.router)
@@ -153,6 +153,7 @@ def sessions_page(
 ) -> Response:
     wanted = _filter(q, bucket, state)
     store = get_store(request)
+    audit(request, "list", detail="sessions page")  # not its polled rows: one entry per page view
     return _page(
         request,
         "sessions.html",
@@ -193,6 +194,7 @@ def session_page(request: Request, _reader: auth.Reader, scratchdir: str) -> Res
         return _not_found(request, f"There is no session {scratchdir}.")
     store = get_store(request)
     layout = store.layout
+    audit(request, "view", session, "session page")
     return _page(
         request,
         "session.html",
@@ -233,6 +235,8 @@ def session_log(
     if session is None:
         return JSONResponse({"error": "not_found", "detail": f"no session {scratchdir}"}, status_code=404)
     path = get_store(request).layout.log_path(scratchdir)
+    if tail or offset == 0:  # the view's first read (not its polls): one entry per view
+        audit(request, "download-file", session, "processing.log (live view)")
     if tail:  # the first read of a long log: only its end (the whole file is the "raw" link)
         offset = views.tail_offset(path)
     chunk = views.read_log(path, offset)

@@ -20,7 +20,7 @@ from magickbox.preview import Previews, Window
 from magickbox.preview.service import INPUT, MAX_SIZE, MIN_SIZE, NIFTI_SIZE, OUTPUT, THUMBNAIL_SIZE, Area
 from magickbox.ui import auth
 from magickbox.ui.pages import _not_found, _page
-from magickbox.web.deps import get_store
+from magickbox.web.deps import audit, get_store
 
 router = APIRouter(include_in_schema=False)
 SERIES = "/ui/sessions/{scratchdir}/series/{series_uid}"
@@ -80,7 +80,10 @@ def _series_routes(prefix: str, area: Area) -> APIRouter:
     def instance_file(
         request: Request, _reader: auth.Reader, scratchdir: str, series_uid: str, index: int
     ) -> Response:
-        path = _previews(request).instance_path(scratchdir, series_uid, index, area)
+        previews = _previews(request)
+        path = previews.instance_path(scratchdir, series_uid, index, area)
+        detail = f"{area} series {series_uid}: instance {index}"
+        audit(request, "download-file", previews.session(scratchdir), detail, path.stat().st_size)
         return FileResponse(path, media_type="application/dicom", filename=f"{series_uid}-{index + 1}.dcm")
 
     @series.get("", response_class=HTMLResponse)
@@ -104,6 +107,7 @@ def _viewer(request: Request, scratchdir: str, series_uid: str, prefix: str, are
     series = next((s for s in listed if s["SeriesInstanceUID"] == series_uid), None)
     if series is None:  # removed between the two reads
         return _not_found(request, f"There is no series {series_uid} in session {scratchdir}.")
+    audit(request, "view", session, f"{area} series {series_uid}: viewer page")
     context: dict[str, Any] = {
         "title": f"Series {series['SeriesNumber']} · {scratchdir}",
         "nav": "sessions",

@@ -22,11 +22,44 @@ def get_settings(request: Request) -> Settings:
     return settings
 
 
-def _token_of(request: Request) -> str | None:
+UI_COOKIE = "mb_ui"  # the page's login cookie (ui/auth.py sets it): a token for reads
+CLIENT_HEADER = "x-magickbox-client"  # the page's script says `web` (a label for the audit log)
+
+
+def token_of(request: Request) -> str | None:
+    """The API token a request carries: `Authorization: Bearer`, else `?token=`."""
     header = request.headers.get("authorization", "")
     if header[:7].lower() == "bearer ":
         return header[7:].strip() or None
     return request.query_params.get("token") or None
+
+
+def refusal(store: Store, scope: str, token: str | None) -> tuple[int, str, str] | None:
+    """None when `token` may act at `scope` (or the box has no token at all: it is open, as the
+    original); else the (status, error, detail) of the refusal."""
+    if not store.tokens.any_active():
+        return None
+    if token is None:
+        return 401, "token required", "send 'Authorization: Bearer <token>' or '?token=<token>'"
+    granted = store.tokens.check(token)
+    if granted is None:
+        return 401, "invalid token", "the token is unknown or revoked"
+    if not scope_allows(granted, scope):
+        return 403, "insufficient scope", f"this needs a '{scope}' token; yours is '{granted}'"
+    return None
+
+
+def body_gate(store: Store) -> Callable[[str, Request], tuple[int, str, str] | None]:
+    """The credential check `web.bodies.BodyGuard` makes before a body is read: the API token,
+    or for the page's own requests (`least` is `read`) also the page's login cookie."""
+
+    def gate(least: str, request: Request) -> tuple[int, str, str] | None:
+        token = token_of(request)
+        if token is None and least == "read":
+            token = request.cookies.get(UI_COOKIE) or None
+        return refusal(store, least, token)
+
+    return gate
 
 
 def require(scope: str) -> Callable[[Request], None]:
@@ -34,19 +67,11 @@ def require(scope: str) -> Callable[[Request], None]:
     request needs a token whose scope covers `scope` (reads are open when `open_reads` is set)."""
 
     def check(request: Request) -> None:
-        store = get_store(request)
         if scope == "read" and get_settings(request).open_reads:
             return
-        if not store.tokens.any_active():
-            return
-        token = _token_of(request)
-        if token is None:
-            raise ApiError(401, "token required", "send 'Authorization: Bearer <token>' or '?token=<token>'")
-        granted = store.tokens.check(token)
-        if granted is None:
-            raise ApiError(401, "invalid token", "the token is unknown or revoked")
-        if not scope_allows(granted, scope):
-            raise ApiError(403, "insufficient scope", f"this needs a '{scope}' token; yours is '{granted}'")
+        refused = refusal(get_store(request), scope, token_of(request))
+        if refused is not None:
+            raise ApiError(*refused)
 
     check.__name__ = f"require_{scope}"
     return check
@@ -57,20 +82,30 @@ require_write = require("write")
 require_admin = require("admin")
 
 
+def route_family(path: str) -> str:
+    """How a request came, from the route it asks for (what the box knows, not what a header
+    says): `legacy` (the original's /code/php and /scratch), `web` (the page), else `api`."""
+    if path.startswith(("/code/", "/scratch/")):
+        return "legacy"
+    if path == "/" or path.startswith("/ui/"):
+        return "web"
+    return "api"
+
+
 def actor_of(request: Request) -> Actor:
     """Who a request acts for, for the audit log: the token's name (or 'anonymous' on a box
-    without tokens), how it came (mb sends its own User-Agent; the page fetches same-origin)."""
-    token = _token_of(request)
+    without tokens), how it came (the route family; `mb` or `web` when the client says it is mb or
+    the page's script: labels for the reader that nothing trusts), and the client's address
+    (web/proxies.py decides it)."""
+    token = token_of(request)
     name = get_store(request).audit.token_name(token) if token else None
-    agent = request.headers.get("user-agent", "")
-    if agent.startswith("mb/"):
+    if name is None and (cookie := request.cookies.get(UI_COOKIE)):
+        name = get_store(request).audit.token_name(cookie)
+    via = route_family(request.url.path)
+    if request.headers.get("user-agent", "").startswith("mb/"):
         via = "mb"
-    elif request.headers.get("sec-fetch-site") == "same-origin" or "/ui/" in request.headers.get(
-        "referer", ""
-    ):
-        via = "web"
-    else:
-        via = "api"
+    elif via == "api" and request.headers.get(CLIENT_HEADER) == "web":
+        via = "web"  # the page's own script calling the API (a header no <img> or form can send)
     return Actor(name=name or ANONYMOUS, via=via, ip=request.client.host if request.client else "")
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 from typing import Any
 
@@ -39,6 +40,7 @@ _SHORT = {
     403: "forbidden",
     404: "not found",
     405: "method not allowed",
+    413: "request body too large",
 }
 
 
@@ -83,6 +85,18 @@ def install_error_handlers(app: FastAPI) -> None:
     async def _overflow(_request: Request, exc: OverflowError) -> JSONResponse:
         # A path or query integer beyond SQLite's 64 bits (e.g. /deliveries/99999999999999999999).
         return error_response(400, "bad request", f"a number is out of range: {exc}")
+
+    @app.exception_handler(RecursionError)
+    async def _too_deep(_request: Request, exc: RecursionError) -> JSONResponse:
+        # json.loads (and any recursive decoder) on input nested beyond the interpreter's stack,
+        # such as 100,000 '[': the input's fault, never the box's.
+        return error_response(400, "bad request", "the input is nested too deeply to be read")
+
+    @app.exception_handler(UnicodeDecodeError)
+    @app.exception_handler(json.JSONDecodeError)
+    async def _undecodable(_request: Request, exc: ValueError) -> JSONResponse:
+        # A body an endpoint decodes itself (routing, notifications) that is not UTF-8 JSON.
+        return error_response(400, "bad request", f"the body cannot be decoded: {exc}")
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:

@@ -58,7 +58,8 @@
   // browser send: that is what keeps these state changes safe from cross-site forgery.
   async function callApi(method, url, payload, contentType) {
     for (let attempt = 0; attempt < 3; attempt++) {
-      const headers = { "Accept": "application/json" };
+      // The audit log's `via`: a label (a foreign page cannot make a browser send it), not a credential.
+      const headers = { "Accept": "application/json", "X-MagickBox-Client": "web" };
       const token = storedToken();
       if (token) { headers["Authorization"] = "Bearer " + token; }
       if (payload !== undefined) { headers["Content-Type"] = contentType || "application/json"; }

@@ -5,7 +5,7 @@
   const TOKEN_KEY = "magickbox.token";
 
   function headers() {
-    const result = { "Accept": "application/json", "Content-Type": "application/json" };
+    const result = { "Accept": "application/json", "Content-Type": "application/json", "X-MagickBox-Client": "web" };
     let token = "";
     try { token = sessionStorage.getItem(TOKEN_KEY) || ""; } catch (e) { token = ""; }
     if (token) { result["Authorization"] = "Bearer " + token; }
