@@ -94,11 +94,21 @@ def shared_peer(item: pytest.Item) -> str | None:
     return None
 
 
+def module_fixture_group(item: pytest.Item) -> str | None:
+    """A module's own group when `item` uses a module-scoped fixture (a box started for the
+    module): its tests then stay in one worker, which starts that fixture once, not once each."""
+    info = getattr(item, "_fixtureinfo", None)
+    definitions = info.name2fixturedefs.values() if info is not None else ()
+    if any(defs and defs[-1].scope == "module" for defs in definitions):
+        return "module:" + item.nodeid.split("::")[0]
+    return None
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         fixtures = set(getattr(item, "fixturenames", ()))
         if fixtures & SLOW_FIXTURES or "e2e" in item.path.parts:
             item.add_marker(pytest.mark.slow)
-        group = shared_peer(item)
+        group = shared_peer(item) or module_fixture_group(item)
         if group is not None:
             item.add_marker(pytest.mark.xdist_group(group))
