@@ -18,10 +18,12 @@ import pytest
 
 from tests.receive.helpers import assert_identical, input_files, normalise_like_storescu, sessions
 from tests.support import dicomdata
+from tests.support import orthanc as orthanc_support
 from tests.support.box import BoxProcess
 from tests.support.net import wait_until
 from tests.support.orthanc import Orthanc
 
+ORTHANC = orthanc_support.BINARY  # the old name; the `orthanc` fixture skips when it is missing
 BUCKET = "ProcX"
 # (patient id, accession, instances): patient P1 has two studies, P2 one.
 HELD = (("P1", "ACC1", 2), ("P1", "ACC2", 3), ("P2", "ACC3", 1))
