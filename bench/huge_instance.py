@@ -29,6 +29,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.receivers import CALLED_AET, Box, Receiver, Storescp, vm_hwm_mb, wait_for_port
 from tests.support.bigdicom import data_set_digest, write_big_instance
+from tests.support.dcmtk import storescu
 
 
 class StorescpBitPreserving(Storescp):
@@ -45,9 +46,10 @@ class StorescpBitPreserving(Storescp):
 
 
 def send(receiver: Receiver, path: Path, env: dict[str, str]) -> float:
-    argv = ["storescu", "-aet", "BENCH", "-aec", CALLED_AET, "127.0.0.1", str(receiver.port), str(path)]
     start = time.monotonic()
-    result = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=1800)
+    result = storescu(
+        receiver.port, path, calling="BENCH", called=CALLED_AET, options=(), env=env, timeout=1800
+    )
     seconds = time.monotonic() - start
     if result.returncode != 0:
         raise SystemExit(f"storescu to {receiver.name} failed: {result.stderr[-500:]}")

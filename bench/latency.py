@@ -31,6 +31,7 @@ from pathlib import Path
 from magickbox.config import load_settings
 from magickbox.store import Store
 from tests.support.box import BoxProcess
+from tests.support.dcmtk import storescu
 from tests.support.dicomdata import write_study
 from tests.support.net import free_port, wait_for_port, wait_until
 
@@ -115,9 +116,7 @@ def send_all(box: BoxProcess, work: Path, count: int, gap: float) -> dict[str, f
     for index in range(count):
         folder = work / "send" / str(index)
         study_uid, files = write_study(folder, 1)
-        peer = ["127.0.0.1", str(box.dicom_port)]
-        command = ["storescu", "-aet", "BENCH", "-aec", BUCKET, *peer, str(files[0])]
-        subprocess.run(command, check=True, capture_output=True)
+        storescu(box.dicom_port, files[0], calling="BENCH", called=BUCKET, options=(), check=True)
         released[study_uid] = time.time()
         time.sleep(gap)
     return released
@@ -148,10 +147,7 @@ def reference_storescp(work: Path, count: int) -> list[float]:
         wait_for_port(port)
         for index in range(count):
             _, files = write_study(work / "ref-send" / str(index), 1)
-            subprocess.run(
-                ["storescu", "-aet", "BENCH", "-aec", "REF", "127.0.0.1", str(port), str(files[0])],
-                check=True, capture_output=True,
-            )  # fmt: skip
+            storescu(port, files[0], calling="BENCH", called="REF", options=(), check=True)
             released = time.time()
             wait_until(lambda n=index: _lines(starts) > n, timeout=30, interval=0.005, what="the command")
             delays.append(float(starts.read_text().split()[index]) - released)

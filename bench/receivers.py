@@ -12,6 +12,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from tests.support import orthanc as orthanc_support
 from tests.support.box import receive_worker_pids
 
 CALLED_AET = "PROC"
@@ -142,31 +143,24 @@ class StorescpFork(Storescp):
 class Orthanc(Receiver):
     """Orthanc with storage in the work folder (no fsync, as the others), when installed."""
 
-    BINARY = "/usr/sbin/Orthanc"
+    BINARY = str(orthanc_support.BINARY)
+    pacs: orthanc_support.Orthanc | None = None
 
     def start(self) -> None:
-        http = free_port()
-        self.http = http
-        config = {
-            "Name": "bench", "StorageDirectory": str(self.work / "storage"),
-            "IndexDirectory": str(self.work / "storage"), "DicomAet": CALLED_AET,
-            "DicomPort": self.port, "HttpPort": http, "RemoteAccessAllowed": False,
-            "AuthenticationEnabled": False, "DicomCheckCalledAet": False, "SyncStorageArea": False,
-            "Plugins": [], "StorageCompression": False, "DicomAlwaysAllowStore": True,
+        settings = {
+            "DicomCheckCalledAet": False, "SyncStorageArea": False, "StorageCompression": False,
+            "DicomAlwaysAllowStore": True,
         }  # fmt: skip
-        self.work.mkdir(parents=True, exist_ok=True)
-        path = self.work / "orthanc.json"
-        path.write_text(json.dumps(config))
-        log = self._log()
-        self.proc = subprocess.Popen([self.BINARY, str(path)], env=self.dcmtk_env, stdout=log, stderr=log)
-        os.close(log)
+        self.pacs = orthanc_support.Orthanc(
+            self.work, ae_title=CALLED_AET, name="bench", settings=settings, env=self.dcmtk_env,
+            dicom_port=self.port,
+        ).start()  # fmt: skip
+        self.proc = self.pacs.proc
         wait_for_port(self.port)
 
     def received(self) -> int:
-        import urllib.request
-
-        with urllib.request.urlopen(f"http://127.0.0.1:{self.http}/statistics", timeout=10) as response:
-            return int(json.load(response)["CountInstances"])
+        assert self.pacs is not None
+        return int(self.pacs.get_json("/statistics", timeout=10)["CountInstances"])
 
 
 def box_at(revision: str, work: Path) -> type[Box]:

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import subprocess
 import tempfile
 import time
 from pathlib import Path
@@ -29,39 +28,11 @@ import httpx
 from tests.route.peers import StoreSCP
 from tests.support.box import BoxProcess
 from tests.support.dicomdata import write_patient_study
-from tests.support.net import free_port, wait_until
-
-ORTHANC = "/usr/sbin/Orthanc"
-
-
-def start_orthanc(work: Path) -> tuple[subprocess.Popen[bytes], str, int]:
-    http_port, dicom_port = free_port(), free_port()
-    config = {
-        "Name": "bench", "StorageDirectory": str(work / "orthanc"), "IndexDirectory": str(work / "orthanc"),
-        "DicomAet": "ORTHANC", "DicomPort": dicom_port, "HttpPort": http_port,
-        "RemoteAccessAllowed": False, "AuthenticationEnabled": False, "Plugins": [],
-    }  # fmt: skip
-    (work / "orthanc.json").write_text(json.dumps(config))
-    log = (work / "orthanc.log").open("wb")
-    proc = subprocess.Popen([ORTHANC, str(work / "orthanc.json")], stdout=log, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{http_port}"
-
-    def up() -> bool:
-        try:
-            return httpx.get(url + "/system", timeout=1).status_code == 200
-        except httpx.HTTPError:
-            return False
-
-    wait_until(up, timeout=30, what="Orthanc")
-    return proc, url, dicom_port
+from tests.support.net import wait_until
+from tests.support.orthanc import Orthanc
 
 
-def register(url: str, name: str, ae_title: str, port: int) -> None:
-    body = {"AET": ae_title, "Host": "127.0.0.1", "Port": port}
-    httpx.put(f"{url}/modalities/{name}", json=body, timeout=10).raise_for_status()
-
-
-def load(url: str, work: Path, studies: int, instances: int) -> list[str]:
+def load(orthanc: Orthanc, work: Path, studies: int, instances: int) -> list[str]:
     accessions = [f"BENCH{n:05d}" for n in range(studies)]
     for accession in accessions:
         folder = work / "studies" / accession
@@ -69,8 +40,7 @@ def load(url: str, work: Path, studies: int, instances: int) -> list[str]:
             folder, patient_id=f"PAT{accession}", patient_name="Bench^Patient", accession=accession,
             series=(("Series A", "CT", instances),),
         )  # fmt: skip
-        for path in sorted(folder.glob("*.dcm")):
-            httpx.post(url + "/instances", content=path.read_bytes(), timeout=30).raise_for_status()
+        orthanc.upload(sorted(folder.glob("*.dcm")))
     return accessions
 
 
@@ -93,13 +63,11 @@ def time_box(box: BoxProcess, accessions: list[str], method: str) -> float:
     return elapsed
 
 
-def time_orthanc_push(url: str, port: int) -> float:
-    register(url, "storescp", "STORESCP", port)
-    studies = httpx.get(url + "/studies", timeout=30).json()
+def time_orthanc_push(orthanc: Orthanc, port: int) -> float:
+    orthanc.register("storescp", "STORESCP", port)
+    studies = orthanc.get_json("/studies")
     start = time.perf_counter()
-    answer = httpx.post(
-        url + "/modalities/storescp/store", json={"Resources": studies, "Synchronous": True}, timeout=3600
-    )
+    answer = orthanc.send("storescp", studies, timeout=3600)
     answer.raise_for_status()
     return time.perf_counter() - start
 
@@ -111,26 +79,25 @@ def main() -> int:
     parser.add_argument("--method", choices=("move", "get"), default="move")
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="bench-retrieve-"))
-    proc, url, dicom_port = start_orthanc(work)
+    orthanc = Orthanc(work / "orthanc", name="bench").start()
     box: BoxProcess | None = None
     peer = StoreSCP(work / "storescp").start()
     try:
-        accessions = load(url, work, args.studies, args.instances)
-        pacs = {"PACS": {"host": "127.0.0.1", "port": dicom_port, "ae_title": "ORTHANC"}}
+        accessions = load(orthanc, work, args.studies, args.instances)
+        pacs = {"PACS": {"host": "127.0.0.1", "port": orthanc.dicom_port, "ae_title": orthanc.ae_title}}
         box = BoxProcess(
             data=work / "box", env={"MAGICKBOX_PACS": json.dumps(pacs)}, stages="receive,retrieve,http"
         )
         box.add_bucket("bucketProcX", {"name": "ProcX", "AETitle": "ProcX", "enabled": 1})
         box.start()
-        register(url, "magickbox", box.ae_title, box.dicom_port)
-        theirs = time_orthanc_push(url, peer.port)
+        orthanc.register("magickbox", box.ae_title, box.dicom_port)
+        theirs = time_orthanc_push(orthanc, peer.port)
         ours = time_box(box, accessions, args.method)
     finally:
         if box is not None:
             box.stop()
         peer.stop()
-        proc.terminate()
-        proc.wait(timeout=30)
+        orthanc.stop(remove_storage=False)
     per_minute_ours, per_minute_theirs = args.studies / ours * 60, args.studies / theirs * 60
     print(f"{args.studies} studies x {args.instances} instances, {args.method}; data in {work}")
     print(f"magickbox retrieval ({args.method}): {ours:.2f} s, {per_minute_ours:.0f} studies/min")

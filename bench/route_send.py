@@ -20,13 +20,13 @@ import argparse
 import json
 import shutil
 import statistics
-import subprocess
 import tempfile
 import time
 from pathlib import Path
 
 from magickbox.dicom.scu import Outgoing, send_files
 from tests.route.peers import StoreSCP
+from tests.support.dcmtk import storescu
 from tests.support.dicomdata import EXPLICIT_LE, write_study
 
 
@@ -40,21 +40,8 @@ def time_ours(files: list[Path], port: int) -> float:
 
 
 def time_storescu(folder: Path, port: int) -> float:
-    argv = [
-        "storescu",
-        "-aet",
-        "BOX",
-        "-aec",
-        "STORESCP",
-        "+sd",
-        "+r",
-        "-nh",
-        "127.0.0.1",
-        str(port),
-        str(folder),
-    ]
     start = time.perf_counter()
-    subprocess.run(argv, check=True, capture_output=True)
+    storescu(port, folder, calling="BOX", called="STORESCP", check=True)
     return time.perf_counter() - start
 
 

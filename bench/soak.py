@@ -39,6 +39,7 @@ from pynetdicom import AE  # noqa: E402
 
 from tests.support import dicomdata  # noqa: E402
 from tests.support.box import BoxProcess  # noqa: E402
+from tests.support.dcmtk import storescu  # noqa: E402
 from tests.support.net import free_port, wait_for_port, wait_until  # noqa: E402
 
 SOURCES = [
@@ -95,9 +96,11 @@ def _sop_uid(path: Path) -> str:
 
 
 def send_with_storescu(study: Study, box: BoxProcess, caller: str) -> int:
-    argv = ["storescu", "+sd", "+r", "-nh", *PROPOSE.get(study.source, []), "-aet", caller, "-aec", BUCKET_AE]
-    argv += ["127.0.0.1", str(box.dicom_port), str(study.folder)]
-    return subprocess.run(argv, capture_output=True, timeout=300).returncode
+    extra = PROPOSE.get(study.source, [])
+    sent = storescu(
+        box.dicom_port, study.folder, calling=caller, called=BUCKET_AE, extra_args=extra, timeout=300
+    )
+    return sent.returncode
 
 
 def send_and_abort(study: Study, box: BoxProcess, caller: str) -> bool:

@@ -21,7 +21,6 @@ from __future__ import annotations
 import argparse
 import json
 import shutil
-import subprocess
 import sys
 import tempfile
 import time
@@ -32,6 +31,7 @@ from bench.latency import summary
 from magickbox.config import load_settings
 from magickbox.store import Store
 from tests.support.box import BoxProcess
+from tests.support.dcmtk import storescu
 from tests.support.dicomdata import write_study
 from tests.support.net import wait_until
 from tests.support.slurm import SlurmCluster, missing_binaries
@@ -62,8 +62,7 @@ def run_box(
         first_send = time.time()
         for index in range(sessions):
             _, files = write_study(work / "send" / f"{slurm}-{index}", 1)
-            command = ["storescu", "-aet", "BENCH", "-aec", BUCKET, "127.0.0.1", str(box.dicom_port)]
-            subprocess.run([*command, str(files[0])], check=True, capture_output=True)
+            storescu(box.dicom_port, files[0], calling="BENCH", called=BUCKET, options=(), check=True)
         wait_until(
             lambda: sum(s.state in ("finished", "failed") for s in store.sessions.all()) >= sessions,
             timeout=60 + 10 * sessions,

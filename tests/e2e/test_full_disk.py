@@ -7,7 +7,6 @@ failed on the full disk says so and re-runs cleanly.
 
 from __future__ import annotations
 
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -20,6 +19,7 @@ from pynetdicom.sop_class import CTImageStorage  # type: ignore[attr-defined]
 
 from magickbox.dicom import status
 from tests.support.box import BoxProcess
+from tests.support.dcmtk import storescu
 from tests.support.dicomdata import write_study
 from tests.support.net import wait_until
 from tests.support.tmpfs import SmallDisk, empty_wal, small_tmpfs
@@ -76,11 +76,7 @@ def detail(box: BoxProcess, scratchdir: str) -> dict[str, Any]:
 
 def send_study(box: BoxProcess, tmp_path: Path, name: str) -> str:
     study_uid, _ = write_study(tmp_path / name, 2)
-    subprocess.run(
-        ["storescu", "+sd", "+r", "-nh", "-aet", "MySelf", "-aec", BUCKET,
-         "127.0.0.1", str(box.dicom_port), str(tmp_path / name)],
-        check=True, capture_output=True, timeout=60,
-    )  # fmt: skip
+    storescu(box.dicom_port, tmp_path / name, called=BUCKET, check=True, timeout=60)
     return study_uid
 
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -19,11 +18,12 @@ import pytest
 
 from tests.receive.helpers import assert_identical, input_files, normalise_like_storescu, sessions
 from tests.support import dicomdata
+from tests.support import orthanc as orthanc_support
 from tests.support.box import BoxProcess
-from tests.support.net import free_port, wait_until
+from tests.support.net import wait_until
+from tests.support.orthanc import Orthanc
 
-ORTHANC = Path("/usr/sbin/Orthanc")
-pytestmark = pytest.mark.skipif(not ORTHANC.exists(), reason="Orthanc is not installed (/usr/sbin/Orthanc)")
+ORTHANC = orthanc_support.BINARY  # the old name; the `orthanc` fixture skips when it is missing
 BUCKET = "ProcX"
 # (patient id, accession, instances): patient P1 has two studies, P2 one.
 HELD = (("P1", "ACC1", 2), ("P1", "ACC2", 3), ("P2", "ACC3", 1))
@@ -32,60 +32,47 @@ FINISHED_SCRIPT = "#!/bin/sh\nexit 0\n"
 
 @dataclass
 class Pacs:
-    url: str
-    dicom_port: int
+    orthanc: Orthanc  # the run's shared Orthanc (tests/conftest.py), holding HELD
     files: dict[str, list[Path]]  # accession -> the files Orthanc holds
     study_uids: dict[str, str]  # accession -> StudyInstanceUID
 
+    @property
+    def url(self) -> str:
+        return self.orthanc.url
+
+    @property
+    def dicom_port(self) -> int:
+        return self.orthanc.dicom_port
+
     def register(self, name: str, ae_title: str, port: int) -> None:
         """Tell Orthanc where an AE title of the box listens (a C-MOVE destination)."""
-        body = {"AET": ae_title, "Host": "127.0.0.1", "Port": port, "AllowGet": True, "AllowMove": True}
-        httpx.put(f"{self.url}/modalities/{name}", json=body, timeout=10).raise_for_status()
+        self.orthanc.register(name, ae_title, port)
 
     def env(self) -> dict[str, str]:
-        node = {"host": "127.0.0.1", "port": self.dicom_port, "ae_title": "ORTHANC"}
+        node = {"host": "127.0.0.1", "port": self.dicom_port, "ae_title": self.orthanc.ae_title}
         return {"MAGICKBOX_PACS": json.dumps({"PACS": node})}
 
 
 @pytest.fixture(scope="module")
-def pacs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pacs]:
-    root = tmp_path_factory.mktemp("orthanc")
-    http_port, dicom_port = free_port(), free_port()
-    config = {
-        "Name": "test-pacs", "StorageDirectory": str(root / "db"), "IndexDirectory": str(root / "db"),
-        "DicomAet": "ORTHANC", "DicomPort": dicom_port, "HttpPort": http_port,
-        "RemoteAccessAllowed": False, "AuthenticationEnabled": False, "Plugins": [],
-    }  # fmt: skip
-    (root / "orthanc.json").write_text(json.dumps(config))
-    log = (root / "orthanc.log").open("wb")
-    proc = subprocess.Popen([str(ORTHANC), str(root / "orthanc.json")], stdout=log, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{http_port}"
-
-    def up() -> bool:
-        try:
-            return httpx.get(url + "/system", timeout=1).status_code == 200
-        except httpx.HTTPError:
-            return False
-
+def pacs(orthanc: Orthanc, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pacs]:
+    """The shared Orthanc holding HELD for this module's tests; removed again at its end."""
+    root = tmp_path_factory.mktemp("held")
+    files: dict[str, list[Path]] = {}
+    uids: dict[str, str] = {}
+    held: set[str] = set()
     try:
-        wait_until(up, timeout=30, what="Orthanc")
-        files: dict[str, list[Path]] = {}
-        uids: dict[str, str] = {}
         for patient, accession, count in HELD:
-            folder = root / "studies" / accession
+            folder = root / accession
             uids[accession] = dicomdata.write_patient_study(
                 folder, patient_id=patient, patient_name=f"Test^{patient}", accession=accession,
                 series=(("Series A", "CT", count),),
             )  # fmt: skip
             normalise_like_storescu(folder)
             files[accession] = sorted(folder.glob("*.dcm"))
-            for path in files[accession]:
-                httpx.post(url + "/instances", content=path.read_bytes(), timeout=30).raise_for_status()
-        yield Pacs(url, dicom_port, files, uids)
+            held |= orthanc.upload(files[accession])
+        yield Pacs(orthanc, files, uids)
     finally:
-        proc.terminate()
-        proc.wait(timeout=30)
-        shutil.rmtree(root / "db", ignore_errors=True)
+        orthanc.delete_studies(held)
 
 
 def start_box(box_factory: type[BoxProcess], tmp_path: Path, pacs: Pacs, name: str = "data") -> BoxProcess:

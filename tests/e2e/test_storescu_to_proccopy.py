@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import subprocess
 from pathlib import Path
 
 import pydicom
@@ -10,6 +9,7 @@ import pydicom
 from magickbox.config import load_settings
 from magickbox.store import Store
 from tests.support.box import BoxProcess
+from tests.support.dcmtk import storescu
 from tests.support.dicomdata import EXPLICIT_LE, write_study
 from tests.support.net import wait_until
 
@@ -30,11 +30,7 @@ def test_storescu_study_goes_through_proccopy(tmp_path: Path, box_factory: type[
     data = tmp_path / "data"
     box = box_factory(data=data).start()  # an empty data folder: the shipped buckets get installed
     study_uid, _ = write_study(tmp_path / "send", 5, source=EXPLICIT_LE)
-    subprocess.run(
-        ["storescu", "+sd", "+r", "-nh", "-aet", "MySelf", "-aec", "ProcCopy",
-         "127.0.0.1", str(box.dicom_port), str(tmp_path / "send")],
-        check=True, capture_output=True, timeout=60,
-    )  # fmt: skip
+    storescu(box.dicom_port, tmp_path / "send", check=True, timeout=60)
     store = Store(load_settings(data=str(data)))
     try:
         wait_until(

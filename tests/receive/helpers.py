@@ -12,6 +12,7 @@ from pynetdicom import AE, _config
 from pynetdicom.association import Association
 
 from tests.support.box import BoxProcess
+from tests.support.dcmtk import storescu
 
 BUCKET_AET = "ProcBucket"
 
@@ -24,9 +25,7 @@ def make_box(box_factory: Any, tmp_path: Path, **kwargs: Any) -> BoxProcess:
 
 def storescu_seed(box: BoxProcess, folder: Path, *extra: str) -> subprocess.CompletedProcess[str]:
     """The seed page's command, literally (no TCP_NODELAY in the environment)."""
-    argv = ["storescu", "+sd", "+r", "-nh", *extra, "-aet", "MySelf", "-aec", BUCKET_AET]
-    argv += ["127.0.0.1", str(box.dicom_port), str(folder)]
-    return subprocess.run(argv, capture_output=True, text=True, timeout=120)
+    return storescu(box.dicom_port, folder, called=BUCKET_AET, extra_args=extra)
 
 
 def normalise_like_storescu(folder: Path) -> None:

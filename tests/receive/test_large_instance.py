@@ -4,12 +4,12 @@ and the box's peak resident memory stays far below the instance's size (issue 11
 from __future__ import annotations
 
 import shutil
-import subprocess
 from pathlib import Path
 from typing import Any
 
 from tests.receive.helpers import all_settled, session_dir, sessions
 from tests.support.bigdicom import data_set_digest, write_big_instance
+from tests.support.dcmtk import storescu
 from tests.support.net import wait_until
 
 INSTANCE_MB = 300
@@ -35,8 +35,7 @@ def test_a_300_mb_instance_is_stored_whole_without_300_mb_of_memory(box_factory:
         uid = write_big_instance(sent, INSTANCE_MB)
         assert sent.stat().st_size > INSTANCE_MB << 20
 
-        argv = ["storescu", "-aet", "MySelf", "-aec", BIG_AET, "127.0.0.1", str(box.dicom_port), str(sent)]
-        result = subprocess.run(argv, capture_output=True, text=True, timeout=300)
+        result = storescu(box.dicom_port, sent, called=BIG_AET, options=(), timeout=300)
 
         assert result.returncode == 0, result.stderr
         assert box.proc is not None

@@ -11,23 +11,15 @@ from magickbox.config import load_settings
 from magickbox.dicom.qr import FoundStudy, Progress
 from magickbox.store import NewRetrieval, SessionKey, Store
 from tests.receive.helpers import assert_identical, input_files, make_box, normalise_like_storescu, sessions
-from tests.support import dicomdata
+from tests.support import dcmtk, dicomdata
 
 
 def storescu(box: Any, folder: Path, calling: str) -> subprocess.CompletedProcess[str]:
-    argv = [
-        "storescu",
-        "-v",
-        "+sd",
-        "+r",
-        "-aet",
-        calling,
-        "-aec",
-        box.ae_title,
-        "127.0.0.1",
-        str(box.dicom_port),
-    ]
-    return subprocess.run([*argv, str(folder)], capture_output=True, text=True, timeout=60)
+    """Verbose (the refusal's status is in stderr), without -nh: storescu fails on a refused store."""
+    return dcmtk.storescu(
+        box.dicom_port, folder, calling=calling, called=box.ae_title, options=("+sd", "+r"),
+        extra_args=["-v"], timeout=60,
+    )  # fmt: skip
 
 
 def test_own_ae_title_takes_only_the_studies_being_retrieved(box_factory: Any, tmp_path: Path) -> None:

@@ -23,6 +23,7 @@ from tests.receive.helpers import (
     storescu_seed,
 )
 from tests.support import dicomdata
+from tests.support.dcmtk import storescu, storescu_argv
 from tests.support.net import wait_until
 
 
@@ -59,8 +60,7 @@ def test_unknown_called_ae_title_is_rejected_with_the_reason(box_factory: Any, t
     box = make_box(box_factory, tmp_path).start()
     dicomdata.write_study(tmp_path / "send", 1)
 
-    argv = ["storescu", "-aet", "MySelf", "-aec", "NoSuchBucket", "127.0.0.1", str(box.dicom_port)]
-    result = subprocess.run([*argv, str(tmp_path / "send" / "img0000.dcm")], capture_output=True, text=True)
+    result = storescu(box.dicom_port, tmp_path / "send" / "img0000.dcm", called="NoSuchBucket", options=())
 
     assert result.returncode != 0
     assert "Called AE Title Not Recognized" in result.stderr
@@ -74,11 +74,7 @@ def test_own_ae_title_answers_echo_but_stores_nothing(box_factory: Any, tmp_path
     echo = subprocess.run(
         ["echoscu", "-aec", "MAGICKBOX", "127.0.0.1", str(box.dicom_port)], capture_output=True, text=True
     )
-    store = subprocess.run(
-        ["storescu", "-aec", "MAGICKBOX", "127.0.0.1", str(box.dicom_port), str(tmp_path / "send")],
-        capture_output=True,
-        text=True,
-    )
+    store = storescu(box.dicom_port, tmp_path / "send", calling="STORESCU", called="MAGICKBOX", options=())
 
     assert echo.returncode == 0, echo.stderr
     assert store.returncode != 0
@@ -151,9 +147,10 @@ def test_sixteen_concurrent_senders_each_get_their_session(box_factory: Any, tmp
     for number in range(16):
         uid, files = dicomdata.write_study(tmp_path / f"s{number}", 4)
         studies[f"scp_{uid}"] = files
-    argv = ["storescu", "+sd", "+r", "-nh", "-aet", "MySelf", "-aec", "ProcBucket", "127.0.0.1"]
     senders = [
-        subprocess.Popen([*argv, str(box.dicom_port), str(tmp_path / f"s{n}")], stderr=subprocess.PIPE)
+        subprocess.Popen(
+            storescu_argv(box.dicom_port, tmp_path / f"s{n}", called="ProcBucket"), stderr=subprocess.PIPE
+        )
         for n in range(16)
     ]
     assert [p.wait(timeout=120) for p in senders] == [0] * 16
@@ -215,8 +212,9 @@ def test_calling_ae_title_allow_list_rejects_others(box_factory: Any, tmp_path: 
     dicomdata.write_study(tmp_path / "send", 1)
 
     refused = storescu_seed(box, tmp_path / "send")
-    argv = ["storescu", "-aet", "TRUSTED", "-aec", "ProcBucket", "127.0.0.1", str(box.dicom_port)]
-    trusted = subprocess.run([*argv, str(tmp_path / "send" / "img0000.dcm")], capture_output=True, text=True)
+    trusted = storescu(
+        box.dicom_port, tmp_path / "send" / "img0000.dcm", calling="TRUSTED", called="ProcBucket", options=()
+    )
 
     assert "Calling AE Title Not Recognized" in refused.stderr
     assert trusted.returncode == 0, trusted.stderr

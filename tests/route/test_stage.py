@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import socket
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -20,6 +19,7 @@ import pytest
 from tests.models.test_routing import DEFAULT_RULE
 from tests.route.peers import StoreSCP, assert_same_datasets, make_finished_session
 from tests.support.box import BoxProcess
+from tests.support.dcmtk import storescu
 from tests.support.dicomdata import write_study
 from tests.support.net import free_port, wait_until
 
@@ -273,8 +273,7 @@ def test_storescu_to_box_a_to_box_b_to_storescp_carries_the_same_data_sets(
     to_b = {"IP": "127.0.0.1", "PORT": box_b.dicom_port, "AETitleSender": "BoxA", "AETitleTo": "ProcCopy"}
     box_a = start_box(box_factory, tmp_path / "a", [{"name": "to b", "send": [{"success": to_b}]}])
     _, study = write_study(tmp_path / "study", 4, series_description="chain")
-    argv = ["storescu", "-aet", "MySelf", "-aec", "ProcCopy", "+sd", "+r", "-nh"]
-    subprocess.run([*argv, "127.0.0.1", str(box_a.dicom_port), str(tmp_path / "study")], check=True)
+    storescu(box_a.dicom_port, tmp_path / "study", check=True)
 
     def routed(box: BoxProcess) -> list[dict[str, Any]]:
         return [s for s in box.get_json("/code/php/getScratch.php") if s.get("routing") == "routed"]

@@ -13,6 +13,7 @@ from typing import Any
 
 import httpx
 
+from tests.support.dcmtk import storescu
 from tests.support.net import free_port, wait_for_port, wait_until
 
 
@@ -85,11 +86,7 @@ class BoxProcess:
 
     def storescu(self, folder: Path, calling: str = "MySelf", called: str = "ProcCopy") -> None:
         """Send `folder` to this box with dcmtk's storescu as the seed page types it; fail if it fails."""
-        subprocess.run(
-            ["storescu", "+sd", "+r", "-nh", "-aet", calling, "-aec", called,
-             "127.0.0.1", str(self.dicom_port), str(folder)],
-            check=True, capture_output=True, timeout=60,
-        )  # fmt: skip
+        storescu(self.dicom_port, folder, calling=calling, called=called, check=True, timeout=60)
 
     def receive_workers(self) -> dict[int, int]:
         """The box's receive worker processes now: slot -> pid (read from /proc)."""

@@ -8,11 +8,13 @@ root's default ulimits cannot be set here, so containers.conf gives small explic
 
 from __future__ import annotations
 
+import hashlib
 import os
 import shutil
 import signal
 import subprocess
 import tarfile
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -86,7 +88,14 @@ class Podman:
     @property
     def global_args(self) -> list[str]:
         store = self.root / "storage"
-        return ["--root", str(store / "root"), "--runroot", str(store / "run"), "--storage-driver", "vfs"]
+        return ["--root", str(store / "root"), "--runroot", str(self.runroot), "--storage-driver", "vfs"]
+
+    @property
+    def runroot(self) -> Path:
+        """podman refuses a runroot longer than 50 characters, and pytest-xdist's temporary folders
+        (`/tmp/pytest-of-root/pytest-N/popen-gw0/podman0/...`) are longer: a short one per root."""
+        digest = hashlib.sha256(str(self.root).encode()).hexdigest()[:12]
+        return Path(tempfile.gettempdir()) / f"mb-podman-{digest}"
 
     def env(self) -> dict[str, str]:
         return {"CONTAINERS_CONF": str(self.root / "containers.conf")}

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -13,6 +12,7 @@ from magickbox.config import load_settings
 from magickbox.store import Store
 from tests.support import dicomdata
 from tests.support.box import BoxProcess
+from tests.support.dcmtk import storescu
 from tests.support.net import wait_until
 
 
@@ -47,11 +47,7 @@ def send_study(box: BoxProcess, folder: Path) -> SentStudy:
     ct = _write(folder, dicomdata.EXPLICIT_LE, study, 1, [4, 3, 2, 1])
     j2k = _write(folder, dicomdata.JPEG_2000, study, 2, [1])
     plan = _write(folder, dicomdata.RT_PLAN, study, 3, [1])
-    subprocess.run(
-        ["storescu", "+sd", "+r", "-nh", "-xv", "-aet", "VIEWER", "-aec", "ProcCopy",
-         "127.0.0.1", str(box.dicom_port), str(folder)],
-        check=True, capture_output=True, timeout=60,
-    )  # fmt: skip
+    storescu(box.dicom_port, folder, calling="VIEWER", extra_args=["-xv"], check=True, timeout=60)
     store = Store(load_settings(data=str(box.data)))
     try:
         wait_until(lambda: len(store.sessions.all()) == 1, timeout=30, what="the session")

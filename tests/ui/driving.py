@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import json
-import subprocess
 import uuid
 from pathlib import Path
 
 from magickbox.config import load_settings
 from magickbox.store import Session, SessionKey, SessionState, Store
 from tests.support import sessions as factory
+from tests.support.dcmtk import storescu
 from tests.support.dicomdata import write_study
 from tests.support.net import wait_until
 
@@ -55,24 +55,7 @@ def receiving(store: Store, calling: str, called: str = "ProcCopy") -> Session:
 def send(box_dicom_port: int, folder: Path, calling: str, called: str, count: int = 2) -> None:
     """Send a new study with dcmtk's storescu, as a scanner would."""
     write_study(folder, count)
-    subprocess.run(
-        [
-            "storescu",
-            "+sd",
-            "+r",
-            "-nh",
-            "-aet",
-            calling,
-            "-aec",
-            called,
-            "127.0.0.1",
-            str(box_dicom_port),
-            str(folder),
-        ],
-        check=True,
-        capture_output=True,
-        timeout=60,
-    )
+    storescu(box_dicom_port, folder, calling=calling, called=called, check=True, timeout=60)
 
 
 def session_of(store: Store, calling: str) -> Session | None:
