@@ -6,6 +6,7 @@ beforehand (a running one, a kept one, ended ones), so what the sweep chooses is
 
 from __future__ import annotations
 
+import json
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -82,5 +83,7 @@ def test_watermark_then_age(disk: SmallDisk, box_factory: type[BoxProcess]) -> N
     assert reasons[newest.scratchdir].startswith("age: ")
     listing = {row["scratchdir"]: row for row in box.get_json("/code/php/getScratch.php")}
     assert listing[kept.scratchdir]["kept"] is True and listing[running.scratchdir]["kept"] is False
-    assert httpx.get(box.url + "/api/v1/audit.jsonl").text.count("\n") == 4
+    entries = [json.loads(line) for line in httpx.get(box.url + "/api/v1/audit.jsonl").text.splitlines()]
+    deleted = sorted(entry["scratchdir"] for entry in entries if entry["action"] == "auto-delete")
+    assert deleted == sorted(s.scratchdir for s in (oldest_ended, second, third, newest))
     store.db.close()

@@ -118,7 +118,8 @@ async def send_test(request: Request) -> Response:
         url = TestIn.model_validate_json(raw).url if raw.strip() else None
     except ValidationError as exc:
         reasons = [f"{'.'.join(str(p) for p in e['loc']) or 'body'}: {e['msg']}" for e in exc.errors()]
-        return _error(422, 'the body must be a JSON object such as {"url": "..."}', reasons)
+        status = 400 if any(e["type"] == "json_invalid" for e in exc.errors()) else 422  # not JSON at all
+        return _error(status, 'the body must be a JSON object such as {"url": "..."}', reasons)
     hooks = [*settings.notifications, *_file_hooks(settings)[0]]
     if not hooks:
         return _error(409, "no webhook is configured", "add one to notifications.json or the setting")
