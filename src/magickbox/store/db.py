@@ -16,15 +16,30 @@ import sqlite3
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import fields
 from pathlib import Path
+from typing import TYPE_CHECKING, Any, Self, cast
 
 from magickbox.errors import StoreFull
 from magickbox.files import is_disk_full
 from magickbox.store.schema import migrate
 
+if TYPE_CHECKING:
+    from _typeshed import DataclassInstance
+
 log = logging.getLogger(__name__)
 
 IDLE_CONNECTIONS = 4  # kept open for the next threads, per process
+
+
+class RowModel:
+    """Base of a dataclass whose fields are, by name, the columns of one table's rows."""
+
+    @classmethod
+    def from_row(cls, row: sqlite3.Row) -> Self:
+        """The row as this class; extra columns are ignored, a missing one raises IndexError."""
+        values: dict[str, Any] = {f.name: row[f.name] for f in fields(cast("type[DataclassInstance]", cls))}
+        return cls(**values)
 
 
 class Database:

@@ -11,13 +11,13 @@ from __future__ import annotations
 
 import sqlite3
 import time
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from datetime import datetime
 from email.utils import format_datetime
 
 from magickbox.errors import Conflict, NotFound
 from magickbox.store import deletion, feeds, recovery
-from magickbox.store.db import Database
+from magickbox.store.db import Database, RowModel
 from magickbox.store.layout import ScratchLayout
 from magickbox.store.pending import UnrecordedEnds
 from magickbox.store.states import SESSION_ENDED, SessionState
@@ -25,7 +25,7 @@ from magickbox.store.transitions import insert_job, move_state, record_event
 
 
 @dataclass(frozen=True)
-class Session:
+class Session(RowModel):
     id: int
     scratchdir: str
     pid: str
@@ -53,10 +53,6 @@ class Session:
     route_checked_at: float | None
     kept: int = 0  # 1: housekeeping never deletes it (store/retention.py)
     retrieval: int | None = None  # the retrieval that fetched it (store/retrievals.py)
-
-    @classmethod
-    def from_row(cls, row: sqlite3.Row) -> Session:
-        return cls(**{f.name: row[f.name] for f in fields(cls)})
 
 
 @dataclass(frozen=True)
