@@ -275,35 +275,14 @@ def buckets_page(request: Request, _reader: auth.Reader) -> Response:
 
 @router.get("/ui/routing", response_class=HTMLResponse, include_in_schema=False)
 def routing_page(request: Request, _reader: auth.Reader) -> Response:
-    settings = get_settings(request)
-    return _page(
-        request,
-        "routing.html",
-        {
-            "title": "Routing",
-            "nav": "routing",
-            "routing": routing_view.load(settings.routing_path),
-            "placeholders": routing_view.placeholders(
-                settings.route_me, settings.route_port, settings.dicom_port
-            ),
-            "log_lines": routing_view.log_tail(settings.logs_dir),
-        },
-    )
+    context = routing_view.page(get_settings(request))
+    return _page(request, "routing.html", {"title": "Routing", "nav": "routing", **context})
 
 
 @router.get("/ui/notifications", response_class=HTMLResponse, include_in_schema=False)
 def notifications_page(request: Request, _reader: auth.Reader) -> Response:
-    settings = get_settings(request)
-    return _page(
-        request,
-        "notifications.html",
-        {
-            "title": "Notifications",
-            "nav": "notifications",
-            **notifications_view.load(settings),
-            "attempts": notifications_view.attempts(get_store(request)),
-        },
-    )
+    context = notifications_view.page(get_settings(request), get_store(request))
+    return _page(request, "notifications.html", {"title": "Notifications", "nav": "notifications", **context})
 
 
 @router.get("/ui/retrievals", response_class=HTMLResponse, include_in_schema=False)
