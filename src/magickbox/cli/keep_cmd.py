@@ -7,7 +7,7 @@ import getpass
 import time
 from datetime import UTC, datetime
 
-from magickbox.cli.serve_cmd import add_settings_options
+from magickbox.cli.serve_cmd import add_command
 from magickbox.config import Settings, load_settings
 from magickbox.errors import InvalidInput
 from magickbox.keep.plan import Plan, make_plan
@@ -16,16 +16,16 @@ from magickbox.store import ACTIONS, AuditEntry, AuditFilter, Store
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    cleanup = subparsers.add_parser("cleanup", help="delete what retention and the disk marks say should go")
-    add_settings_options(cleanup)
+    cleanup = add_command(
+        subparsers, "cleanup", run_cleanup, help="delete what retention and the disk marks say should go"
+    )
     cleanup.add_argument("--dry-run", action="store_true", help="only print what would go and why")
-    cleanup.set_defaults(func=run_cleanup)
-    audit = subparsers.add_parser("audit", help="print the audit log as JSON lines, oldest first")
-    add_settings_options(audit)
+    audit = add_command(
+        subparsers, "audit", run_audit, help="print the audit log as JSON lines, oldest first"
+    )
     audit.add_argument("--since", help="ISO 8601 time (e.g. 2026-01-31 or 2026-01-31T08:00)")
     audit.add_argument("--session", help="only this scratchdir")
     audit.add_argument("--action", choices=ACTIONS, help="only this action")
-    audit.set_defaults(func=run_audit)
 
 
 def _size(n: int) -> str:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 
-from magickbox.cli.serve_cmd import add_settings_options
+from magickbox.cli.serve_cmd import add_command
 from magickbox.config import Settings, load_settings
 from magickbox.dicom.qr import PacsUnreachable, echo
 from magickbox.errors import NotFound
@@ -14,13 +14,11 @@ from magickbox.errors import NotFound
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     pacs = subparsers.add_parser("pacs", help="the PACS nodes the box retrieves from (setting pacs)")
     commands = pacs.add_subparsers(dest="pacs_command", required=True)
-    listing = commands.add_parser("list", help="print the configured PACS nodes as JSON")
-    add_settings_options(listing)
-    listing.set_defaults(func=run_list)
-    ping = commands.add_parser("echo", help="C-ECHO a PACS with the box's AE title; exit 1 if it fails")
-    add_settings_options(ping)
+    add_command(commands, "list", run_list, help="print the configured PACS nodes as JSON")
+    ping = add_command(
+        commands, "echo", run_echo, help="C-ECHO a PACS with the box's AE title; exit 1 if it fails"
+    )
     ping.add_argument("name", help="the PACS's name in setting pacs")
-    ping.set_defaults(func=run_echo)
 
 
 def pacs_node_json(settings: Settings) -> dict[str, object]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable
 
 from magickbox.config import load_settings
 from magickbox.server import serve
@@ -10,6 +11,19 @@ from magickbox.server import serve
 
 def add_settings_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--data", help="data folder (default ./magickbox-data)")
+
+
+def add_command(
+    subparsers: argparse._SubParsersAction[argparse.ArgumentParser],
+    name: str,
+    func: Callable[[argparse.Namespace], int],
+    help: str,
+) -> argparse.ArgumentParser:
+    """A sub-command on the box's data folder (`--data`) that runs `func(args)`; add its own options."""
+    parser = subparsers.add_parser(name, help=help)
+    add_settings_options(parser)
+    parser.set_defaults(func=func)
+    return parser
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

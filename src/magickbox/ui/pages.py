@@ -6,7 +6,7 @@ import json
 from typing import Annotated, Any
 from urllib.parse import quote, urlencode
 
-from fastapi import APIRouter, FastAPI, Form, Query, Request
+from fastapi import APIRouter, Depends, FastAPI, Form, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 from jinja2 import Environment, PackageLoader, select_autoescape
@@ -136,22 +136,23 @@ def _session(request: Request, scratchdir: str) -> Session | None:
 
 
 # ---- sessions ------------------------------------------------------------------------------------
-def _filter(text: str, bucket: str, state: str) -> SessionFilter:
+TextQ = Annotated[str, Query(max_length=200)]
+
+
+def _filter(q: TextQ = "", bucket: TextQ = "", state: TextQ = "") -> SessionFilter:
+    """The sessions a list asks for, from its query (`q`, `bucket`, `state`); an unknown state is none."""
     return SessionFilter(
-        text=text.strip()[:200],
+        text=q.strip()[:200],
         bucket=bucket[:200] or None,
         state=state if state in list(SessionState) else None,
     )
 
 
-TextQ = Annotated[str, Query(max_length=200)]
+Wanted = Annotated[SessionFilter, Depends(_filter)]
 
 
 @router.get("/", response_class=HTMLResponse, include_in_schema=False)
-def sessions_page(
-    request: Request, _reader: auth.Reader, q: TextQ = "", bucket: TextQ = "", state: TextQ = ""
-) -> Response:
-    wanted = _filter(q, bucket, state)
+def sessions_page(request: Request, _reader: auth.Reader, wanted: Wanted) -> Response:
     store = get_store(request)
     audit(request, "list", detail="sessions page")  # not its polled rows: one entry per page view
     return _page(
@@ -169,11 +170,8 @@ def sessions_page(
 
 
 @router.get("/ui/sessions/rows", response_class=HTMLResponse, include_in_schema=False)
-def session_rows(
-    request: Request, _reader: auth.Reader, q: TextQ = "", bucket: TextQ = "", state: TextQ = ""
-) -> Response:
+def session_rows(request: Request, _reader: auth.Reader, wanted: Wanted) -> Response:
     """The table body alone, for the page's poll. 304 while nothing changed."""
-    wanted = _filter(q, bucket, state)
     store = get_store(request)
     etag = f'"{views.table_version(store)}"'
     if request.headers.get("if-none-match") == etag:
