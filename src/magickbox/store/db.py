@@ -20,7 +20,7 @@ from dataclasses import fields
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Self, cast
 
-from magickbox.errors import StoreFull
+from magickbox.errors import NotFound, StoreFull
 from magickbox.files import is_disk_full
 from magickbox.store.schema import migrate
 
@@ -138,6 +138,13 @@ class Database:
 
     def query_one(self, sql: str, params: tuple[object, ...] | dict[str, object] = ()) -> sqlite3.Row | None:
         row: sqlite3.Row | None = self.connection().execute(sql, params).fetchone()
+        return row
+
+    def query_found(self, sql: str, params: tuple[object, ...], missing: str) -> sqlite3.Row:
+        """The first row of a read; `NotFound(missing)` when there is none."""
+        row = self.query_one(sql, params)
+        if row is None:
+            raise NotFound(missing)
         return row
 
     def close(self) -> None:

@@ -366,9 +366,9 @@ class DeliveryStore:
         return self.get(delivery_id)
 
     def get(self, delivery_id: int) -> Delivery:
-        row = self.db.query_one("SELECT * FROM deliveries WHERE id = ?", (delivery_id,))
-        if row is None:
-            raise NotFound(f"delivery {delivery_id} does not exist")
+        row = self.db.query_found(
+            "SELECT * FROM deliveries WHERE id = ?", (delivery_id,), f"delivery {delivery_id} does not exist"
+        )
         return Delivery.from_row(row)
 
     def for_session(self, session_id: int) -> list[Delivery]:

@@ -109,9 +109,11 @@ class RetrievalStore:
         return retrieval_id
 
     def get(self, retrieval_id: int) -> Retrieval:
-        row = self.db.query_one("SELECT * FROM retrievals WHERE id = ?", (retrieval_id,))
-        if row is None:
-            raise NotFound(f"retrieval {retrieval_id} does not exist")
+        row = self.db.query_found(
+            "SELECT * FROM retrievals WHERE id = ?",
+            (retrieval_id,),
+            f"retrieval {retrieval_id} does not exist",
+        )
         return Retrieval.from_row(row)
 
     def report(self, retrieval_id: int) -> dict[str, Any]:

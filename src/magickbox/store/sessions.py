@@ -80,15 +80,15 @@ class SessionStore:
 
     # ---- reading -------------------------------------------------------------------------
     def get(self, session_id: int) -> Session:
-        row = self.db.query_one("SELECT * FROM sessions WHERE id = ?", (session_id,))
-        if row is None:
-            raise NotFound(f"session {session_id} does not exist")
+        row = self.db.query_found(
+            "SELECT * FROM sessions WHERE id = ?", (session_id,), f"session {session_id} does not exist"
+        )
         return Session.from_row(row)
 
     def by_scratchdir(self, scratchdir: str) -> Session:
-        row = self.db.query_one("SELECT * FROM sessions WHERE scratchdir = ?", (scratchdir,))
-        if row is None:
-            raise NotFound(f"no session {scratchdir!r}")
+        row = self.db.query_found(
+            "SELECT * FROM sessions WHERE scratchdir = ?", (scratchdir,), f"no session {scratchdir!r}"
+        )
         return Session.from_row(row)
 
     def all(self) -> list[Session]:
