@@ -14,7 +14,7 @@ from __future__ import annotations
 import logging
 import sqlite3
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import fields
 from pathlib import Path
@@ -30,6 +30,18 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 IDLE_CONNECTIONS = 4  # kept open for the next threads, per process
+
+
+def set_conditions(candidates: Iterable[tuple[str, object]]) -> tuple[list[str], list[object]]:
+    """Of `(SQL condition with one ?, value)` pairs, the conditions whose value is set (not None,
+    not empty) and their parameters: an empty field of a filter does not filter."""
+    chosen = [(clause, value) for clause, value in candidates if value is not None and value != ""]
+    return [clause for clause, _ in chosen], [value for _, value in chosen]
+
+
+def where_sql(clauses: list[str]) -> str:
+    """` WHERE c1 AND c2 ...`, or nothing when there is no condition."""
+    return (" WHERE " + " AND ".join(clauses)) if clauses else ""
 
 
 class RowModel:
