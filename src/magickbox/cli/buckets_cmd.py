@@ -9,8 +9,8 @@ import sys
 import tempfile
 from pathlib import Path
 
-from magickbox.cli.serve_cmd import add_command
-from magickbox.config import Settings, load_settings
+from magickbox.cli.serve_cmd import add_command, settings_of
+from magickbox.config import Settings
 from magickbox.errors import Conflict, InvalidInput, NotFound
 from magickbox.files import write_json_atomic
 from magickbox.run import process
@@ -64,10 +64,6 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         toggle.set_defaults(enabled=value)
 
 
-def _settings(args: argparse.Namespace) -> Settings:
-    return load_settings(data=args.data)
-
-
 def _bucket_folder(settings: Settings, name: str) -> Path:
     if not NAME_PATTERN.fullmatch(name) and not (settings.streams_dir / name).is_dir():
         raise InvalidInput(f"{name!r} is not a bucket name (1-16 letters, digits, _ or -)")
@@ -78,7 +74,7 @@ def _bucket_folder(settings: Settings, name: str) -> Path:
 
 
 def run_list(args: argparse.Namespace) -> int:
-    settings = _settings(args)
+    settings = settings_of(args)
     catalog = load_catalog(settings.streams_dir, settings.executor)
     load = _queue_load(settings)
     rows = [_describe(b, load.get(b.name, BucketLoad())) for b in catalog.valid]
@@ -130,7 +126,7 @@ def _describe(bucket: Bucket, load: BucketLoad) -> dict[str, object]:
 
 
 def run_create(args: argparse.Namespace) -> int:
-    settings = _settings(args)
+    settings = settings_of(args)
     name: str = args.name
     if not NAME_PATTERN.fullmatch(name):
         raise InvalidInput(f"{name!r}: use 1-16 letters, digits, _ or - (it is also the AE title)")
@@ -159,7 +155,7 @@ def run_create(args: argparse.Namespace) -> int:
 
 
 def run_run(args: argparse.Namespace) -> int:
-    settings = _settings(args)
+    settings = settings_of(args)
     folder = _bucket_folder(settings, args.name)
     try:
         bucket = load_bucket(folder)
@@ -193,7 +189,7 @@ def run_run(args: argparse.Namespace) -> int:
 
 
 def run_toggle(args: argparse.Namespace) -> int:
-    settings = _settings(args)
+    settings = settings_of(args)
     folder = _bucket_folder(settings, args.name)
     try:
         set_enabled(folder.parent, folder.name, args.enabled)

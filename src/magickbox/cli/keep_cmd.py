@@ -7,8 +7,8 @@ import getpass
 import time
 from datetime import UTC, datetime
 
-from magickbox.cli.serve_cmd import add_command
-from magickbox.config import Settings, load_settings
+from magickbox.cli.serve_cmd import add_command, settings_of
+from magickbox.config import Settings
 from magickbox.errors import InvalidInput
 from magickbox.keep.plan import Plan, make_plan
 from magickbox.keep.stage import sweep
@@ -57,7 +57,7 @@ def print_plan(plan: Plan, settings: Settings, verb: str) -> None:
 
 
 def run_cleanup(args: argparse.Namespace) -> int:
-    settings = load_settings(data=args.data)
+    settings = settings_of(args)
     with Store(settings).connection() as store:
         if args.dry_run:
             print_plan(make_plan(store, settings, time.time()), settings, "would")
@@ -79,7 +79,7 @@ def _since(text: str | None) -> float | None:
 
 
 def run_audit(args: argparse.Namespace) -> int:
-    with Store(load_settings(data=args.data)).connection() as store:
+    with Store(settings_of(args)).connection() as store:
         for line in store.audit.export(AuditFilter(args.session, args.action, _since(args.since))):
             print(line, end="")
     return 0

@@ -5,8 +5,8 @@ from __future__ import annotations
 import argparse
 import json
 
-from magickbox.cli.serve_cmd import add_command
-from magickbox.config import Settings, load_settings
+from magickbox.cli.serve_cmd import add_command, settings_of
+from magickbox.config import Settings
 from magickbox.dicom.qr import PacsUnreachable, echo
 from magickbox.errors import NotFound
 
@@ -27,12 +27,12 @@ def pacs_node_json(settings: Settings) -> dict[str, object]:
 
 
 def run_list(args: argparse.Namespace) -> int:
-    print(json.dumps(pacs_node_json(load_settings(data=args.data)), indent=2))
+    print(json.dumps(pacs_node_json(settings_of(args)), indent=2))
     return 0
 
 
 def run_echo(args: argparse.Namespace) -> int:
-    settings = load_settings(data=args.data)
+    settings = settings_of(args)
     node = settings.pacs.get(args.name)
     if node is None:
         raise NotFound(f"no PACS {args.name!r} in setting pacs (known: {sorted(settings.pacs)})")
