@@ -5,7 +5,6 @@ saved one)."""
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from fastapi import APIRouter, Depends, Request
@@ -18,7 +17,7 @@ from magickbox.files import write_json_atomic
 from magickbox.models.notifications import NotificationsInvalid, file_webhooks, parse, to_json
 from magickbox.models.webhooks import masked_url
 from magickbox.store import Store
-from magickbox.web.deps import audit, require_admin, require_read
+from magickbox.web.deps import audit, json_body, require_admin, require_read
 
 router = APIRouter(prefix="/api/v1/notifications", tags=["notifications"])
 
@@ -93,10 +92,7 @@ def get_notifications(request: Request, limit: int = 100) -> dict[str, Any]:
 async def put_notifications(request: Request) -> Response:
     """Replace notifications.json. 400 (not JSON) or 422 (not a valid list) with the reasons."""
     settings, _ = _context(request)
-    try:
-        document = json.loads(await request.body())
-    except ValueError as exc:
-        return _error(400, "the body is not JSON", str(exc))
+    document = await json_body(request)
     old, _ = _file_hooks(settings)
     _unmask(document, old)
     try:

@@ -15,7 +15,7 @@ from magickbox.files import write_json_atomic
 from magickbox.models.routing import RoutingInvalid, parse_text, validate
 from magickbox.scratchdir import is_scratchdir_name
 from magickbox.store import Delivery, DeliveryState, Store
-from magickbox.web.deps import audit, get_store, require_admin, require_read, require_write
+from magickbox.web.deps import audit, get_store, json_body, require_admin, require_read, require_write
 
 router = APIRouter()
 
@@ -89,10 +89,7 @@ def get_routing(request: Request) -> Response:
 async def put_routing(request: Request) -> Response:
     """Replace the table. Refused with 400 (not JSON) or 422 (not a valid table) and the reasons."""
     settings, _ = _context(request)
-    try:
-        document = json.loads(await request.body())
-    except ValueError as exc:
-        return _error(400, "the body is not JSON", str(exc))
+    document = await json_body(request)
     try:
         validate(document)
     except RoutingInvalid as exc:

@@ -16,7 +16,7 @@ from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
 
 from magickbox.api.actions import cancel_session, delete_session, find_session, rerun_session
-from magickbox.api.downloads import download_log, download_zip
+from magickbox.api.downloads import Area, download_log, download_zip
 from magickbox.api.studies import DEFAULT_STUDY_QUERY, StudyOut, StudyQuery
 from magickbox.api.uploads import upload_session
 from magickbox.api.views import processing_seconds
@@ -347,26 +347,28 @@ def session_log(
 ZIP_RESPONSES: dict[int | str, dict[str, Any]] = {**ERRORS, 200: {"content": {"application/zip": {}}}}
 
 
-@router.get(
-    "/sessions/{scratchdir}/output.zip",
-    dependencies=[Depends(require_read)],
-    responses=ZIP_RESPONSES,
-    response_class=StreamingResponse,
-)
-def output_zip(request: Request, store: StoreDep, scratchdir: str) -> StreamingResponse:
-    """A zip of the session's OUTPUT/ (entries `<scratchdir>/OUTPUT/...`), built while it is sent."""
-    return download_zip(request, store, find_session(store, scratchdir), "OUTPUT")
+def _add_zip_endpoint(area: Area) -> None:
+    """GET /sessions/{scratchdir}/<area>.zip, named `<area>_zip` (the page links to it by that name)."""
+
+    def endpoint(request: Request, store: StoreDep, scratchdir: str) -> StreamingResponse:
+        return download_zip(request, store, find_session(store, scratchdir), area)
+
+    router.add_api_route(
+        f"/sessions/{{scratchdir}}/{area.lower()}.zip",
+        endpoint,
+        methods=["GET"],
+        name=f"{area.lower()}_zip",
+        description=(
+            f"A zip of the session's {area}/ (entries `<scratchdir>/{area}/...`), built while it is sent."
+        ),
+        dependencies=[Depends(require_read)],
+        responses=ZIP_RESPONSES,
+        response_class=StreamingResponse,
+    )
 
 
-@router.get(
-    "/sessions/{scratchdir}/input.zip",
-    dependencies=[Depends(require_read)],
-    responses=ZIP_RESPONSES,
-    response_class=StreamingResponse,
-)
-def input_zip(request: Request, store: StoreDep, scratchdir: str) -> StreamingResponse:
-    """A zip of the session's INPUT/ (entries `<scratchdir>/INPUT/...`), built while it is sent."""
-    return download_zip(request, store, find_session(store, scratchdir), "INPUT")
+_add_zip_endpoint("OUTPUT")
+_add_zip_endpoint("INPUT")
 
 
 @router.delete("/sessions/{scratchdir}", dependencies=[Depends(require_write)], responses=ERRORS)

@@ -6,8 +6,8 @@ import argparse
 import shutil
 from pathlib import Path
 
-from magickbox.cli.serve_cmd import add_settings_options
-from magickbox.config import TOML_NAME, load_settings
+from magickbox.cli.serve_cmd import add_settings_options, settings_of
+from magickbox.config import TOML_NAME
 from magickbox.errors import SettingsError
 from magickbox.store import backup_database
 
@@ -27,7 +27,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 
 def run(args: argparse.Namespace) -> int:
-    settings = load_settings(data=args.data)
+    settings = settings_of(args)
     if not settings.db_path.is_file():
         raise SettingsError(f"no database at {settings.db_path}: is --data the box's data folder?")
     target: Path = args.target

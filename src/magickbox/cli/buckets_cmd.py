@@ -9,8 +9,8 @@ import sys
 import tempfile
 from pathlib import Path
 
-from magickbox.cli.serve_cmd import add_settings_options
-from magickbox.config import Settings, load_settings
+from magickbox.cli.serve_cmd import add_command, settings_of
+from magickbox.config import Settings
 from magickbox.errors import Conflict, InvalidInput, NotFound
 from magickbox.files import write_json_atomic
 from magickbox.run import process
@@ -45,30 +45,23 @@ echo "{name}: done"
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = subparsers.add_parser("buckets", help="list, create, run, enable and disable buckets")
     commands = parser.add_subparsers(dest="buckets_command", required=True)
-    listing = commands.add_parser("list", help="the buckets in <data>/streams, invalid ones with why")
-    add_settings_options(listing)
+    listing = add_command(
+        commands, "list", run_list, help="the buckets in <data>/streams, invalid ones with why"
+    )
     listing.add_argument("--json", action="store_true", help="print JSON instead of a table")
-    listing.set_defaults(func=run_list)
-    create = commands.add_parser("create", help="scaffold a bucket folder with info.json and work.sh")
-    add_settings_options(create)
+    create = add_command(
+        commands, "create", run_create, help="scaffold a bucket folder with info.json and work.sh"
+    )
     create.add_argument("name", help="folder name and AE title (1-16 letters, digits, _ or -)")
-    create.set_defaults(func=run_create)
-    run = commands.add_parser("run", help="run a bucket on local folders, without a server")
-    add_settings_options(run)
+    run = add_command(commands, "run", run_run, help="run a bucket on local folders, without a server")
     run.add_argument("name", help="bucket folder name")
     run.add_argument("input", type=Path, help="folder with the input files")
     run.add_argument("output", type=Path, help="folder for the results (created if missing)")
     run.add_argument("--arguments", default="", help="passed to the bucket as MB_ARGUMENTS")
-    run.set_defaults(func=run_run)
     for verb, value in (("enable", True), ("disable", False)):
-        toggle = commands.add_parser(verb, help=f"{verb} a bucket (edits its info.json)")
-        add_settings_options(toggle)
+        toggle = add_command(commands, verb, run_toggle, help=f"{verb} a bucket (edits its info.json)")
         toggle.add_argument("name", help="bucket folder name")
-        toggle.set_defaults(func=run_toggle, enabled=value)
-
-
-def _settings(args: argparse.Namespace) -> Settings:
-    return load_settings(data=args.data)
+        toggle.set_defaults(enabled=value)
 
 
 def _bucket_folder(settings: Settings, name: str) -> Path:
@@ -81,7 +74,7 @@ def _bucket_folder(settings: Settings, name: str) -> Path:
 
 
 def run_list(args: argparse.Namespace) -> int:
-    settings = _settings(args)
+    settings = settings_of(args)
     catalog = load_catalog(settings.streams_dir, settings.executor)
     load = _queue_load(settings)
     rows = [_describe(b, load.get(b.name, BucketLoad())) for b in catalog.valid]
@@ -133,7 +126,7 @@ def _describe(bucket: Bucket, load: BucketLoad) -> dict[str, object]:
 
 
 def run_create(args: argparse.Namespace) -> int:
-    settings = _settings(args)
+    settings = settings_of(args)
     name: str = args.name
     if not NAME_PATTERN.fullmatch(name):
         raise InvalidInput(f"{name!r}: use 1-16 letters, digits, _ or - (it is also the AE title)")
@@ -162,7 +155,7 @@ def run_create(args: argparse.Namespace) -> int:
 
 
 def run_run(args: argparse.Namespace) -> int:
-    settings = _settings(args)
+    settings = settings_of(args)
     folder = _bucket_folder(settings, args.name)
     try:
         bucket = load_bucket(folder)
@@ -196,7 +189,7 @@ def run_run(args: argparse.Namespace) -> int:
 
 
 def run_toggle(args: argparse.Namespace) -> int:
-    settings = _settings(args)
+    settings = settings_of(args)
     folder = _bucket_folder(settings, args.name)
     try:
         set_enabled(folder.parent, folder.name, args.enabled)

@@ -7,8 +7,8 @@ import getpass
 import time
 from datetime import UTC, datetime
 
-from magickbox.cli.serve_cmd import add_settings_options
-from magickbox.config import Settings, load_settings
+from magickbox.cli.serve_cmd import add_command, settings_of
+from magickbox.config import Settings
 from magickbox.errors import InvalidInput
 from magickbox.keep.plan import Plan, make_plan
 from magickbox.keep.stage import sweep
@@ -16,16 +16,16 @@ from magickbox.store import ACTIONS, AuditEntry, AuditFilter, Store
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    cleanup = subparsers.add_parser("cleanup", help="delete what retention and the disk marks say should go")
-    add_settings_options(cleanup)
+    cleanup = add_command(
+        subparsers, "cleanup", run_cleanup, help="delete what retention and the disk marks say should go"
+    )
     cleanup.add_argument("--dry-run", action="store_true", help="only print what would go and why")
-    cleanup.set_defaults(func=run_cleanup)
-    audit = subparsers.add_parser("audit", help="print the audit log as JSON lines, oldest first")
-    add_settings_options(audit)
+    audit = add_command(
+        subparsers, "audit", run_audit, help="print the audit log as JSON lines, oldest first"
+    )
     audit.add_argument("--since", help="ISO 8601 time (e.g. 2026-01-31 or 2026-01-31T08:00)")
     audit.add_argument("--session", help="only this scratchdir")
     audit.add_argument("--action", choices=ACTIONS, help="only this action")
-    audit.set_defaults(func=run_audit)
 
 
 def _size(n: int) -> str:
@@ -57,7 +57,7 @@ def print_plan(plan: Plan, settings: Settings, verb: str) -> None:
 
 
 def run_cleanup(args: argparse.Namespace) -> int:
-    settings = load_settings(data=args.data)
+    settings = settings_of(args)
     with Store(settings).connection() as store:
         if args.dry_run:
             print_plan(make_plan(store, settings, time.time()), settings, "would")
@@ -79,7 +79,7 @@ def _since(text: str | None) -> float | None:
 
 
 def run_audit(args: argparse.Namespace) -> int:
-    with Store(load_settings(data=args.data)).connection() as store:
+    with Store(settings_of(args)).connection() as store:
         for line in store.audit.export(AuditFilter(args.session, args.action, _since(args.since))):
             print(line, end="")
     return 0

@@ -5,8 +5,8 @@ from __future__ import annotations
 import argparse
 import json
 
-from magickbox.cli.serve_cmd import add_settings_options
-from magickbox.config import Settings, load_settings
+from magickbox.cli.serve_cmd import add_command, settings_of
+from magickbox.config import Settings
 from magickbox.dicom.qr import PacsUnreachable, echo
 from magickbox.errors import NotFound
 
@@ -14,13 +14,11 @@ from magickbox.errors import NotFound
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     pacs = subparsers.add_parser("pacs", help="the PACS nodes the box retrieves from (setting pacs)")
     commands = pacs.add_subparsers(dest="pacs_command", required=True)
-    listing = commands.add_parser("list", help="print the configured PACS nodes as JSON")
-    add_settings_options(listing)
-    listing.set_defaults(func=run_list)
-    ping = commands.add_parser("echo", help="C-ECHO a PACS with the box's AE title; exit 1 if it fails")
-    add_settings_options(ping)
+    add_command(commands, "list", run_list, help="print the configured PACS nodes as JSON")
+    ping = add_command(
+        commands, "echo", run_echo, help="C-ECHO a PACS with the box's AE title; exit 1 if it fails"
+    )
     ping.add_argument("name", help="the PACS's name in setting pacs")
-    ping.set_defaults(func=run_echo)
 
 
 def pacs_node_json(settings: Settings) -> dict[str, object]:
@@ -29,12 +27,12 @@ def pacs_node_json(settings: Settings) -> dict[str, object]:
 
 
 def run_list(args: argparse.Namespace) -> int:
-    print(json.dumps(pacs_node_json(load_settings(data=args.data)), indent=2))
+    print(json.dumps(pacs_node_json(settings_of(args)), indent=2))
     return 0
 
 
 def run_echo(args: argparse.Namespace) -> int:
-    settings = load_settings(data=args.data)
+    settings = settings_of(args)
     node = settings.pacs.get(args.name)
     if node is None:
         raise NotFound(f"no PACS {args.name!r} in setting pacs (known: {sorted(settings.pacs)})")

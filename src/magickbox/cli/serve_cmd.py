@@ -3,13 +3,36 @@
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable
 
-from magickbox.config import load_settings
+from magickbox.config import Settings, load_settings
 from magickbox.server import serve
+
+# Command-line options that stand for the setting of the same name (None: not given on the line).
+SETTING_OPTIONS = ("data", "host", "dicom_port", "http_port", "ae_title", "stages")
+
+
+def settings_of(args: argparse.Namespace) -> Settings:
+    """The box's settings, overridden by the options in `args` that name a setting (SETTING_OPTIONS);
+    a command declares only some of them (all have `--data`), the others come from file and env."""
+    return load_settings(**{name: getattr(args, name, None) for name in SETTING_OPTIONS})
 
 
 def add_settings_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--data", help="data folder (default ./magickbox-data)")
+
+
+def add_command(
+    subparsers: argparse._SubParsersAction[argparse.ArgumentParser],
+    name: str,
+    func: Callable[[argparse.Namespace], int],
+    help: str,
+) -> argparse.ArgumentParser:
+    """A sub-command on the box's data folder (`--data`) that runs `func(args)`; add its own options."""
+    parser = subparsers.add_parser(name, help=help)
+    add_settings_options(parser)
+    parser.set_defaults(func=func)
+    return parser
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -30,13 +53,5 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 
 def run(args: argparse.Namespace) -> int:
-    settings = load_settings(
-        data=args.data,
-        host=args.host,
-        dicom_port=args.dicom_port,
-        http_port=args.http_port,
-        ae_title=args.ae_title,
-        stages=args.stages,
-    )
-    serve(settings)
+    serve(settings_of(args))
     return 0

@@ -6,8 +6,7 @@ import argparse
 from datetime import UTC, datetime
 
 from magickbox.cli.keep_cmd import audit_cli
-from magickbox.cli.serve_cmd import add_settings_options
-from magickbox.config import load_settings
+from magickbox.cli.serve_cmd import add_settings_options, settings_of
 from magickbox.store import SCOPES, Store
 
 
@@ -31,7 +30,7 @@ def _when(ts: float | None) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    with Store(load_settings(data=args.data)).connection() as store:
+    with Store(settings_of(args)).connection() as store:
         if args.token_command == "create":
             info, secret = store.tokens.create(args.scope, args.name)
             audit_cli(store, "token-create", f"token {info.id} ({info.scope}) {info.name}".rstrip())

@@ -116,17 +116,9 @@ def fill_from(sock: socket.socket, buffer: bytearray, start: int, end: float) ->
 
 def _read_growing(sock: socket.socket, count: int, end: float) -> bytearray:
     buffer = bytearray()
-    while len(buffer) < count:
-        try:
-            chunk = sock.recv(min(CHUNK, count - len(buffer)), socket.MSG_DONTWAIT)
-        except (BlockingIOError, InterruptedError):
-            wait_readable(sock, end)
-            continue
-        except OSError as exc:
-            raise PeerClosed(str(exc)) from exc
-        arm_quickack(sock)
-        if not chunk:
-            raise PeerClosed("the peer closed the connection")
+    while len(buffer) < count:  # a chunk at a time: memory grows only as fast as bytes arrive
+        chunk = bytearray(min(CHUNK, count - len(buffer)))
+        fill_from(sock, chunk, 0, end)
         buffer += chunk
     return buffer
 

@@ -112,6 +112,15 @@ class Progress:
     failed_uids: list[str] = field(default_factory=list)
 
 
+@dataclass(frozen=True)
+class Watch:
+    """What a C-MOVE or C-GET reports its progress to, and asks whether to stop (then it sends
+    C-CANCEL once and reads on)."""
+
+    on_progress: Callable[[Progress], None]
+    cancelled: Callable[[], bool]
+
+
 KEY_ATTRIBUTE = {"accession": "AccessionNumber", "study_uid": "StudyInstanceUID", "patient_id": "PatientID"}
 
 
@@ -214,8 +223,7 @@ def _follow(
     assoc: Association,
     responses: Iterator[tuple[Dataset, Dataset | None]],
     context_id: int,
-    on_progress: Callable[[Progress], None],
-    cancelled: Callable[[], bool],
+    watch: Watch,
 ) -> Progress:
     """Read a C-MOVE's or C-GET's responses; a cancel sends C-CANCEL once and reads on."""
     progress = Progress()
@@ -229,8 +237,8 @@ def _follow(
         progress.failed = int(status.get("NumberOfFailedSuboperations", progress.failed) or 0)
         progress.warning = int(status.get("NumberOfWarningSuboperations", progress.warning) or 0)
         if status.Status in PENDING:
-            on_progress(progress)
-            if not asked_cancel and cancelled():
+            watch.on_progress(progress)
+            if not asked_cancel and watch.cancelled():
                 asked_cancel = True
                 assoc.send_c_cancel(1, context_id)
             continue
@@ -255,8 +263,7 @@ def move_study(
     study: FoundStudy,
     *,
     destination: str,
-    on_progress: Callable[[Progress], None],
-    cancelled: Callable[[], bool],
+    watch: Watch,
 ) -> Progress:
     """C-MOVE one study to `destination` (an AE title the PACS knows)."""
     move_model = _models(node)[1]
@@ -264,7 +271,7 @@ def move_study(
     ae.add_requested_context(move_model)
     with _association(node, calling_aet, ae) as assoc:
         responses = assoc.send_c_move(_retrieve_identifier(study, node), destination, move_model, msg_id=1)
-        return _follow(assoc, responses, _context_id(assoc, move_model), on_progress, cancelled)
+        return _follow(assoc, responses, _context_id(assoc, move_model), watch)
 
 
 def get_contexts(sop_classes: tuple[str, ...]) -> list[PresentationContext]:
@@ -286,8 +293,7 @@ def get_study(
     study: FoundStudy,
     *,
     on_instance: OnInstance,
-    on_progress: Callable[[Progress], None],
-    cancelled: Callable[[], bool],
+    watch: Watch,
 ) -> Progress:
     """C-GET one study: the PACS sends its instances back on this association (the box is the
     storage SCP). `on_instance(sop_class, sop_instance, transfer_syntax, data_set_bytes)` keeps
@@ -319,4 +325,4 @@ def get_study(
     handlers = [(evt.EVT_C_STORE, store)]
     with _association(node, calling_aet, ae, ext_neg=roles, evt_handlers=handlers) as assoc:
         responses = assoc.send_c_get(_retrieve_identifier(study, node), get_model, msg_id=1)
-        return _follow(assoc, responses, _context_id(assoc, get_model), on_progress, cancelled)
+        return _follow(assoc, responses, _context_id(assoc, get_model), watch)

@@ -18,7 +18,13 @@ import numpy as np
 from PIL import Image
 
 from magickbox.dicom.bounded import DecodeLimits, TooLarge
-from magickbox.preview.render import DEFAULT_LIMITS, _apply_window, _png, auto_window, placeholder_png
+from magickbox.preview.render import (
+    DEFAULT_LIMITS,
+    _apply_window,
+    _png,
+    auto_window,
+    picture_or_placeholder,
+)
 
 log = logging.getLogger(__name__)
 
@@ -34,15 +40,11 @@ def is_nifti(name: str) -> bool:
 def render_nifti_png(path: Path, *, size: int, limits: DecodeLimits = DEFAULT_LIMITS) -> bytes:
     """Three planes of the volume in `path` as PNG, its longer side `size` pixels; a placeholder
     when the header declares a volume beyond `limits` (checked before any voxel is read)."""
-    try:
-        planes = _planes(path, limits)
-    except TooLarge as exc:
-        log.warning("no NIfTI picture of %s: too large: %s", path.name, exc)
-        return placeholder_png("NIfTI\ntoo large\nto show", size=size)
-    except Exception as exc:  # a picture never fails a page: say what could not be shown
-        log.info("no NIfTI picture of %s: %s", path.name, exc)
-        return placeholder_png(f"NIfTI\ncannot show\n{type(exc).__name__}", size=size)
-    return _png(_side_by_side(planes, size))
+
+    def draw() -> bytes:
+        return _png(_side_by_side(_planes(path, limits), size))
+
+    return picture_or_placeholder(path, size, draw, "NIfTI")
 
 
 Plane = tuple[Any, float, float]  # grey pixels (rows top-down), column and row spacing in mm

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import io
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -46,22 +47,35 @@ def render_png(
     they cannot be decoded, or they would cost more than `limits` (checked before decoding, from
     the header and from a JPEG or JPEG 2000 codestream's own header). `window` overrides the
     file's and the automatic window."""
-    header = Dataset()
-    try:
+
+    def draw() -> bytes:
+        header = Dataset()
         probe = check_pixels(path, limits)  # the header only: nothing is decoded or inflated yet
         if probe is None:
             return placeholder_png(_label(read_header(path)), size=size)
         source = read_for_pixels(path, probe, limits)  # a deflated file: inflated here, bounded
         frames = int(probe.get("NumberOfFrames") or 1)
         pixels = pixel_array(source, index=frames // 2, ds_out=header)
-        image = _to_image(pixels, header, window)
+        return _png(_fit(_to_image(pixels, header, window), size))
+
+    return picture_or_placeholder(path, size, draw)
+
+
+def picture_or_placeholder(path: Path, size: int, draw: Callable[[], bytes], kind: str = "") -> bytes:
+    """`draw()`, or a placeholder saying why it failed (`kind`, e.g. "NIfTI", leads its text).
+
+    A picture never fails a page: what could not be shown is logged and said in the picture.
+    """
+    lead = f"{kind}\n" if kind else ""
+    what = f"{kind} picture" if kind else "picture"
+    try:
+        return draw()
     except TooLarge as exc:
-        log.warning("no picture of %s: too large to decode: %s", path.name, exc)
-        return placeholder_png("too large\nto show", size=size)
-    except Exception as exc:  # a picture never fails a page: say what could not be shown
-        log.info("no picture of %s: %s", path.name, exc)
-        return placeholder_png(f"cannot show\n{type(exc).__name__}", size=size)
-    return _png(_fit(image, size))
+        log.warning("no %s of %s: too large to decode: %s", what, path.name, exc)
+        return placeholder_png(f"{lead}too large\nto show", size=size)
+    except Exception as exc:
+        log.info("no %s of %s: %s", what, path.name, exc)
+        return placeholder_png(f"{lead}cannot show\n{type(exc).__name__}", size=size)
 
 
 def _fit(image: Image.Image, size: int) -> Image.Image:

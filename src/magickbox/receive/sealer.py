@@ -22,23 +22,20 @@ IDLE_WAIT_S = 5.0  # re-read the store now and then, in case another process cha
 RETRY = Backoff(initial_s=0.5, max_s=IDLE_WAIT_S)
 
 
+def sealer_loop(store: SealerStore) -> Loop:
+    """The sealer's thread. `wake()` it when a session may have started settling: it looks at
+    the deadlines again."""
+    return Loop("sealer", Sealer(store).step, interval_s=IDLE_WAIT_S, scope=store.connection)
+
+
 class Sealer:
+    """One round of sealing (a step of `sealer_loop`)."""
+
     def __init__(self, store: SealerStore) -> None:
         self.store = store
-        self._loop = Loop("sealer", self._step, interval_s=IDLE_WAIT_S, scope=store.connection)
         self._refused = 0  # rounds in a row in which changes waited for free space (0: none wait)
 
-    def start(self) -> None:
-        self._loop.start()
-
-    def wake(self) -> None:
-        """A session may have started settling: look at the deadlines again."""
-        self._loop.wake()
-
-    def stop(self) -> None:
-        self._loop.stop()
-
-    def _step(self) -> float:
+    def step(self) -> float:
         """Record what waited, seal what settled; then sleep until the next deadline (or retry)."""
         self._back_off(self._catch_up() + self._seal_due())
         return self._wait_s()

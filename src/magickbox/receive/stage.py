@@ -15,12 +15,13 @@ import threading
 import time
 
 from magickbox.config import Settings
+from magickbox.loop import Loop
 from magickbox.receive.acceptor import Acceptor, Destination, OpenConnections
 from magickbox.receive.access import AccessPolicy
 from magickbox.receive.guard import raise_open_files_limit
 from magickbox.receive.needs import ReceiverStore
 from magickbox.receive.receiver import Receiver
-from magickbox.receive.sealer import Sealer
+from magickbox.receive.sealer import sealer_loop
 from magickbox.receive.slots import SharedSlots
 from magickbox.receive.workers import ReceiveWorker, spill_dir, stop_all
 
@@ -34,7 +35,7 @@ class LocalReceiver:
 
     ready = True
 
-    def __init__(self, settings: Settings, store: ReceiverStore, slots: SharedSlots, sealer: Sealer) -> None:
+    def __init__(self, settings: Settings, store: ReceiverStore, slots: SharedSlots, sealer: Loop) -> None:
         self.store = store
         self.sealer = sealer
         self.connections = OpenConnections()
@@ -60,7 +61,7 @@ class ReceiveStage:
     def __init__(self, settings: Settings, store: ReceiverStore) -> None:
         self.settings = settings
         self.store = store
-        self.sealer = Sealer(store)
+        self.sealer = sealer_loop(store)
         self.readiness = threading.Condition()
         rows = max(settings.receive_workers, 1)
         self.slots = SharedSlots(settings.max_associations, settings.max_associations_per_ip, rows)

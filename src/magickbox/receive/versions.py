@@ -94,15 +94,17 @@ def same_content(one: str, other: str) -> bool:
                 return True
 
 
+def _log_again(layout: ScratchLayout, scratchdir: str, uid: str, how: str) -> None:
+    """Append to processing.log that `uid` arrived again, and `how`. Raises OSError."""
+    line = f"{time.strftime('%Y-%m-%d %H:%M:%S')} receive: SOP Instance UID {uid} arrived again with {how}\n"
+    with layout.log_path(scratchdir).open("a", encoding="utf-8") as out:
+        out.write(line)
+
+
 def note_version(layout: ScratchLayout, scratchdir: str, uid: str, name: str) -> None:
     """Say in the session's processing.log and info.json that `name` is another version of `uid`."""
-    line = (
-        f"{time.strftime('%Y-%m-%d %H:%M:%S')} receive: SOP Instance UID {uid} arrived again with"
-        f" different contents; both kept (INPUT/{name})\n"
-    )
     try:
-        with layout.log_path(scratchdir).open("a", encoding="utf-8") as out:
-            out.write(line)
+        _log_again(layout, scratchdir, uid, f"different contents; both kept (INPUT/{name})")
         with _info_lock:
             info_path = layout.info_path(scratchdir)
             info = json.loads(info_path.read_text(encoding="utf-8"))
@@ -118,12 +120,7 @@ def note_version(layout: ScratchLayout, scratchdir: str, uid: str, name: str) ->
 def note_resend(layout: ScratchLayout, scratchdir: str, uid: str, name: str) -> None:
     """Say in the session's processing.log that `uid` arrived again with the data set already
     stored as `name` (in these bytes or another encoding), so it was not stored twice."""
-    line = (
-        f"{time.strftime('%Y-%m-%d %H:%M:%S')} receive: SOP Instance UID {uid} arrived again with"
-        f" the same data set; stored once (INPUT/{name})\n"
-    )
     try:
-        with layout.log_path(scratchdir).open("a", encoding="utf-8") as out:
-            out.write(line)
+        _log_again(layout, scratchdir, uid, f"the same data set; stored once (INPUT/{name})")
     except OSError as exc:
         log.error("could not note the resend of %s in %s: %s", uid, scratchdir, exc)

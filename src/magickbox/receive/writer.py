@@ -101,12 +101,8 @@ class InstanceWriter:
             if len(head) >= self.next_scan:
                 self.next_scan = len(head) * 2
                 self._try_scan(complete=False)
-        except StoreRefused as exc:
-            self._refuse(exc)
-        except StoreFull:
-            self._refuse(StoreRefused(status.OUT_OF_RESOURCES, STORE_FULL))
-        except OSError as exc:
-            self._refuse(_disk_error(exc))
+        except (StoreRefused, StoreFull, OSError) as exc:
+            self._refuse(_refusal(exc))
 
     def _scan_in_place(self, chunk: bytes | memoryview) -> None:
         """The first fragment usually holds the whole header: scan it where it lies (the wire
@@ -173,12 +169,8 @@ class InstanceWriter:
         try:
             if self.refused is None:
                 return self._finish()
-        except StoreRefused as exc:
-            self._refuse(exc)
-        except StoreFull:
-            self._refuse(StoreRefused(status.OUT_OF_RESOURCES, STORE_FULL))
-        except OSError as exc:
-            self._refuse(_disk_error(exc))
+        except (StoreRefused, StoreFull, OSError) as exc:
+            self._refuse(_refusal(exc))
         assert self.refused is not None
         return Outcome(self.refused.status, self.refused.comment)
 
@@ -253,7 +245,12 @@ def _write_all(fd: int, pieces: Sequence[Bytes]) -> None:
             views[0] = views[0][written:]
 
 
-def _disk_error(exc: OSError) -> StoreRefused:
+def _refusal(exc: StoreRefused | StoreFull | OSError) -> StoreRefused:
+    """What to answer the sender when storing its instance failed with `exc`."""
+    if isinstance(exc, StoreRefused):
+        return exc
+    if isinstance(exc, StoreFull):
+        return StoreRefused(status.OUT_OF_RESOURCES, STORE_FULL)
     if exc.errno in (errno.ENOSPC, errno.EDQUOT):
         return StoreRefused(status.OUT_OF_RESOURCES, "no space left to store the instance")
     log.error("could not store an instance: %s", exc)

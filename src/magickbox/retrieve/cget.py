@@ -5,11 +5,10 @@ from __future__ import annotations
 
 import os
 import secrets
-from collections.abc import Callable
 
 from magickbox.config import PacsNode
 from magickbox.dicom.part10 import file_meta
-from magickbox.dicom.qr import STORE_FAILED, Progress, get_study
+from magickbox.dicom.qr import STORE_FAILED, Progress, Watch, get_study
 from magickbox.dicom.uid import is_valid_uid
 from magickbox.retrieve.needs import RetrieverStore
 from magickbox.store import StudyToFetch
@@ -22,8 +21,7 @@ def fetch_by_get(
     node: PacsNode,
     calling_aet: str,
     study: StudyToFetch,
-    on_progress: Callable[[Progress], None],
-    cancelled: Callable[[], bool],
+    watch: Watch,
 ) -> Progress:
     """C-GET `study` into its session's INPUT/; the instance counts reach the store at the end."""
     assert study.session_id is not None
@@ -54,9 +52,7 @@ def fetch_by_get(
         added[1] += len(content)
         return SUCCESS
 
-    progress = get_study(
-        node, calling_aet, study.found(), on_instance=keep, on_progress=on_progress, cancelled=cancelled
-    )
+    progress = get_study(node, calling_aet, study.found(), on_instance=keep, watch=watch)
     if added[0]:
         store.sessions.record_instances(study.session_id, added[0], added[1])
     return progress

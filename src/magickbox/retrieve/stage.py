@@ -9,7 +9,15 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 
 from magickbox.config import PacsNode, Settings
-from magickbox.dicom.qr import CANCELLED, PacsUnreachable, Progress, StudyQuery, find_studies, move_study
+from magickbox.dicom.qr import (
+    CANCELLED,
+    PacsUnreachable,
+    Progress,
+    StudyQuery,
+    Watch,
+    find_studies,
+    move_study,
+)
 from magickbox.dicom.querykeys import KeyInvalid, check_key
 from magickbox.loop import Loop
 from magickbox.retrieve.cget import fetch_by_get
@@ -138,16 +146,18 @@ class Retriever:
             # the stop; the study stays `moving` and is fetched again at start.
             return self._stop.is_set() or self.store.retrievals.cancel_requested(retrieval.id)
 
+        watch = Watch(on_progress, cancelled)
         try:
             if retrieval.method == "get":
-                progress = fetch_by_get(
-                    self.store, node, self.settings.ae_title, study, on_progress, cancelled
-                )
+                progress = fetch_by_get(self.store, node, self.settings.ae_title, study, watch)
             else:
                 progress = move_study(
-                    node, self.settings.ae_title, study.found(),
-                    destination=retrieval.destination, on_progress=on_progress, cancelled=cancelled,
-                )  # fmt: skip
+                    node,
+                    self.settings.ae_title,
+                    study.found(),
+                    destination=retrieval.destination,
+                    watch=watch,
+                )
         except PacsUnreachable as exc:
             progress = Progress(error=str(exc))
         if self._stop.is_set():

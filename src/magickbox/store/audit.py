@@ -19,7 +19,7 @@ from dataclasses import asdict, dataclass
 from typing import Final
 
 from magickbox.errors import StoreFull
-from magickbox.store.db import Database
+from magickbox.store.db import Database, set_conditions, where_sql
 
 log = logging.getLogger(__name__)
 
@@ -157,15 +157,7 @@ class AuditLog:
 
 
 def _where(flt: AuditFilter) -> tuple[str, list[object]]:
-    clauses: list[str] = []
-    params: list[object] = []
-    if flt.scratchdir:
-        clauses.append("scratchdir = ?")
-        params.append(flt.scratchdir)
-    if flt.action:
-        clauses.append("action = ?")
-        params.append(flt.action)
-    if flt.since is not None:
-        clauses.append("at >= ?")
-        params.append(flt.since)
-    return (" WHERE " + " AND ".join(clauses)) if clauses else "", params
+    clauses, params = set_conditions(
+        [("scratchdir = ?", flt.scratchdir), ("action = ?", flt.action), ("at >= ?", flt.since)]
+    )
+    return where_sql(clauses), params

@@ -14,17 +14,44 @@ from __future__ import annotations
 import logging
 import sqlite3
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
+from dataclasses import fields
 from pathlib import Path
+from typing import TYPE_CHECKING, Any, Self, cast
 
-from magickbox.errors import StoreFull
+from magickbox.errors import NotFound, StoreFull
 from magickbox.files import is_disk_full
 from magickbox.store.schema import migrate
+
+if TYPE_CHECKING:
+    from _typeshed import DataclassInstance
 
 log = logging.getLogger(__name__)
 
 IDLE_CONNECTIONS = 4  # kept open for the next threads, per process
+
+
+def set_conditions(candidates: Iterable[tuple[str, object]]) -> tuple[list[str], list[object]]:
+    """Of `(SQL condition with one ?, value)` pairs, the conditions whose value is set (not None,
+    not empty) and their parameters: an empty field of a filter does not filter."""
+    chosen = [(clause, value) for clause, value in candidates if value is not None and value != ""]
+    return [clause for clause, _ in chosen], [value for _, value in chosen]
+
+
+def where_sql(clauses: list[str]) -> str:
+    """` WHERE c1 AND c2 ...`, or nothing when there is no condition."""
+    return (" WHERE " + " AND ".join(clauses)) if clauses else ""
+
+
+class RowModel:
+    """Base of a dataclass whose fields are, by name, the columns of one table's rows."""
+
+    @classmethod
+    def from_row(cls, row: sqlite3.Row) -> Self:
+        """The row as this class; extra columns are ignored, a missing one raises IndexError."""
+        values: dict[str, Any] = {f.name: row[f.name] for f in fields(cast("type[DataclassInstance]", cls))}
+        return cls(**values)
 
 
 class Database:
@@ -123,6 +150,13 @@ class Database:
 
     def query_one(self, sql: str, params: tuple[object, ...] | dict[str, object] = ()) -> sqlite3.Row | None:
         row: sqlite3.Row | None = self.connection().execute(sql, params).fetchone()
+        return row
+
+    def query_found(self, sql: str, params: tuple[object, ...], missing: str) -> sqlite3.Row:
+        """The first row of a read; `NotFound(missing)` when there is none."""
+        row = self.query_one(sql, params)
+        if row is None:
+            raise NotFound(missing)
         return row
 
     def close(self) -> None:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 
-from magickbox.errors import NotFound, StoreFull
+from magickbox.errors import StoreFull
 from magickbox.store.db import Database
 from magickbox.store.layout import ScratchLayout
 
@@ -21,9 +21,9 @@ def delete(db: Database, layout: ScratchLayout, session_id: int) -> bool:
     False when the records could not be written (full disk): the deletion is then finished by
     `finish_deletes` as soon as the store can write, or at the next start.
     """
-    row = db.query_one("SELECT scratchdir FROM sessions WHERE id = ?", (session_id,))
-    if row is None:
-        raise NotFound(f"session {session_id} does not exist")
+    row = db.query_found(
+        "SELECT scratchdir FROM sessions WHERE id = ?", (session_id,), f"session {session_id} does not exist"
+    )
     scratchdir = str(row["scratchdir"])
     layout.empty_into_tombstone(scratchdir)
     try:

@@ -14,13 +14,13 @@ import socket
 import sqlite3
 import time
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from typing import Final
 
 from magickbox.config import Settings
 from magickbox.errors import Conflict, NotFound
 from magickbox.loop import Backoff
-from magickbox.store.db import Database
+from magickbox.store.db import Database, RowModel
 from magickbox.store.sessions import Session
 from magickbox.store.states import DELIVERY_OPEN, DeliveryState, RoutingState, SessionState
 from magickbox.store.transitions import record_event
@@ -76,7 +76,7 @@ class NewDelivery(Target):
 
 
 @dataclass(frozen=True)
-class Delivery(Target):
+class Delivery(Target, RowModel):
     id: int
     session_id: int
     planned_at: float
@@ -92,10 +92,6 @@ class Delivery(Target):
     files_sent: int
     files_failed: int
     files_skipped: int
-
-    @classmethod
-    def from_row(cls, row: sqlite3.Row) -> Delivery:
-        return cls(**{f.name: row[f.name] for f in fields(cls)})
 
     @property
     def which_groups(self) -> list[list[tuple[str, str]]] | None:
@@ -370,9 +366,9 @@ class DeliveryStore:
         return self.get(delivery_id)
 
     def get(self, delivery_id: int) -> Delivery:
-        row = self.db.query_one("SELECT * FROM deliveries WHERE id = ?", (delivery_id,))
-        if row is None:
-            raise NotFound(f"delivery {delivery_id} does not exist")
+        row = self.db.query_found(
+            "SELECT * FROM deliveries WHERE id = ?", (delivery_id,), f"delivery {delivery_id} does not exist"
+        )
         return Delivery.from_row(row)
 
     def for_session(self, session_id: int) -> list[Delivery]:

@@ -12,17 +12,17 @@ import sqlite3
 import threading
 import time
 from collections.abc import Callable, Collection, Mapping
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 
-from magickbox.store.db import Database
-from magickbox.store.slurm_jobs import SlurmJobs, end_session
+from magickbox.store.db import Database, RowModel
+from magickbox.store.slurm_jobs import SlurmJobs, change_leased, end_session
 from magickbox.store.states import JOB_ENDED, SESSION_OF_JOB_END, JobState, SessionState
 from magickbox.store.transitions import move_state
 from magickbox.store.transitions import session_state as _session_state
 
 
 @dataclass(frozen=True)
-class Job:
+class Job(RowModel):
     id: int
     session_id: int
     bucket: str
@@ -41,10 +41,6 @@ class Job:
     slurm_state: str = ""
     slurm_reason: str = ""
 
-    @classmethod
-    def from_row(cls, row: sqlite3.Row) -> Job:
-        return cls(**{f.name: row[f.name] for f in fields(cls)})
-
 
 @dataclass(frozen=True)
 class BucketLoad:
@@ -58,15 +54,6 @@ class Recovered:
     session_id: int
     requeued: bool  # False: it used up its attempts and failed
     reason: str
-
-
-def _leased_session(conn: sqlite3.Connection, job_id: int, owner: str) -> int | None:
-    """The session of a job that `owner` still runs; None when the lease was lost."""
-    row = conn.execute(
-        f"SELECT session_id FROM jobs WHERE id = ? AND lease_owner = ? AND state = '{JobState.RUNNING}'",
-        (job_id, owner),
-    ).fetchone()
-    return None if row is None else int(row["session_id"])
 
 
 def _open_buckets(
@@ -203,26 +190,21 @@ class JobStore:
         """End a running job (done, failed, cancelled) and its session. False if the lease was lost."""
         if state not in JOB_ENDED:
             raise ValueError(f"{state} is not an end state of a job")
-        now = time.time()
-        with self.db.transaction() as conn:
-            session_id = _leased_session(conn, job_id, owner)
-            if session_id is None:
-                return False
+
+        def end(conn: sqlite3.Connection, session_id: int, now: float) -> None:
             conn.execute(
                 "UPDATE jobs SET state = ?, ended_at = ?, exit_code = ?, reason = ?, lease_owner = NULL,"
                 " lease_until = NULL WHERE id = ?",
                 (state, now, exit_code, reason, job_id),
             )
             end_session(conn, session_id, SESSION_OF_JOB_END[JobState(state)], reason, now)
-        return True
+
+        return change_leased(self.db, job_id, owner, end)
 
     def release(self, job_id: int, owner: str, reason: str) -> bool:
         """Give a running job back to the queue without counting the attempt (the box is stopping)."""
-        now = time.time()
-        with self.db.transaction() as conn:
-            session_id = _leased_session(conn, job_id, owner)
-            if session_id is None:
-                return False
+
+        def give_back(conn: sqlite3.Connection, session_id: int, now: float) -> None:
             conn.execute(
                 f"UPDATE jobs SET state = '{JobState.QUEUED}',"
                 " attempts = MAX(attempts - 1, 0), lease_owner = NULL,"
@@ -231,7 +213,8 @@ class JobStore:
             )
             if _session_state(conn, session_id) == SessionState.RUNNING:
                 move_state(conn, session_id, SessionState.QUEUED, reason, now, started_at=None, ended_at=None)
-        return True
+
+        return change_leased(self.db, job_id, owner, give_back)
 
     def fail_queued(self, bucket: str, reason: str) -> list[int]:
         """Fail every queued job of a bucket that cannot run (removed, disabled, invalid)."""

@@ -10,7 +10,7 @@ import sqlite3
 import time
 from dataclasses import dataclass, field
 
-from magickbox.store.db import Database
+from magickbox.store.db import Database, where_sql
 from magickbox.store.sessions import Session
 from magickbox.store.states import SESSION_ENDED, JobState
 from magickbox.store.studies import StudyFilter, filter_clauses
@@ -60,7 +60,7 @@ class SessionFilter:
         study_clauses, study_params = filter_clauses(self.study)
         clauses += study_clauses
         params += study_params
-        return (" WHERE " + " AND ".join(clauses) if clauses else ""), params
+        return where_sql(clauses), params
 
 
 @dataclass(frozen=True)

@@ -11,14 +11,14 @@ from __future__ import annotations
 import json
 import sqlite3
 import time
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from typing import Any
 
 from magickbox.dicom.qr import FoundStudy, Progress
 from magickbox.errors import NotFound
 from magickbox.store import feeds
 from magickbox.store import retrieval_reports as reports
-from magickbox.store.db import Database
+from magickbox.store.db import Database, RowModel
 from magickbox.store.sessions import SessionKey, SessionStore
 from magickbox.store.states import (
     RetrievalItemState,
@@ -49,7 +49,7 @@ class NewRetrieval:
 
 
 @dataclass(frozen=True)
-class Retrieval:
+class Retrieval(RowModel):
     id: int
     pacs: str
     bucket: str
@@ -65,10 +65,6 @@ class Retrieval:
     created_at: float
     updated_at: float
     ended_at: float | None
-
-    @classmethod
-    def from_row(cls, row: sqlite3.Row) -> Retrieval:
-        return cls(**{f.name: row[f.name] for f in fields(cls)})
 
 
 @dataclass(frozen=True)
@@ -113,9 +109,11 @@ class RetrievalStore:
         return retrieval_id
 
     def get(self, retrieval_id: int) -> Retrieval:
-        row = self.db.query_one("SELECT * FROM retrievals WHERE id = ?", (retrieval_id,))
-        if row is None:
-            raise NotFound(f"retrieval {retrieval_id} does not exist")
+        row = self.db.query_found(
+            "SELECT * FROM retrievals WHERE id = ?",
+            (retrieval_id,),
+            f"retrieval {retrieval_id} does not exist",
+        )
         return Retrieval.from_row(row)
 
     def report(self, retrieval_id: int) -> dict[str, Any]:

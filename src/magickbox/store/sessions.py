@@ -11,13 +11,13 @@ from __future__ import annotations
 
 import sqlite3
 import time
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from datetime import datetime
 from email.utils import format_datetime
 
 from magickbox.errors import Conflict, NotFound
 from magickbox.store import deletion, feeds, recovery
-from magickbox.store.db import Database
+from magickbox.store.db import Database, RowModel
 from magickbox.store.layout import ScratchLayout
 from magickbox.store.pending import UnrecordedEnds
 from magickbox.store.states import SESSION_ENDED, SessionState
@@ -25,7 +25,7 @@ from magickbox.store.transitions import insert_job, move_state, record_event
 
 
 @dataclass(frozen=True)
-class Session:
+class Session(RowModel):
     id: int
     scratchdir: str
     pid: str
@@ -54,10 +54,6 @@ class Session:
     kept: int = 0  # 1: housekeeping never deletes it (store/retention.py)
     retrieval: int | None = None  # the retrieval that fetched it (store/retrievals.py)
 
-    @classmethod
-    def from_row(cls, row: sqlite3.Row) -> Session:
-        return cls(**{f.name: row[f.name] for f in fields(cls)})
-
 
 @dataclass(frozen=True)
 class SessionKey:
@@ -84,15 +80,15 @@ class SessionStore:
 
     # ---- reading -------------------------------------------------------------------------
     def get(self, session_id: int) -> Session:
-        row = self.db.query_one("SELECT * FROM sessions WHERE id = ?", (session_id,))
-        if row is None:
-            raise NotFound(f"session {session_id} does not exist")
+        row = self.db.query_found(
+            "SELECT * FROM sessions WHERE id = ?", (session_id,), f"session {session_id} does not exist"
+        )
         return Session.from_row(row)
 
     def by_scratchdir(self, scratchdir: str) -> Session:
-        row = self.db.query_one("SELECT * FROM sessions WHERE scratchdir = ?", (scratchdir,))
-        if row is None:
-            raise NotFound(f"no session {scratchdir!r}")
+        row = self.db.query_found(
+            "SELECT * FROM sessions WHERE scratchdir = ?", (scratchdir,), f"no session {scratchdir!r}"
+        )
         return Session.from_row(row)
 
     def all(self) -> list[Session]:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import sqlite3
 import time
 from collections.abc import Callable
+from typing import Literal
 
 from magickbox.store.db import Database
 from magickbox.store.states import JobState, SessionState
@@ -35,12 +36,29 @@ def end_session(
         move_state(conn, session_id, end_state, reason, now, ended_at=now)
 
 
-def _owned_session(conn: sqlite3.Connection, job_id: int, owner: str) -> int | None:
+def leased_session(conn: sqlite3.Connection, job_id: int, owner: str) -> int | None:
+    """The session of a job that `owner` still runs; None when the lease was lost."""
     row = conn.execute(
         f"SELECT session_id FROM jobs WHERE id = ? AND lease_owner = ? AND state = '{JobState.RUNNING}'",
         (job_id, owner),
     ).fetchone()
     return None if row is None else int(row["session_id"])
+
+
+def change_leased(
+    db: Database, job_id: int, owner: str, change: Callable[[sqlite3.Connection, int, float], None]
+) -> bool:
+    """Run `change(conn, session_id, now)` in one transaction while `owner` holds the job's lease.
+
+    False (and nothing changed) when the lease was lost.
+    """
+    now = time.time()
+    with db.transaction() as conn:
+        session_id = leased_session(conn, job_id, owner)
+        if session_id is None:
+            return False
+        change(conn, session_id, now)
+    return True
 
 
 class SlurmJobs:
@@ -49,31 +67,27 @@ class SlurmJobs:
 
     def set_executor(self, job_id: int, owner: str, executor: str) -> bool:
         """Say where a claimed job runs, before anything is submitted. False if the lease was lost."""
-        with self.db.transaction() as conn:
-            cursor = conn.execute(
-                "UPDATE jobs SET executor = ? WHERE id = ? AND"
-                f" lease_owner = ? AND state = '{JobState.RUNNING}'",
-                (executor, job_id, owner),
-            )
-            return cursor.rowcount == 1
+        return self._set_while_leased("executor", executor, job_id, owner)
 
     def record_id(self, job_id: int, owner: str, slurm_job_id: str) -> bool:
         """Store the id sbatch printed (or the one found by name). False if the lease was lost."""
+        return self._set_while_leased("slurm_job_id", slurm_job_id, job_id, owner)
+
+    def _set_while_leased(
+        self, column: Literal["executor", "slurm_job_id"], value: str, job_id: int, owner: str
+    ) -> bool:
         with self.db.transaction() as conn:
             cursor = conn.execute(
-                "UPDATE jobs SET slurm_job_id = ? WHERE id = ? AND"
+                f"UPDATE jobs SET {column} = ? WHERE id = ? AND"
                 f" lease_owner = ? AND state = '{JobState.RUNNING}'",
-                (slurm_job_id, job_id, owner),
+                (value, job_id, owner),
             )
             return cursor.rowcount == 1
 
     def record_state(self, job_id: int, owner: str, slurm_state: str, reason: str) -> None:
         """Slurm's view of a live job; a pending job's session shows as queued with Slurm's reason."""
-        now = time.time()
-        with self.db.transaction() as conn:
-            session_id = _owned_session(conn, job_id, owner)
-            if session_id is None:
-                return
+
+        def record(conn: sqlite3.Connection, session_id: int, now: float) -> None:
             conn.execute(
                 "UPDATE jobs SET slurm_state = ?, slurm_reason = ? WHERE id = ?",
                 (slurm_state, reason, job_id),
@@ -86,6 +100,8 @@ class SlurmJobs:
             elif slurm_state == RUNNING and state == SessionState.QUEUED:
                 move_state(conn, session_id, SessionState.RUNNING, "running in Slurm", now, started_at=now)
 
+        change_leased(self.db, job_id, owner, record)
+
     def retry(self, job_id: int, owner: str, reason: str, max_attempts: int) -> bool:
         """Queue a job again after a failure that was not its own (node failure, preemption).
 
@@ -93,7 +109,7 @@ class SlurmJobs:
         """
         now = time.time()
         with self.db.transaction() as conn:
-            session_id = _owned_session(conn, job_id, owner)
+            session_id = leased_session(conn, job_id, owner)
             if session_id is None:
                 return False
             attempts = int(conn.execute("SELECT attempts FROM jobs WHERE id = ?", (job_id,)).fetchone()[0])

@@ -16,7 +16,7 @@ from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 
 from magickbox.dicom.studyattrs import SeriesAttrs, StudyAttrs, read_file
-from magickbox.store.db import Database
+from magickbox.store.db import Database, set_conditions, where_sql
 from magickbox.store.layout import ScratchLayout
 from magickbox.store.states import SessionState
 
@@ -85,20 +85,22 @@ def filter_clauses(flt: StudyFilter) -> tuple[list[str], list[object]]:
     elif text:  # too short for trigrams: a scan of the search texts
         clauses.append("id IN (SELECT rowid FROM study_search WHERE text LIKE ? ESCAPE '\\')")
         params.append("%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%")
-    for column, value in (("PatientID", flt.patient_id), ("AccessionNumber", flt.accession)):
-        if value:
-            clauses.append(f"id IN (SELECT session_id FROM studies WHERE {column} = ?)")
-            params.append(value)
-    if flt.modality:
-        clauses.append("id IN (SELECT session_id FROM series WHERE Modality = ?)")
-        params.append(flt.modality.upper())
-    if flt.study_date_from:
-        clauses.append("id IN (SELECT session_id FROM studies WHERE StudyDate != '' AND StudyDate >= ?)")
-        params.append(flt.study_date_from)
-    if flt.study_date_to:
-        clauses.append("id IN (SELECT session_id FROM studies WHERE StudyDate != '' AND StudyDate <= ?)")
-        params.append(flt.study_date_to)
-    return clauses, params
+    by_field, values = set_conditions(
+        [
+            ("id IN (SELECT session_id FROM studies WHERE PatientID = ?)", flt.patient_id),
+            ("id IN (SELECT session_id FROM studies WHERE AccessionNumber = ?)", flt.accession),
+            ("id IN (SELECT session_id FROM series WHERE Modality = ?)", flt.modality.upper()),
+            (
+                "id IN (SELECT session_id FROM studies WHERE StudyDate != '' AND StudyDate >= ?)",
+                flt.study_date_from,
+            ),
+            (
+                "id IN (SELECT session_id FROM studies WHERE StudyDate != '' AND StudyDate <= ?)",
+                flt.study_date_to,
+            ),
+        ]
+    )
+    return clauses + by_field, params + values
 
 
 class StudyIndex:
@@ -261,8 +263,7 @@ class StudyIndex:
     def matching(self, flt: StudyFilter) -> list[int]:
         """Ids of the sessions `flt` selects, newest first."""
         clauses, params = filter_clauses(flt)
-        where = (" WHERE " + " AND ".join(clauses)) if clauses else ""
-        sql = f"SELECT id FROM sessions{where} ORDER BY received_at DESC, id DESC"
+        sql = f"SELECT id FROM sessions{where_sql(clauses)} ORDER BY received_at DESC, id DESC"
         rows = self.db.query(sql, tuple(params))
         return [int(r["id"]) for r in rows]
 

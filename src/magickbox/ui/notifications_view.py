@@ -39,6 +39,11 @@ def _editor_text(settings: Settings, hooks: list[Webhook], problem: str) -> str:
         return "[]"
 
 
+def page(settings: Settings, store: Store) -> dict[str, Any]:
+    """What the notifications page shows: the webhooks and their editor, and the latest attempts."""
+    return {**load(settings), "attempts": attempts(store)}
+
+
 def load(settings: Settings) -> dict[str, Any]:
     """`setting_hooks`, `file_hooks`, `problem` and `text` (an example when there is no file)."""
     try:

@@ -6,7 +6,7 @@ import json
 from typing import Annotated, Any
 from urllib.parse import quote, urlencode
 
-from fastapi import APIRouter, FastAPI, Form, Query, Request
+from fastapi import APIRouter, Depends, FastAPI, Form, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 from jinja2 import Environment, PackageLoader, select_autoescape
@@ -136,22 +136,23 @@ def _session(request: Request, scratchdir: str) -> Session | None:
 
 
 # ---- sessions ------------------------------------------------------------------------------------
-def _filter(text: str, bucket: str, state: str) -> SessionFilter:
+TextQ = Annotated[str, Query(max_length=200)]
+
+
+def _filter(q: TextQ = "", bucket: TextQ = "", state: TextQ = "") -> SessionFilter:
+    """The sessions a list asks for, from its query (`q`, `bucket`, `state`); an unknown state is none."""
     return SessionFilter(
-        text=text.strip()[:200],
+        text=q.strip()[:200],
         bucket=bucket[:200] or None,
         state=state if state in list(SessionState) else None,
     )
 
 
-TextQ = Annotated[str, Query(max_length=200)]
+Wanted = Annotated[SessionFilter, Depends(_filter)]
 
 
 @router.get("/", response_class=HTMLResponse, include_in_schema=False)
-def sessions_page(
-    request: Request, _reader: auth.Reader, q: TextQ = "", bucket: TextQ = "", state: TextQ = ""
-) -> Response:
-    wanted = _filter(q, bucket, state)
+def sessions_page(request: Request, _reader: auth.Reader, wanted: Wanted) -> Response:
     store = get_store(request)
     audit(request, "list", detail="sessions page")  # not its polled rows: one entry per page view
     return _page(
@@ -169,11 +170,8 @@ def sessions_page(
 
 
 @router.get("/ui/sessions/rows", response_class=HTMLResponse, include_in_schema=False)
-def session_rows(
-    request: Request, _reader: auth.Reader, q: TextQ = "", bucket: TextQ = "", state: TextQ = ""
-) -> Response:
+def session_rows(request: Request, _reader: auth.Reader, wanted: Wanted) -> Response:
     """The table body alone, for the page's poll. 304 while nothing changed."""
-    wanted = _filter(q, bucket, state)
     store = get_store(request)
     etag = f'"{views.table_version(store)}"'
     if request.headers.get("if-none-match") == etag:
@@ -275,35 +273,14 @@ def buckets_page(request: Request, _reader: auth.Reader) -> Response:
 
 @router.get("/ui/routing", response_class=HTMLResponse, include_in_schema=False)
 def routing_page(request: Request, _reader: auth.Reader) -> Response:
-    settings = get_settings(request)
-    return _page(
-        request,
-        "routing.html",
-        {
-            "title": "Routing",
-            "nav": "routing",
-            "routing": routing_view.load(settings.routing_path),
-            "placeholders": routing_view.placeholders(
-                settings.route_me, settings.route_port, settings.dicom_port
-            ),
-            "log_lines": routing_view.log_tail(settings.logs_dir),
-        },
-    )
+    context = routing_view.page(get_settings(request))
+    return _page(request, "routing.html", {"title": "Routing", "nav": "routing", **context})
 
 
 @router.get("/ui/notifications", response_class=HTMLResponse, include_in_schema=False)
 def notifications_page(request: Request, _reader: auth.Reader) -> Response:
-    settings = get_settings(request)
-    return _page(
-        request,
-        "notifications.html",
-        {
-            "title": "Notifications",
-            "nav": "notifications",
-            **notifications_view.load(settings),
-            "attempts": notifications_view.attempts(get_store(request)),
-        },
-    )
+    context = notifications_view.page(get_settings(request), get_store(request))
+    return _page(request, "notifications.html", {"title": "Notifications", "nav": "notifications", **context})
 
 
 @router.get("/ui/retrievals", response_class=HTMLResponse, include_in_schema=False)

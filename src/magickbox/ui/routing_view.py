@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from magickbox.config import Settings
+
 # Offered in the editor when there is no routing.json: off (`status: 0`), so saving it sends nothing.
 EXAMPLE = {
     "routing": [
@@ -84,6 +86,15 @@ def placeholders(route_me: str, route_port: int, dicom_port: int) -> list[Placeh
         ),
         Placeholder("$caller", "the sender's IP", "of each session (its CallerIP)"),
     ]
+
+
+def page(settings: Settings) -> dict[str, Any]:
+    """What the routing page shows: the table, the placeholders a rule may use, the log's tail."""
+    return {
+        "routing": load(settings.routing_path),
+        "placeholders": placeholders(settings.route_me, settings.route_port, settings.dicom_port),
+        "log_lines": log_tail(settings.logs_dir),
+    }
 
 
 def load(path: Path) -> RoutingView:

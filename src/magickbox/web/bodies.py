@@ -28,7 +28,7 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from magickbox.web.edge import EDGE_HEADERS, SAFE_METHODS
+from magickbox.web.edge import EDGE_HEADERS, SAFE_METHODS, HttpMiddleware
 
 UPLOAD_PATHS = frozenset({"/code/php/processZip.php", "/api/v1/uploads"})
 # Forms that need no credential: they carry their own CSRF token, and logging in is how one gets one.
@@ -77,18 +77,15 @@ async def _answer(send: Send, status: int, error: str, detail: str) -> None:
     await send({"type": "http.response.body", "body": body})
 
 
-class BodyGuard:
+class BodyGuard(HttpMiddleware):
     """ASGI middleware applying the rules in this module's docstring to every HTTP request."""
 
     def __init__(self, app: ASGIApp, *, limits: BodyLimits, gate: Gate) -> None:
-        self.app = app
+        super().__init__(app)
         self.limits = limits
         self.gate = gate
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
         path: str = scope["path"]
         if scope["method"] not in SAFE_METHODS and path not in OPEN_FORMS:
             # The token check reads the database: in a worker thread, as the dependencies do.

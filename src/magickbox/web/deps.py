@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable
+from typing import Any
 
 from fastapi import Request
 
@@ -15,6 +17,14 @@ from magickbox.web.errors import ApiError
 def get_store(request: Request) -> Store:
     store: Store = request.app.state.store
     return store
+
+
+async def json_body(request: Request) -> Any:
+    """The request's body parsed as JSON; an `ApiError` 400 ("the body is not JSON") when it is not."""
+    try:
+        return json.loads(await request.body())
+    except ValueError as exc:
+        raise ApiError(400, "the body is not JSON", str(exc)) from exc
 
 
 def get_settings(request: Request) -> Settings:

@@ -149,17 +149,32 @@ def _json(status: int, error: str, detail: str) -> tuple[dict[str, object], byte
     return start, body
 
 
-class EdgeGuard:
-    """ASGI middleware applying the rules in this module's docstring to every HTTP request."""
+class HttpMiddleware:
+    """Base of an ASGI middleware that guards HTTP requests (`handle`) and passes anything else
+    (lifespan, websocket) to the app untouched."""
 
-    def __init__(self, app: ASGIApp, *, hosts: HostRule) -> None:
+    def __init__(self, app: ASGIApp) -> None:
         self.app = app
-        self.hosts = hosts
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        await self.handle(scope, receive, send)
+
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """One HTTP request: answer it, or pass it on to `self.app`."""
+        raise NotImplementedError
+
+
+class EdgeGuard(HttpMiddleware):
+    """ASGI middleware applying the rules in this module's docstring to every HTTP request."""
+
+    def __init__(self, app: ASGIApp, *, hosts: HostRule) -> None:
+        super().__init__(app)
+        self.hosts = hosts
+
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
         headers = Headers(scope=scope)
         refusal = self._refusal(scope, headers)
         if refusal is not None:
