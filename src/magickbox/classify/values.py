@@ -14,6 +14,7 @@ from typing import Any
 
 from pydicom.datadict import keyword_for_tag
 from pydicom.dataset import Dataset
+from pydicom.sequence import Sequence as DicomSequence
 
 # A header as the caller has it: a pydicom Dataset (read with stop_before_pixels=True is enough)
 # or a mapping keyed by DICOM keyword or by the tag as 8 hex digits ("00180087").
@@ -106,6 +107,8 @@ def _raw(header: Header, tag: int) -> Any:
 
 
 def _is_sequence_of_items(raw: Any) -> bool:
+    if isinstance(raw, DicomSequence):
+        return True
     return isinstance(raw, list | tuple) and any(isinstance(item, Dataset | Mapping) for item in raw)
 
 
