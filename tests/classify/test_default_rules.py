@@ -31,16 +31,28 @@ def mr(count: int = 2, **keywords: Any) -> list[Dataset]:
 def localizer() -> list[Dataset]:
     uid = generate_uid()
     return [
-        header(**{**SIEMENS_MR, "ImageOrientationPatient": iop}, SeriesInstanceUID=uid,
-               SeriesDescription="AAHead_Scout_64ch-head-coil", ScanningSequence="GR", RepetitionTime=8.6, EchoTime=4.0)
+        header(
+            **{**SIEMENS_MR, "ImageOrientationPatient": iop},
+            SeriesInstanceUID=uid,
+            SeriesDescription="AAHead_Scout_64ch-head-coil",
+            ScanningSequence="GR",
+            RepetitionTime=8.6,
+            EchoTime=4.0,
+        )
         for iop in (AXIAL, CORONAL, SAGITTAL)
     ]
 
 
 def dwi(description: str, sequence: str) -> list[Dataset]:
-    instances = mr(SeriesDescription=description, ScanningSequence="EP", SequenceVariant=["SK", "SP"],
-                   RepetitionTime=4900, EchoTime=89, SequenceName=sequence,
-                   ImageType=["ORIGINAL", "PRIMARY", "DIFFUSION", "NONE", "ND", "NORM"])
+    instances = mr(
+        SeriesDescription=description,
+        ScanningSequence="EP",
+        SequenceVariant=["SK", "SP"],
+        RepetitionTime=4900,
+        EchoTime=89,
+        SequenceName=sequence,
+        ImageType=["ORIGINAL", "PRIMARY", "DIFFUSION", "NONE", "ND", "NORM"],
+    )
     for ds, b in zip(instances, (0, 1000), strict=True):
         ds.DiffusionBValue = b
     return instances
@@ -49,9 +61,16 @@ def dwi(description: str, sequence: str) -> list[Dataset]:
 STUDY: dict[str, tuple[Any, list[str]]] = {
     "localizer": (localizer, ["SIEMENS", "MR", "axial", "coronal", "sagittal", "localizer"]),
     "T1": (
-        lambda: mr(3, SeriesDescription="t1_mprage_sag_p2_iso", ScanningSequence=["GR", "IR"],
-                   SequenceVariant=["SK", "SP", "MP"], RepetitionTime=2300, EchoTime=2.98, InversionTime=900,
-                   ImageOrientationPatient=SAGITTAL),
+        lambda: mr(
+            3,
+            SeriesDescription="t1_mprage_sag_p2_iso",
+            ScanningSequence=["GR", "IR"],
+            SequenceVariant=["SK", "SP", "MP"],
+            RepetitionTime=2300,
+            EchoTime=2.98,
+            InversionTime=900,
+            ImageOrientationPatient=SAGITTAL,
+        ),
         ["SIEMENS", "MR", "sagittal", "T1"],
     ),
     "T2": (
@@ -59,30 +78,58 @@ STUDY: dict[str, tuple[Any, list[str]]] = {
         ["SIEMENS", "MR", "axial", "T2"],
     ),
     "FLAIR": (
-        lambda: mr(SeriesDescription="t2_tirm_tra_dark-fluid", ScanningSequence=["SE", "IR"],
-                   RepetitionTime=9000, EchoTime=81, InversionTime=2500),
+        lambda: mr(
+            SeriesDescription="t2_tirm_tra_dark-fluid",
+            ScanningSequence=["SE", "IR"],
+            RepetitionTime=9000,
+            EchoTime=81,
+            InversionTime=2500,
+        ),
         ["SIEMENS", "MR", "axial", "FLAIR"],
     ),
     "DWI": (lambda: dwi("ep2d_diff_3scan_trace", "*ep_b1000t"), ["SIEMENS", "MR", "axial", "DWI"]),
     "DTI": (lambda: dwi("ep2d_diff_mddw_30", "*ep_b1000#12"), ["SIEMENS", "MR", "axial", "DWI", "DTI"]),
     "BOLD": (
-        lambda: mr(SeriesDescription="ep2d_bold_rest", ScanningSequence="EP", RepetitionTime=2000,
-                   EchoTime=30, SequenceName="*epfid2d1_64", ImageType=[*ORIGINAL[:4], "MOSAIC"]),
+        lambda: mr(
+            SeriesDescription="ep2d_bold_rest",
+            ScanningSequence="EP",
+            RepetitionTime=2000,
+            EchoTime=30,
+            SequenceName="*epfid2d1_64",
+            ImageType=[*ORIGINAL[:4], "MOSAIC"],
+        ),
         ["SIEMENS", "MR", "axial", "BOLD"],
     ),
     "GE BOLD": (
-        lambda: mr(Manufacturer="GE MEDICAL SYSTEMS", SeriesDescription="Ax EPI 6min", ScanningSequence="EP",
-                   RepetitionTime=2000, EchoTime=30, NumberOfTemporalPositions=180),
+        lambda: mr(
+            Manufacturer="GE MEDICAL SYSTEMS",
+            SeriesDescription="Ax EPI 6min",
+            ScanningSequence="EP",
+            RepetitionTime=2000,
+            EchoTime=30,
+            NumberOfTemporalPositions=180,
+        ),
         ["GE", "MR", "axial", "BOLD"],
     ),
     "fieldmap": (
-        lambda: mr(SeriesDescription="gre_field_mapping", ScanningSequence="GR", RepetitionTime=488,
-                   EchoTime=4.92, SequenceName="*fm2d2r"),
+        lambda: mr(
+            SeriesDescription="gre_field_mapping",
+            ScanningSequence="GR",
+            RepetitionTime=488,
+            EchoTime=4.92,
+            SequenceName="*fm2d2r",
+        ),
         ["SIEMENS", "MR", "axial", "fieldmap"],
     ),
     "Philips T1 spin echo": (
-        lambda: mr(Manufacturer="Philips Medical Systems", SeriesDescription="sT1W_SE", ScanningSequence="SE",
-                   RepetitionTime=550, EchoTime=15, ImageOrientationPatient=CORONAL),
+        lambda: mr(
+            Manufacturer="Philips Medical Systems",
+            SeriesDescription="sT1W_SE",
+            ScanningSequence="SE",
+            RepetitionTime=550,
+            EchoTime=15,
+            ImageOrientationPatient=CORONAL,
+        ),
         ["PHILIPS", "MR", "coronal", "T1"],
     ),
     "Canon enhanced T2": (
@@ -140,10 +187,16 @@ def test_ct_kernels(rules: RuleSet, manufacturer: str, kernel: Any, expected: st
 
 
 def test_ct_localizer_secondary_capture_and_unknown_kernels(rules: RuleSet) -> None:
-    topogram = header("CT_small.dcm", ImageType=["ORIGINAL", "PRIMARY", "LOCALIZER"], SeriesDescription="Topogram 0.6 T20f")
+    topogram = header(
+        "CT_small.dcm", ImageType=["ORIGINAL", "PRIMARY", "LOCALIZER"], SeriesDescription="Topogram 0.6 T20f"
+    )
     assert "localizer" in rules.classify([topogram])
-    capture = header(SOPClassUID="1.2.840.10008.5.1.4.1.1.7", Modality="OT", ImageType=["DERIVED", "SECONDARY"],
-                     SeriesDescription="T1 screenshot")
+    capture = header(
+        SOPClassUID="1.2.840.10008.5.1.4.1.1.7",
+        Modality="OT",
+        ImageType=["DERIVED", "SECONDARY"],
+        SeriesDescription="T1 screenshot",
+    )
     assert rules.classify([capture]) == ["CANON", "axial", "derived", "secondary"]  # no T1: a screenshot
     odd = rules.classify([header("CT_small.dcm", ConvolutionKernel="XYZ99")])
     assert [c for c in odd if c.startswith("CT_")] == []

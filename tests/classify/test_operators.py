@@ -38,7 +38,10 @@ def check(rule: dict[str, Any], ds: Dataset) -> bool:
         ({"tag": "ImageType", "value": "^OTHER$"}, True),  # a regexp tests each value of a multi-value
         ({"tag": "ImageOrientationPatient", "operator": "approx", "value": [1, 0, 0, 0, 1, 0]}, True),
         ({"tag": "ImageOrientationPatient", "operator": "approx", "value": [0, 1, 0, 0, 0, -1]}, False),
-        ({"tag": "ImageOrientationPatient", "operator": "approx", "value": [1, 0, 0]}, False),  # lengths differ
+        (
+            {"tag": "ImageOrientationPatient", "operator": "approx", "value": [1, 0, 0]},
+            False,
+        ),  # lengths differ
         ({"tag": "EchoTime", "operator": "approx", "value": 239, "approxLevel": 1.5}, True),
         ({"tag": "EchoTime", "operator": "approx", "value": 239}, False),
         ({"tag": "EchoTime", "operator": "exist"}, True),
@@ -108,6 +111,9 @@ def test_ct_small_reads_its_kernel_and_manufacturer() -> None:
 
 
 def test_mappings_by_keyword_or_hex_tag_are_headers_too() -> None:
-    rules = one_type({"tag": "EchoTime", "operator": "<", "value": 5}, {"tag": ["0x0019", "0x100C"], "operator": ">", "value": 0})
+    rules = one_type(
+        {"tag": "EchoTime", "operator": "<", "value": 5},
+        {"tag": ["0x0019", "0x100C"], "operator": ">", "value": 0},
+    )
     assert rules.classify([{"EchoTime": "3.1", "0019100C": "1000"}]) == ["hit"]
     assert rules.classify([{"EchoTime": 3.1, "0019100c": b"0 "}]) == []

@@ -16,11 +16,19 @@ from tests.classify.helpers import header, series
 
 
 def orientation(name: str, iop: list[int]) -> dict[str, Any]:
-    return {"type": name, "id": name, "rules": [{"tag": ["0x0020", "0x0037"], "operator": "approx", "value": iop}]}
+    return {
+        "type": name,
+        "id": name,
+        "rules": [{"tag": ["0x0020", "0x0037"], "operator": "approx", "value": iop}],
+    }
 
 
 def manufacturer(name: str) -> dict[str, Any]:
-    return {"type": name, "id": f"{name}BYMANUFACTURER", "rules": [{"tag": ["0x0008", "0x0070"], "value": name}]}
+    return {
+        "type": name,
+        "id": f"{name}BYMANUFACTURER",
+        "rules": [{"tag": ["0x0008", "0x0070"], "value": name}],
+    }
 
 
 def private(tag: list[str], operator: str, value: Any) -> dict[str, Any]:
@@ -39,7 +47,8 @@ ORIGINAL_RULES: list[dict[str, Any]] = [
         "type": "localizer",
         "id": "localizer",
         "rules": [
-            {"tag": ["ClassifyType"], "operator": "contains", "value": plane} for plane in ("axial", "coronal", "sagittal")
+            {"tag": ["ClassifyType"], "operator": "contains", "value": plane}
+            for plane in ("axial", "coronal", "sagittal")
         ],
     },
     {"type": "T1weighted", "rules": [private(["RepetitionTime"], "<", 5000), private(["EchoTime"], "<", 5)]},
@@ -47,7 +56,14 @@ ORIGINAL_RULES: list[dict[str, Any]] = [
     {"type": "T1", "rules": [{"tag": ["0x0008", "0x9209"], "value": "T1"}]},
     {"type": "T2", "rules": [{"tag": ["0x0008", "0x9209"], "value": "T2"}]},
     {"type": "DTI", "rules": [{"tag": ["0x0008", "0x9209"], "value": "DIFFUSION"}]},
-    {"type": "T1", "rules": [{"rule": "GEBYMANUFACTURER"}, {"tag": PULSE, "value": "efgre3d"}, private(["NumFiles"], ">", 100)]},
+    {
+        "type": "T1",
+        "rules": [
+            {"rule": "GEBYMANUFACTURER"},
+            {"tag": PULSE, "value": "efgre3d"},
+            private(["NumFiles"], ">", 100),
+        ],
+    },
     {"type": "T2", "rules": [{"rule": "GEBYMANUFACTURER"}, {"tag": PULSE, "value": "Cube"}]},
     {"type": "fMRI", "rules": [{"rule": "GEBYMANUFACTURER"}, private(["0x0043", "0x1039", 0], "==", 4000)]},
     {
@@ -58,12 +74,23 @@ ORIGINAL_RULES: list[dict[str, Any]] = [
     },
     {"type": "PhaseEncodeUD", "rules": [{"tag": ["0x0018", "0x1312"], "value": "COL"}]},
     {"type": "PhaseEncodeLR", "rules": [{"tag": ["0x0018", "0x1312"], "value": "ROW"}]},
-    {"type": "mosaic", "rules": [{"rule": "SIEMENSBYMANUFACTURER"}, {"tag": ["ImageType"], "operator": "contains", "value": "MOSAIC"}]},
+    {
+        "type": "mosaic",
+        "rules": [
+            {"rule": "SIEMENSBYMANUFACTURER"},
+            {"tag": ["ImageType"], "operator": "contains", "value": "MOSAIC"},
+        ],
+    },
     {"type": "GEDTI", "rules": [{"rule": "GEBYMANUFACTURER"}, {"tag": PULSE, "value": "epi2"}]},
     {"type": "GERSI", "rules": [{"rule": "GEBYMANUFACTURER"}, {"tag": PULSE, "value": "rsi"}]},
     *(
         {"type": name, "rules": [private(["0x0019", "0x10B3"], "==", number)]}
-        for name, number in (("rev+forward", 2), ("allreversed", 1), ("allforward", 0), ("forward+reverse", 3))
+        for name, number in (
+            ("rev+forward", 2),
+            ("allreversed", 1),
+            ("allforward", 0),
+            ("forward+reverse", 3),
+        )
     ),
     {"type": "hasInversion", "rules": [{"tag": ["InversionTime"], "operator": "exist"}]},
     {"type": "noInversion", "rules": [{"tag": ["InversionTime"], "operator": "notexist"}]},
@@ -132,9 +159,21 @@ def test_ge_private_tag_rules(rules: RuleSet) -> None:
 
 
 def test_siemens_mosaic_phase_direction_and_sequence_order(rules: RuleSet) -> None:
-    mosaic = header(Manufacturer="SIEMENS", ImageType=["ORIGINAL", "PRIMARY", "M", "ND", "MOSAIC"], InPlanePhaseEncodingDirection="COL")
+    mosaic = header(
+        Manufacturer="SIEMENS",
+        ImageType=["ORIGINAL", "PRIMARY", "M", "ND", "MOSAIC"],
+        InPlanePhaseEncodingDirection="COL",
+    )
     mosaic.add_new(0x001910B3, "IS", 2)
-    assert rules.classify([mosaic]) == ["SIEMENS", "axial", "T2weighted", "PhaseEncodeUD", "mosaic", "rev+forward", "noInversion"]
+    assert rules.classify([mosaic]) == [
+        "SIEMENS",
+        "axial",
+        "T2weighted",
+        "PhaseEncodeUD",
+        "mosaic",
+        "rev+forward",
+        "noInversion",
+    ]
 
 
 def test_enhanced_contrast(rules: RuleSet) -> None:

@@ -26,7 +26,11 @@ def test_a_type_holds_when_any_instance_passes_and_series_level_when_every_one_d
     rules = parse_rules(
         [
             {"type": "long", "rules": [{"tag": "EchoTime", "operator": ">", "value": 100}]},
-            {"type": "all-long", "check": "SeriesLevel", "rules": [{"tag": "EchoTime", "operator": ">", "value": 100}]},
+            {
+                "type": "all-long",
+                "check": "SeriesLevel",
+                "rules": [{"tag": "EchoTime", "operator": ">", "value": 100}],
+            },
         ]
     )
     uid = generate_uid()
@@ -56,7 +60,10 @@ def test_notrule_is_the_negation_of_the_whole_referenced_type() -> None:
         {
             "type": "both",
             "id": "both",
-            "rules": [{"tag": "Modality", "operator": "==", "value": "MR"}, {"tag": "EchoTime", "operator": ">", "value": 100}],
+            "rules": [
+                {"tag": "Modality", "operator": "==", "value": "MR"},
+                {"tag": "EchoTime", "operator": ">", "value": 100},
+            ],
         },
         {"type": "not-both", "rules": [{"notrule": "both"}]},
     ]
@@ -69,7 +76,11 @@ def test_notrule_is_the_negation_of_the_whole_referenced_type() -> None:
 def test_a_reference_names_an_id_or_a_class_whose_types_are_alternatives() -> None:
     types = [
         {"type": "long", "id": "long-te", "rules": [{"tag": "EchoTime", "operator": ">", "value": 100}]},
-        {"type": "long", "id": "long-tr", "rules": [{"tag": "RepetitionTime", "operator": ">", "value": 3000}]},
+        {
+            "type": "long",
+            "id": "long-tr",
+            "rules": [{"tag": "RepetitionTime", "operator": ">", "value": 3000}],
+        },
         {"type": "by-class", "rules": [{"rule": "long"}]},
         {"type": "by-id", "rules": [{"rule": "long-te"}]},
     ]
@@ -92,7 +103,10 @@ def test_num_files_counts_distinct_instances_and_classify_type_the_earlier_class
     types = [
         {"type": "mr", "rules": [{"tag": "Modality", "operator": "==", "value": "MR"}]},
         {"type": "big", "rules": [{"tag": "NumFiles", "operator": ">", "value": 2}]},
-        {"type": "big-mr", "rules": [{"tag": "ClassifyType", "operator": "contains", "value": "big"}, {"rule": "mr"}]},
+        {
+            "type": "big-mr",
+            "rules": [{"tag": "ClassifyType", "operator": "contains", "value": "big"}, {"rule": "mr"}],
+        },
     ]
     rules = parse_rules(types)
     three = series(3)
@@ -108,5 +122,7 @@ def test_classify_study_groups_by_series() -> None:
 
 
 def test_a_big_series_is_evaluated_once_per_distinct_header() -> None:
-    rules = parse_rules([{"type": "any", "check": "SeriesLevel", "rules": [{"tag": "EchoTime", "operator": "exist"}]}])
+    rules = parse_rules(
+        [{"type": "any", "check": "SeriesLevel", "rules": [{"tag": "EchoTime", "operator": "exist"}]}]
+    )
     assert rules.classify(series(500, EchoTime=20)) == ["any"]

@@ -12,7 +12,15 @@ from pydicom.sequence import Sequence
 from magickbox.classify import OPERATORS, load_rules, parse_rules
 from tests.classify.helpers import header
 
-TAGS = ["EchoTime", "PatientName", "ImageType", "ReferencedImageSequence", ["0x0019", "0x100C"], ["0x0043", "0x1039", 0], "ImagePlane"]
+TAGS = [
+    "EchoTime",
+    "PatientName",
+    "ImageType",
+    "ReferencedImageSequence",
+    ["0x0019", "0x100C"],
+    ["0x0043", "0x1039", 0],
+    "ImagePlane",
+]
 
 
 def every_operator_on(tag: Any) -> list[dict[str, Any]]:
@@ -57,7 +65,9 @@ def test_no_odd_value_crashes_any_operator(tag: Any) -> None:
 
 
 def test_numbers_in_odd_forms() -> None:
-    rules = parse_rules([{"type": "b", "rules": [{"tag": ["0x0019", "0x100C"], "operator": ">", "value": 0}]}])
+    rules = parse_rules(
+        [{"type": "b", "rules": [{"tag": ["0x0019", "0x100C"], "operator": ">", "value": 0}]}]
+    )
     ds = header()
     ds.add_new(0x0019100C, "UN", b"1000 ")
     assert rules.classify([ds]) == ["b"]

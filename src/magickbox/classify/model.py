@@ -154,7 +154,7 @@ def _compile_type(source: str, index: int, raw: dict[str, Any], targets: dict[st
 def _reference(where: str, rule: dict[str, Any], targets: dict[str, list[int]]) -> Ref:
     unknown = sorted(set(rule) - _REF_KEYS)
     if unknown or ("rule" in rule and "notrule" in rule):
-        raise RuleError(f"{where}: a reference is {{\"rule\": id}} or {{\"notrule\": id}} alone")
+        raise RuleError(f'{where}: a reference is {{"rule": id}} or {{"notrule": id}} alone')
     negated = "notrule" in rule
     name = rule["notrule" if negated else "rule"]
     if not isinstance(name, str) or name not in targets:
@@ -175,7 +175,7 @@ def _test(where: str, rule: Any) -> Test:
         raise RuleError(f"{where}: unknown operator {operator!r} (one of {', '.join(OPERATORS)})")
     negate = rule.get("negate", False)
     if not isinstance(negate, str | bool) or negate not in _NEGATE:
-        raise RuleError(f"{where}: 'negate' is \"yes\", \"no\", true or false, not {negate!r}")
+        raise RuleError(f'{where}: \'negate\' is "yes", "no", true or false, not {negate!r}')
     if "approxLevel" in rule and operator != "approx":
         raise RuleError(f"{where}: 'approxLevel' belongs to the approx operator only")
     if operator not in ("exist", "notexist") and "value" not in rule:
@@ -216,7 +216,9 @@ def _named_tag(where: str, name: str) -> TagRef:
         return TagRef(int(match[1], 16) << 16 | int(match[2], 16), None, None)
     tag = tag_for_keyword(name)
     if tag is None:
-        raise RuleError(f"{where}: unknown keyword {name!r} (a DICOM keyword such as EchoTime, or one of {PSEUDO_TAGS})")
+        raise RuleError(
+            f"{where}: unknown keyword {name!r} (a DICOM keyword such as EchoTime, or one of {PSEUDO_TAGS})"
+        )
     return TagRef(tag, None, None)
 
 
@@ -230,7 +232,7 @@ def _tag_part(where: str, raw: Any) -> int:
     except ValueError:
         value = -1
     if not 0 <= value <= 0xFFFF:
-        raise RuleError(f"{where}: {raw!r} is not a group or element (hex text such as \"0x0020\" or \"0020\")")
+        raise RuleError(f'{where}: {raw!r} is not a group or element (hex text such as "0x0020" or "0020")')
     return value
 
 
@@ -247,7 +249,9 @@ def _level(where: str, raw: Any) -> float:
     return level
 
 
-def _expected(where: str, operator: str, raw: Any) -> tuple[float | str | tuple[float, ...] | None, re.Pattern[str] | None]:
+def _expected(
+    where: str, operator: str, raw: Any
+) -> tuple[float | str | tuple[float, ...] | None, re.Pattern[str] | None]:
     if operator in ("exist", "notexist"):
         return None, None
     scalar = isinstance(raw, str | int | float) and not isinstance(raw, bool)
@@ -270,4 +274,5 @@ def _expected(where: str, operator: str, raw: Any) -> tuple[float | str | tuple[
         return numeric, None
     if operator in ("==", "!=") and isinstance(raw, str):
         return raw, None  # text equality, e.g. Modality == "MR"
-    raise RuleError(f"{where}: operator {operator!r} needs a number{' or a list of numbers' if operator == 'approx' else ''}, not {raw!r}")
+    wanted = "a number or a list of numbers" if operator == "approx" else "a number"
+    raise RuleError(f"{where}: operator {operator!r} needs {wanted}, not {raw!r}")
