@@ -3,8 +3,10 @@ MR_small.dcm) and on CT series with the common kernels of each maker (on CT_smal
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
+import pydicom
 import pytest
 from pydicom.dataset import Dataset
 from pydicom.uid import generate_uid
@@ -200,3 +202,16 @@ def test_ct_localizer_secondary_capture_and_unknown_kernels(rules: RuleSet) -> N
     assert rules.classify([capture]) == ["CANON", "axial", "derived", "secondary"]  # no T1: a screenshot
     odd = rules.classify([header("CT_small.dcm", ConvolutionKernel="XYZ99")])
     assert [c for c in odd if c.startswith("CT_")] == []
+
+
+def test_reading_only_the_tags_the_rules_name_classifies_alike(rules: RuleSet, tmp_path: Path) -> None:
+    """What lets the caller read a fraction of each header (dcmread's specific_tags)."""
+    for name, (build, expected) in STUDY.items():
+        paths = []
+        for number, ds in enumerate(build()):
+            path = tmp_path / f"{name}-{number}.dcm"
+            ds.save_as(path, enforce_file_format=False)
+            paths.append(path)
+        partial = [pydicom.dcmread(p, stop_before_pixels=True, specific_tags=rules.tags) for p in paths]
+        assert rules.classify(partial) == expected, name
+    assert 0x00180081 in rules.tags and 0x00100010 not in rules.tags  # EchoTime, not PatientName

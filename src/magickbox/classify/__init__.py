@@ -9,6 +9,7 @@ or mappings keyed by keyword / "GGGGEEEE"). Leaves: a list of class names.
     rules = load_rules(settings.classify_rules)      # RuleError at load, naming the place
     rules.classify(headers_of_one_series)            # -> ["SIEMENS", "MR", "axial", "T1"]
     rules.classify_study(headers)                    # -> {SeriesInstanceUID: [...]}
+    rules.tags                                       # the tags to read: dcmread(..., specific_tags=)
 
 The rule a series is classified by (docs/rules.md): a type's tests read instances; its
 `{"rule": x}` / `{"notrule": x}` references and `ClassifyType` read the series' classes. A type

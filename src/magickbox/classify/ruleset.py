@@ -22,6 +22,7 @@ from magickbox.classify.values import (
     IMAGE_PLANE,
     MISSING,
     NUM_FILES,
+    DecodedCache,
     Header,
     Value,
     image_plane,
@@ -54,15 +55,23 @@ class RuleSet:
         """Every class the file can give, in file order, each once."""
         return list(dict.fromkeys(rule.name for rule in self.types))
 
+    @property
+    def tags(self) -> list[int]:
+        """Every DICOM tag classification reads (with SOPInstanceUID and SeriesInstanceUID), so a
+        caller may read only these: `dcmread(path, stop_before_pixels=True, specific_tags=...)`."""
+        read = {tag.tag for tag in self._tags if tag.tag is not None}
+        return sorted(read | {SOP_INSTANCE_UID, SERIES_INSTANCE_UID})
+
     def classify(self, headers: Iterable[Header]) -> list[str]:
         """The classes of one series, given the headers of all its instances (pydicom Datasets
         read with stop_before_pixels=True, or mappings by keyword): in file order, each once;
         [] for no headers. Never raises on what the headers hold."""
         signatures: dict[Signature, None] = {}
+        cache: DecodedCache = {}
         uids: set[str] = set()
         without_uid = 0  # instances without a SOPInstanceUID count one each
         for header in headers:
-            signatures.setdefault(tuple(self._read(header, tag) for tag in self._tags))
+            signatures.setdefault(tuple(self._read(header, tag, cache) for tag in self._tags))
             uid = read_tag(header, SOP_INSTANCE_UID).texts[:1]
             uids.update(uid)
             without_uid += not uid
@@ -80,9 +89,9 @@ class RuleSet:
             series.setdefault(uid[0] if uid else "", []).append(header)
         return {uid: self.classify(members) for uid, members in series.items()}
 
-    def _read(self, header: Header, tag: TagRef) -> Value:
+    def _read(self, header: Header, tag: TagRef, cache: DecodedCache) -> Value:
         assert tag.tag is not None
-        value = read_tag(header, tag.tag)
+        value = read_tag(header, tag.tag, cache)
         if tag.pseudo == IMAGE_PLANE:
             value = image_plane(value)
         if tag.index is not None:

@@ -13,7 +13,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from pydicom.datadict import keyword_for_tag
+from pydicom.dataelem import RawDataElement
 from pydicom.dataset import Dataset
+from pydicom.multival import MultiValue
 from pydicom.sequence import Sequence as DicomSequence
 
 # A header as the caller has it: a pydicom Dataset (read with stop_before_pixels=True is enough)
@@ -51,19 +53,40 @@ def texts_value(texts: Iterable[str]) -> Value:
     return Value(present=bool(items), texts=items)
 
 
-def read_tag(header: Header, tag: int) -> Value:
-    """The value of `tag` in `header`; MISSING when it is absent, empty or unreadable."""
+# Values already decoded in one classification, by an element's raw bytes: the instances of a
+# series mostly repeat them, so pydicom converts each distinct raw element once.
+DecodedCache = dict[tuple[Any, ...], Value]
+
+
+def read_tag(header: Header, tag: int, cache: DecodedCache | None = None) -> Value:
+    """The value of `tag` in `header`; MISSING when it is absent, empty or unreadable. With a
+    cache, an element still in its raw form is decoded once per distinct bytes (the Dataset is
+    left as it was)."""
     try:
-        raw = _raw(header, tag)
-        if raw is None:
-            return MISSING
-        if isinstance(raw, Dataset | Mapping):
-            return MISSING
-        if _is_sequence_of_items(raw):
-            return Value(present=len(raw) > 0)
-        return texts_value(_texts(raw))
+        if cache is not None and isinstance(header, Dataset):
+            element = header.get_item(tag, keep_deferred=True)
+            if isinstance(element, RawDataElement) and isinstance(element.value, bytes):
+                key = (tag, element.VR, element.value, element.is_little_endian, _charset(header))
+                found = cache.get(key)
+                if found is None:
+                    found = cache[key] = _value(_raw(header, tag))
+                return found
+        return _value(_raw(header, tag))
     except Exception:  # a malformed element never stops classification: it holds nothing
         return MISSING
+
+
+def _value(raw: Any) -> Value:
+    if raw is None or isinstance(raw, Dataset | Mapping):
+        return MISSING
+    if _is_sequence_of_items(raw):
+        return Value(present=len(raw) > 0)
+    return texts_value(_texts(raw))
+
+
+def _charset(header: Dataset) -> Any:
+    value = getattr(header.get_item(0x00080005, keep_deferred=True), "value", None)
+    return tuple(value) if isinstance(value, list | MultiValue) else value
 
 
 def image_plane(iop: Value) -> Value:
@@ -95,7 +118,12 @@ def number(text: str) -> float | None:
 
 def _raw(header: Header, tag: int) -> Any:
     if isinstance(header, Dataset):
-        return header[tag].value if tag in header else None
+        # get_item skips __getitem__'s per-call work; an element not yet converted from its raw
+        # bytes goes through __getitem__ once, which keeps the converted one in the Dataset
+        element = header.get_item(tag)
+        if isinstance(element, RawDataElement):
+            element = header[tag]
+        return None if element is None else element.value
     keyword = keyword_for_tag(tag)
     if keyword and keyword in header:
         return header[keyword]
