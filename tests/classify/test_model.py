@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from magickbox.classify import RuleError, load_rules, parse_rules
+from magickbox.config import Settings
 from magickbox.errors import InvalidInput
 
 GOOD = {"tag": "Modality", "value": "MR"}
@@ -117,6 +118,15 @@ def test_a_file_that_is_no_json_or_missing_is_refused_with_its_path(tmp_path: Pa
     broken.write_bytes(b"\xff\xfe[]")
     with pytest.raises(RuleError, match="not UTF-8"):
         load_rules(broken)
+
+
+def test_the_setting_names_the_file_and_its_default_is_the_shipped_one(tmp_path: Path) -> None:
+    assert Settings(data=tmp_path).classify_rules is None
+    shipped = load_rules(Settings(data=tmp_path).classify_rules)
+    assert {"T1", "T2", "FLAIR", "DWI", "DTI", "BOLD", "localizer", "CT_bone"} <= set(shipped.classes)
+    own = tmp_path / "mine.json"
+    own.write_text(json.dumps([kind(GOOD)]))
+    assert load_rules(Settings(data=tmp_path, classify_rules=own).classify_rules).classes == ["T1"]
 
 
 def test_a_good_file_loads_from_its_path(tmp_path: Path) -> None:

@@ -35,6 +35,7 @@ def check(rule: dict[str, Any], ds: Dataset) -> bool:
         ({"tag": "ImageType", "operator": "contains", "value": "SECONDARY"}, True),
         ({"tag": "ImageType", "operator": "contains", "value": "LOCALIZER"}, False),
         ({"tag": "Manufacturer", "operator": "contains", "value": "SHIBA"}, True),
+        ({"tag": "ImageType", "operator": "contains", "value": "SECOND"}, False),  # one of the values, whole
         ({"tag": "ImageType", "value": "^OTHER$"}, True),  # a regexp tests each value of a multi-value
         ({"tag": "ImageOrientationPatient", "operator": "approx", "value": [1, 0, 0, 0, 1, 0]}, True),
         ({"tag": "ImageOrientationPatient", "operator": "approx", "value": [0, 1, 0, 0, 0, -1]}, False),
@@ -102,6 +103,13 @@ def test_approx_works_element_wise_on_the_multi_valued_orientation() -> None:
     rule = {"tag": "ImageOrientationPatient", "operator": "approx", "value": [1, 0, 0, 0, 1, 0]}
     assert check({**rule, "approxLevel": 0.05}, tilted) is True
     assert check(rule, tilted) is False  # the default level (1e-4) is strict
+
+
+def test_contains_on_a_multi_value_is_membership() -> None:
+    magnitude = header(ImageType=["ORIGINAL", "PRIMARY", "M", "ND"])
+    assert check({"tag": "ImageType", "operator": "contains", "value": "M"}, magnitude) is True
+    phase = header(ImageType=["ORIGINAL", "PRIMARY", "P", "ND"])
+    assert check({"tag": "ImageType", "operator": "contains", "value": "M"}, phase) is False
 
 
 def test_ct_small_reads_its_kernel_and_manufacturer() -> None:

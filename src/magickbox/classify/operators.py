@@ -34,7 +34,11 @@ def _regexp(test: Test, texts: tuple[str, ...]) -> bool | None:
 
 
 def _contains(test: Test, texts: tuple[str, ...]) -> bool | None:
-    return any(str(test.expected) in text for text in texts)
+    # as the original: a single value contains a substring, a multi-value one of its values
+    # (so ImageType contains "M" means the magnitude value, not the M of PRIMARY)
+    if len(texts) == 1:
+        return str(test.expected) in texts[0]
+    return str(test.expected) in texts
 
 
 def _equal(test: Test, texts: tuple[str, ...]) -> bool | None:
