@@ -3,11 +3,14 @@ where a number is wanted, sequences, PersonName, huge values."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
+import pydicom
 import pytest
 from pydicom.dataset import Dataset
 from pydicom.sequence import Sequence
+from pydicom.uid import ImplicitVRLittleEndian
 
 from magickbox.classify import OPERATORS, load_rules, parse_rules
 from tests.classify.helpers import header
@@ -92,3 +95,21 @@ def test_the_default_rules_take_every_odd_header() -> None:
     rules = load_rules()
     for ds in odd_headers():
         assert isinstance(rules.classify([ds]), list)
+
+
+def test_garbage_in_files_read_from_disk_never_crashes(tmp_path: Path) -> None:
+    """Raw elements (as dcmread leaves them) that pydicom cannot convert hold nothing: an implicit
+    VR file is decoded by the dictionary's VR, whatever its bytes are."""
+    ds = header()
+    ds.add_new(0x00180081, "LO", "abc")  # EchoTime, a DS by the dictionary: no number
+    ds.add_new(0x00200037, "LO", "1\\0\\0\\0\\1")  # five numbers, not six
+    ds.add_new(0x00080008, "OB", b"\x00\x01\x02")
+    ds.file_meta.TransferSyntaxUID = ImplicitVRLittleEndian
+    path = tmp_path / "odd.dcm"
+    ds.save_as(path, implicit_vr=True, little_endian=True)
+    rules = load_rules()
+    again = pydicom.dcmread(path, stop_before_pixels=True)
+    classes = rules.classify([again, pydicom.dcmread(path, stop_before_pixels=True)])
+    assert "T2" not in classes and "axial" not in classes
+    # present as text or unreadable: either way no comparison passes
+    assert parse_rules(every_operator_on("EchoTime")).classify([again]) in (["exist"], ["notexist"])

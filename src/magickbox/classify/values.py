@@ -60,8 +60,8 @@ DecodedCache = dict[tuple[Any, ...], Value]
 
 def read_tag(header: Header, tag: int, cache: DecodedCache | None = None) -> Value:
     """The value of `tag` in `header`; MISSING when it is absent, empty or unreadable. With a
-    cache, an element still in its raw form is decoded once per distinct bytes (the Dataset is
-    left as it was)."""
+    cache, an element still in its raw form is decoded once per distinct bytes (by pydicom, in
+    the first Dataset that has them; the others keep theirs raw)."""
     try:
         if cache is not None and isinstance(header, Dataset):
             element = header.get_item(tag, keep_deferred=True)
