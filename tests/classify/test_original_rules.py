@@ -176,5 +176,17 @@ def test_siemens_mosaic_phase_direction_and_sequence_order(rules: RuleSet) -> No
     ]
 
 
+def test_the_original_series_json_names_still_name_their_tags() -> None:
+    ds = header(SpacingBetweenSlices=5.5)
+    ds.add_new(0x00431039, "IS", [1000, 8, 0, 0])
+    rules = parse_rules(
+        [
+            {"type": "spaced", "rules": [{"tag": ["SliceSpacing"], "operator": ">", "value": 5}]},
+            {"type": "b1000", "rules": [{"tag": ["Private0043_1039", 0], "operator": "==", "value": 1000}]},
+        ]
+    )
+    assert rules.classify([ds]) == ["spaced", "b1000"]
+
+
 def test_enhanced_contrast(rules: RuleSet) -> None:
     assert "DTI" in rules.classify([header(AcquisitionContrast="DIFFUSION")])

@@ -22,6 +22,8 @@ _TEST_KEYS = {"tag", "value", "operator", "negate", "approxLevel", "description"
 _REF_KEYS = {"rule", "notrule", "description"}
 _TAG_TEXT = re.compile(r"\(?([0-9A-Fa-f]{4}),\s*([0-9A-Fa-f]{4})\)?")
 _NEGATE = {"yes": True, "no": False, True: True, False: False}
+# Names of the original's series JSON that are no DICOM keyword, kept so its rule files load.
+ORIGINAL_NAMES = {"SliceSpacing": 0x00180088, "Private0019_10BB": 0x001910BB, "Private0043_1039": 0x00431039}
 
 
 class RuleError(InvalidInput):
@@ -211,6 +213,8 @@ def parse_tag(where: str, raw: Any) -> TagRef:
 def _named_tag(where: str, name: str) -> TagRef:
     if name in PSEUDO_TAGS:
         return TagRef(IOP_TAG if name == IMAGE_PLANE else None, name, None)
+    if name in ORIGINAL_NAMES:
+        return TagRef(ORIGINAL_NAMES[name], None, None)
     match = _TAG_TEXT.fullmatch(name.strip())
     if match:
         return TagRef(int(match[1], 16) << 16 | int(match[2], 16), None, None)
