@@ -163,6 +163,8 @@ class Settings(BaseSettings):
     max_associations: int = Field(default=64, ge=1)  # accepted associations at a time
     max_associations_per_ip: int = Field(default=32, ge=1)
     accepted_sop_classes: list[str] = Field(default_factory=list)  # empty: every storage class
+    # Series classification rules (docs/rules.md): a rule file; None: the shipped default_rules.json
+    classify_rules: Path | None = None
     # Receiving processes sharing the DICOM port; 0: receive in the serve process itself
     receive_workers: int = Field(default_factory=lambda: os.cpu_count() or 1, ge=0, le=256)
 
