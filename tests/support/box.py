@@ -56,6 +56,8 @@ class BoxProcess:
             # Housekeeping off unless a test sets it: full-disk tests fill their disk on purpose.
             "MAGICKBOX_DISK_HIGH_PERCENT": "100",
             "MAGICKBOX_DISK_LOW_PERCENT": "99",
+            # One receive worker (a Python process less per box): tests of several ask for them.
+            "MAGICKBOX_RECEIVE_WORKERS": "1",
             **self.env,
         }
         log = (self.data.parent / f"{self.data.name}-serve.log").open("ab")
