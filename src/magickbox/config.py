@@ -12,9 +12,8 @@ import re
 import tomllib
 from contextvars import ContextVar
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-import httpx
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
@@ -25,6 +24,9 @@ from pydantic_settings import (
 from pydicom.charset import python_encoding
 
 from magickbox.errors import SettingsError
+
+if TYPE_CHECKING:
+    import httpx
 
 ENV_PREFIX = "MAGICKBOX_"
 # The TOML file of the settings being built (its folder is itself a setting, so it is known late).
@@ -59,6 +61,8 @@ def check_url_syntax(value: str) -> httpx.URL:
     """The URL as the notifier's HTTP client (httpx) will send it, or ValueError: parsed by
     httpx itself (so what passes here is what is sent), http(s), with a host name the resolver
     takes. Network policy (which addresses) is `models.webhooks`' job."""
+    import httpx  # here, not at the top: every process reads settings, few check a webhook URL
+
     try:
         url = httpx.URL(value)
     except (httpx.InvalidURL, UnicodeError) as exc:
